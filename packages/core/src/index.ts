@@ -1,0 +1,9 @@
+/**
+ * @0g-compute/core: the only package that knows the 0G Compute wire protocol, its signatures and its
+ * contract bindings. Everything else (provider, LangChain, MCP) goes through it.
+ */
+export * from "./errors.js";
+export * from "./domain.js";
+export * from "./uint.js";
+export * from "./ticket.js";
+export * from "./delegation.js";
