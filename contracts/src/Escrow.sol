@@ -109,10 +109,9 @@ contract Escrow is EIP712, ReentrancyGuard {
         address indexed user, address indexed provider, address indexed key, uint128 cap, uint64 validUntil
     );
     event KeyRevoked(address indexed user, address indexed provider, address indexed key, uint64 validUntil);
-    /// @notice One voucher paid `paid`; `laneSettled` is the lane's new lifetime settled total.
-    event Settled(
-        address indexed user, address indexed provider, address indexed signer, uint128 paid, uint128 laneSettled
-    );
+    /// @notice One voucher paid `paid` to `provider` from the channel of `user`. Which lane it was is in the
+    /// voucher's signature; lane totals are in `getChannel` and `getKeyLane`.
+    event Settled(address indexed user, address indexed provider, uint128 paid);
     /// @notice One voucher paid nothing, for `reason`. `signer` is zero when the signature did not recover.
     event Skipped(address indexed user, address indexed provider, address signer, SkipReason reason);
     event BatchSettled(address indexed provider, uint256 items, uint256 paid);
@@ -266,8 +265,9 @@ contract Escrow is EIP712, ReentrancyGuard {
         uint256 n = vouchers.length;
         if (n == 0) revert EmptyBatch();
         if (n > MAX_BATCH) revert BatchTooLarge(n);
+        bytes32 separator = _domainSeparatorV4();
         for (uint256 i; i < n; ++i) {
-            paid += _settleOne(provider, vouchers[i]);
+            paid += _settleOne(provider, separator, vouchers[i]);
         }
         if (paid != 0) earnings[provider] += paid;
         emit BatchSettled(provider, n, paid);
@@ -381,38 +381,82 @@ contract Escrow is EIP712, ReentrancyGuard {
     }
 
     /// @dev Applies one voucher; returns what it paid. Never reverts for a per-item problem.
-    function _settleOne(address provider, Voucher calldata v) private returns (uint128) {
-        bytes32 digest =
-            _hashTypedDataV4(keccak256(abi.encode(TICKET_TYPEHASH, v.user, provider, v.nonce, v.cumulative, v.termsHash)));
-        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecover(digest, v.r, v.vs);
-        if (err != ECDSA.RecoverError.NoError) {
-            emit Skipped(v.user, provider, address(0), SkipReason.BadSignature);
+    function _settleOne(address provider, bytes32 separator, Voucher calldata v) private returns (uint128) {
+        (address user, uint128 cumulative, address signer) = _recoverVoucher(provider, separator, v);
+        if (signer == address(0)) {
+            emit Skipped(user, provider, address(0), SkipReason.BadSignature);
             return 0;
         }
-        Channel storage c = _channels[v.user][provider];
-        if (signer == v.user) {
+        Channel storage c = _channels[user][provider];
+        if (signer == user) {
             uint128 settled = c.ownerSettled;
-            if (v.cumulative <= settled) return _skip(v.user, provider, signer, SkipReason.NothingNew);
-            uint128 pay = _payable(v.cumulative - settled, c.balance);
-            if (pay == 0) return _skip(v.user, provider, signer, SkipReason.NoFunds);
+            if (cumulative <= settled) return _skip(user, provider, signer, SkipReason.NothingNew);
+            uint128 pay = _payable(cumulative - settled, c.balance);
+            if (pay == 0) return _skip(user, provider, signer, SkipReason.NoFunds);
             c.ownerSettled = settled + pay;
             c.balance -= pay;
-            emit Settled(v.user, provider, signer, pay, settled + pay);
+            emit Settled(user, provider, pay);
             return pay;
         }
-        KeyLane storage l = _keyLanes[v.user][provider][signer];
+        KeyLane storage l = _keyLanes[user][provider][signer];
         uint64 validUntil = l.validUntil;
-        if (validUntil == 0) return _skip(v.user, provider, signer, SkipReason.NotDelegated);
-        if (block.timestamp > uint256(validUntil) + LOCK) return _skip(v.user, provider, signer, SkipReason.LaneClosed);
-        uint128 limit = v.cumulative < l.cap ? v.cumulative : l.cap;
+        if (validUntil == 0) return _skip(user, provider, signer, SkipReason.NotDelegated);
+        if (block.timestamp > uint256(validUntil) + LOCK) return _skip(user, provider, signer, SkipReason.LaneClosed);
+        uint128 limit = cumulative < l.cap ? cumulative : l.cap;
         uint128 laneSettled = l.settled;
-        if (limit <= laneSettled) return _skip(v.user, provider, signer, SkipReason.NothingNew);
+        if (limit <= laneSettled) return _skip(user, provider, signer, SkipReason.NothingNew);
         uint128 amount = _payable(limit - laneSettled, c.balance);
-        if (amount == 0) return _skip(v.user, provider, signer, SkipReason.NoFunds);
+        if (amount == 0) return _skip(user, provider, signer, SkipReason.NoFunds);
         l.settled = laneSettled + amount;
         c.balance -= amount;
-        emit Settled(v.user, provider, signer, amount, laneSettled + amount);
+        emit Settled(user, provider, amount);
         return amount;
+    }
+
+    /// @dev Hot path of settlement: rebuilds the voucher's `Ticket` digest for `provider` in scratch memory
+    /// and recovers its signer with the ecrecover precompile. Returns `signer == 0` for any malformed item
+    /// (a field wider than its type, an `s` in the upper half of the curve order, a bad `v`, or a
+    /// signature that does not recover), so that a bad item is skipped and never reverts the batch.
+    /// Equivalent to `ECDSA.tryRecover(hashTicket(...), r, vs)`; tests pin it against `hashTicket`.
+    function _recoverVoucher(address provider, bytes32 separator, Voucher calldata v)
+        private
+        view
+        returns (address user, uint128 cumulative, address signer)
+    {
+        bytes32 typehash = TICKET_TYPEHASH;
+        assembly ("memory-safe") {
+            let userWord := calldataload(v)
+            let nonce := calldataload(add(v, 0x20))
+            let cumulativeWord := calldataload(add(v, 0x40))
+            let vs := calldataload(add(v, 0xa0))
+            let s := and(vs, 0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff)
+            user := and(userWord, 0xffffffffffffffffffffffffffffffffffffffff)
+            cumulative := and(cumulativeWord, 0xffffffffffffffffffffffffffffffff)
+            let malformed := or(or(shr(160, userWord), shr(64, nonce)), shr(128, cumulativeWord))
+            malformed := or(malformed, gt(s, 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0))
+            if iszero(malformed) {
+                let m := mload(0x40)
+                mstore(m, typehash)
+                mstore(add(m, 0x20), userWord)
+                mstore(add(m, 0x40), provider)
+                mstore(add(m, 0x60), nonce)
+                mstore(add(m, 0x80), cumulativeWord)
+                mstore(add(m, 0xa0), calldataload(add(v, 0x60)))
+                let structHash := keccak256(m, 0xc0)
+                mstore(m, shl(240, 0x1901))
+                mstore(add(m, 0x02), separator)
+                mstore(add(m, 0x22), structHash)
+                let digest := keccak256(m, 0x42)
+                mstore(m, digest)
+                mstore(add(m, 0x20), add(shr(255, vs), 27))
+                mstore(add(m, 0x40), calldataload(add(v, 0x80)))
+                mstore(add(m, 0x60), s)
+                mstore(0x00, 0)
+                if staticcall(gas(), 0x01, m, 0x80, 0x00, 0x20) {
+                    if eq(returndatasize(), 0x20) { signer := mload(0x00) }
+                }
+            }
+        }
     }
 
     function _payable(uint128 owed, uint128 balance) private pure returns (uint128) {

@@ -53,6 +53,7 @@ contract ServiceRegistry is ReentrancyGuard {
         Terms terms;
         uint32 version;
         Terms pendingTerms;
+        uint32 pendingVersion;
         uint64 pendingAt;
         bool active;
         uint64 updatedAt;
@@ -69,6 +70,7 @@ contract ServiceRegistry is ReentrancyGuard {
         Terms terms;
         uint32 version;
         Terms pending;
+        uint32 pendingVersion;
         uint64 pendingAt;
         uint64 updatedAt;
     }
@@ -240,7 +242,7 @@ contract ServiceRegistry is ReentrancyGuard {
         Record storage s = _owned(id);
         _validate(input);
         if (keccak256(bytes(input.name)) != keccak256(bytes(s.name))) revert NameImmutable();
-        _roll(id, s);
+        _roll(s);
 
         s.endpoint = input.endpoint;
         s.metadata = input.metadata;
@@ -262,12 +264,15 @@ contract ServiceRegistry is ReentrancyGuard {
                 s.terms = next;
                 s.version = _bumpVersion(id);
                 s.pendingAt = 0;
+                s.pendingVersion = 0;
                 delete s.pending;
             } else {
+                // Reserve the version now, so an announced version number is never reused for other terms.
                 uint64 effectiveAt = uint64(block.timestamp) + TERMS_DELAY;
                 s.pending = next;
+                s.pendingVersion = _bumpVersion(id);
                 s.pendingAt = effectiveAt;
-                emit TermsScheduled(msg.sender, id, _lastVersion[id] + 1, effectiveAt, next);
+                emit TermsScheduled(msg.sender, id, s.pendingVersion, effectiveAt, next);
             }
         }
         s.updatedAt = uint64(block.timestamp);
@@ -378,11 +383,12 @@ contract ServiceRegistry is ReentrancyGuard {
     }
 
     /// @dev Make a scheduled change whose time has come the current terms.
-    function _roll(bytes32 id, Record storage s) private {
+    function _roll(Record storage s) private {
         if (s.pendingAt != 0 && block.timestamp >= s.pendingAt) {
             s.terms = s.pending;
-            s.version = _bumpVersion(id);
+            s.version = s.pendingVersion;
             s.pendingAt = 0;
+            s.pendingVersion = 0;
             delete s.pending;
         }
     }
@@ -403,11 +409,12 @@ contract ServiceRegistry is ReentrancyGuard {
         if (s.pendingAt != 0 && block.timestamp >= s.pendingAt) {
             // The scheduled change is in force; storage catches up on the next write.
             v.terms = s.pending;
-            v.version = _lastVersion[id] + 1;
+            v.version = s.pendingVersion;
         } else {
             v.terms = s.terms;
             v.version = s.version;
             v.pendingTerms = s.pending;
+            v.pendingVersion = s.pendingVersion;
             v.pendingAt = s.pendingAt;
         }
     }
@@ -431,8 +438,7 @@ contract ServiceRegistry is ReentrancyGuard {
                 break;
             }
         }
-        // Keep the version counter; drop the rest.
-        if (_services[id].pendingAt != 0 && block.timestamp >= _services[id].pendingAt) _bumpVersion(id);
+        // Keep the version counter (_lastVersion, which includes any announced change); drop the rest.
         delete _services[id];
         emit ServiceRemoved(provider, id);
     }

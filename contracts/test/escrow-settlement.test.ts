@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
-import { parseSignature, type Hex, type LocalAccount } from "viem";
+import { encodeFunctionData, parseAbi, parseSignature, toFunctionSelector, type Hex, type LocalAccount } from "viem";
 import { escrowDomain, hashTerms, TICKET_TYPES, type Voucher } from "@0g-compute/core";
 import type { LocalWallet } from "../ts/index.js";
 import { SkipReason, setup, settlementOutcome, terms, voucher, type Fixture } from "./helpers.js";
@@ -152,6 +152,29 @@ describe("Escrow settlement", () => {
     const res = await settle([zeroUser]);
     expect(res.skipped[0]?.reason).toBe(SkipReason.BadSignature);
     expect(res.skipped[0]?.signer).toBe("0x0000000000000000000000000000000000000000");
+  });
+
+  it("an item with a field wider than its type is skipped, never decoded as something else or reverting the batch", async () => {
+    // Hand-built calldata: the same `settle` selector with fields past their widths (a wallet cannot sign these).
+    const good = await voucher(f.domain, userAccount(), { provider: provider.account.address, cumulative: 100n });
+    const wide = parseAbi(["function settle(address, (uint256,uint256,uint256,bytes32,bytes32,bytes32)[])"]);
+    const item = (o: Partial<Record<"user" | "nonce" | "cumulative", bigint>>) =>
+      [o.user ?? BigInt(good.user), o.nonce ?? good.nonce, o.cumulative ?? good.cumulative, good.termsHash, good.r, good.vs] as const;
+    const data = encodeFunctionData({
+      abi: wide,
+      functionName: "settle",
+      args: [provider.account.address, [
+        item({ user: BigInt(good.user) | (1n << 200n) }),
+        item({ nonce: good.nonce + (1n << 64n) }),
+        item({ cumulative: good.cumulative + (1n << 128n) }),
+        item({}),
+      ]],
+    });
+    const selector = toFunctionSelector("settle(address,(address,uint64,uint128,bytes32,bytes32,bytes32)[])");
+    const hash = await provider.sendTransaction({ to: f.chain.deployment.escrow, data: `${selector}${data.slice(10)}` as Hex, gas: 1_000_000n });
+    const res = settlementOutcome(await f.mined(hash));
+    expect(res.skipped.map((x) => x.reason)).toEqual([SkipReason.BadSignature, SkipReason.BadSignature, SkipReason.BadSignature]);
+    expect(res.settled.map((x) => x.paid)).toEqual([100n]);
   });
 
   it("a mixed batch settles the good items and skips each bad one with its reason, without reverting", async () => {

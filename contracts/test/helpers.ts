@@ -110,7 +110,7 @@ export const SkipReason = { None: 0, BadSignature: 1, NotDelegated: 2, LaneClose
 export function settlementOutcome(receipt: TransactionReceipt) {
   const events = escrowEvents(receipt);
   return {
-    settled: events.filter((e) => e.eventName === "Settled").map((e) => e.args as { user: Address; signer: Address; paid: bigint; laneSettled: bigint }),
+    settled: events.filter((e) => e.eventName === "Settled").map((e) => e.args as { user: Address; provider: Address; paid: bigint }),
     skipped: events.filter((e) => e.eventName === "Skipped").map((e) => e.args as { user: Address; signer: Address; reason: number }),
     batch: events.find((e) => e.eventName === "BatchSettled")?.args as { items: bigint; paid: bigint } | undefined,
   };

@@ -17,6 +17,8 @@ export interface AnvilOptions {
   balance?: number;
   /** Seconds between blocks; omit for automine (a block per transaction). */
   blockTime?: number;
+  /** Extra command-line flags (e.g. `--steps-tracing` for opcode traces). */
+  extraArgs?: string[];
   /** Milliseconds to wait for anvil to listen (default 15000). */
   startTimeoutMs?: number;
 }
@@ -86,6 +88,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
     "--mnemonic", ANVIL_MNEMONIC,
   ];
   if (options.blockTime !== undefined) args.push("--block-time", String(options.blockTime));
+  if (options.extraArgs) args.push(...options.extraArgs);
 
   const child = spawn(anvilBinaryPath(), args, { stdio: ["ignore", "pipe", "pipe"] });
   running.add(child);

@@ -1,4 +1,5 @@
 import {
+  getAddress,
   type Account,
   type Address,
   type Chain,
@@ -86,7 +87,7 @@ export async function deployContracts(
   if (escrowReceipt.status !== "success" || !escrowReceipt.contractAddress) {
     throw new DeployError("escrow deployment failed", escrowTx);
   }
-  const escrow = escrowReceipt.contractAddress;
+  const escrow = getAddress(escrowReceipt.contractAddress);
 
   const registryTx = await wallet.deployContract({
     abi: serviceRegistryAbi,
@@ -102,7 +103,7 @@ export async function deployContracts(
   return {
     chainId,
     escrow,
-    registry: registryReceipt.contractAddress,
+    registry: getAddress(registryReceipt.contractAddress),
     fromBlock: escrowReceipt.blockNumber,
     params: full,
     gasUsed: { escrow: escrowReceipt.gasUsed, registry: registryReceipt.gasUsed },

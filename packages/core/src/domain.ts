@@ -1,4 +1,4 @@
-import type { Address } from "viem";
+import { getAddress, type Address } from "viem";
 
 /** EIP-712 domain name and version of the escrow; bumped whenever a signed type changes. */
 export const ESCROW_DOMAIN_NAME = "0G Compute Escrow";
@@ -20,5 +20,5 @@ export interface EscrowDomain {
  * const domain = escrowDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
  */
 export function escrowDomain(chainId: number, escrow: Address): EscrowDomain {
-  return { name: ESCROW_DOMAIN_NAME, version: ESCROW_DOMAIN_VERSION, chainId, verifyingContract: escrow };
+  return { name: ESCROW_DOMAIN_NAME, version: ESCROW_DOMAIN_VERSION, chainId, verifyingContract: getAddress(escrow) };
 }
