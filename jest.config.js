@@ -10,7 +10,7 @@ export default {
   },
   moduleNameMapper: { "^(\\.{1,2}/.*)\\.js$": "$1" },
   testEnvironmentOptions: { customExportConditions: ["@0g-compute/source", "node", "node-addons"] },
-  roots: ["<rootDir>/contracts", "<rootDir>/packages", "<rootDir>/test"],
+  roots: ["<rootDir>"],
   testMatch: ["**/test/**/*.test.ts"],
   testPathIgnorePatterns: ["/node_modules/", "/dist/"],
   testTimeout: 120000,
