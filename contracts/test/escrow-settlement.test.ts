@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import { encodeFunctionData, parseAbi, parseSignature, toFunctionSelector, type Hex, type LocalAccount } from "viem";
-import { escrowDomain, hashTerms, TICKET_TYPES, type Voucher } from "@0g-compute/core";
+import { compactSignature, escrowDomain, hashTerms, signReceipt, TICKET_TYPES, type Voucher } from "@0g-compute/core";
 import type { LocalWallet } from "../ts/index.js";
 import { SkipReason, setup, settlementOutcome, terms, voucher, type Fixture } from "./helpers.js";
 
@@ -144,6 +144,14 @@ describe("Escrow settlement", () => {
     expect(res.settled).toHaveLength(0);
     expect(res.skipped).toHaveLength(1);
     expect((await channel()).balance).toBe(1000n);
+  });
+
+  it("a receipt signature (another primary type in the same domain) never verifies as a voucher", async () => {
+    const v = await voucher(f.domain, userAccount(), { provider: provider.account.address, cumulative: 100n });
+    const receipt = await signReceipt(userAccount(), f.domain, { ticketDigest: v.termsHash, responseHash: v.termsHash, inputTokens: 1, outputTokens: 1, fee: 100n });
+    const res = await settle([{ ...v, ...compactSignature(receipt.signature) }]);
+    expect(res.settled).toHaveLength(0);
+    expect(res.skipped[0]?.reason).toBe(SkipReason.NotDelegated);
   });
 
   it("garbage signatures are BadSignature skips, never a zero-address match", async () => {

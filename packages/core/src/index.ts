@@ -7,3 +7,6 @@ export * from "./domain.js";
 export * from "./uint.js";
 export * from "./ticket.js";
 export * from "./delegation.js";
+export * from "./hashing.js";
+export * from "./sse.js";
+export * from "./receipt.js";

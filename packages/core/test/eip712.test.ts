@@ -19,6 +19,8 @@ import {
   toVoucher,
   validateTicket,
   InvalidArgumentError,
+  RECEIPT_TYPE,
+  RECEIPT_TYPES,
   type Ticket,
 } from "../src/index.js";
 
@@ -69,6 +71,7 @@ describe("EIP-712 definitions shared by core and the escrow", () => {
     // And the structured definitions encode to exactly those strings.
     expect(TypedDataEncoder.from(ethersTypes(TICKET_TYPES)).encodeType("Ticket")).toBe(TICKET_TYPE);
     expect(TypedDataEncoder.from(ethersTypes(DELEGATION_TYPES)).encodeType("Delegation")).toBe(DELEGATION_TYPE);
+    expect(TypedDataEncoder.from(ethersTypes(RECEIPT_TYPES)).encodeType("Receipt")).toBe(RECEIPT_TYPE);
   });
 
   it("the domain matches the contract's EIP-5267 eip712Domain()", async () => {
