@@ -10,3 +10,7 @@ export * from "./delegation.js";
 export * from "./hashing.js";
 export * from "./sse.js";
 export * from "./receipt.js";
+export * from "./amount.js";
+export * from "./network.js";
+export * from "./chain-errors.js";
+export * from "./client.js";

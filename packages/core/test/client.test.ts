@@ -1,0 +1,114 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
+import type { Hex, LocalAccount } from "viem";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { startLocalChain, type LocalChain } from "@0g-compute/contracts";
+import {
+  ContractRevertError,
+  InvalidArgumentError,
+  parseAmount,
+  formatAmount,
+  resolveNetwork,
+  RpcError,
+  ZeroGClient,
+  NetworkConfigError,
+  type TxProgress,
+} from "../src/index.js";
+
+describe("ZeroGClient against a local chain", () => {
+  let chain: LocalChain;
+  let client: ZeroGClient;
+  let provider: LocalAccount;
+  let snapshot: Hex;
+  const progress: TxProgress[] = [];
+
+  beforeAll(async () => {
+    chain = await startLocalChain({ params: { lockSeconds: 600n, minFund: 1000n } });
+    const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
+    client = new ZeroGClient({ network, account: chain.wallet(1).account as LocalAccount, pollingIntervalMs: 20, onProgress: (p) => progress.push(p) });
+    provider = chain.wallet(2).account as LocalAccount;
+    snapshot = await chain.testClient.snapshot();
+  });
+  afterAll(async () => {
+    await chain?.stop();
+  });
+  beforeEach(async () => {
+    await chain.testClient.revert({ id: snapshot });
+    snapshot = await chain.testClient.snapshot();
+    progress.length = 0;
+  });
+
+  it("verifies the deployment: chain id, escrow code and EIP-712 domain", async () => {
+    await client.verifyDeployment();
+    const wrongChain = new ZeroGClient({ network: { ...client.network, chainId: 1 }, account: client.account });
+    await expect(wrongChain.verifyDeployment()).rejects.toMatchObject({ code: "WRONG_CHAIN" });
+    const noContract = new ZeroGClient({ network: { ...client.network, escrow: provider.address }, account: client.account });
+    await expect(noContract.verifyDeployment()).rejects.toMatchObject({ code: "CONTRACT_MISSING" });
+  });
+
+  it("deposit, fund, request, lock, complete: balances and unlock times at each step", async () => {
+    const p = provider.address;
+    await client.deposit(parseAmount("0.001"));
+    await client.fund(p, 600_000_000_000_000n);
+    await client.depositAndFund(p, 1000n);
+    let b = await client.balances();
+    expect(b.ledger).toBe(400_000_000_000_000n);
+    expect(b.channels).toEqual([{ provider: p, balance: 600_000_000_001_000n, ownerSettled: 0n, pendingWithdraw: 0n, unlockAt: 0n }]);
+    expect(progress.map((x) => x.stage)).toEqual(["simulating", "sent", "mined", "simulating", "sent", "mined", "simulating", "sent", "mined"]);
+
+    const req = await client.requestWithdraw(p, "all");
+    expect(req.amount).toBe(600_000_000_001_000n);
+    expect(req.unlockAt).toBe((await chain.now()) + 600n);
+    await expect(client.completeWithdraw(p)).rejects.toMatchObject({ code: "WITHDRAW_LOCKED", errorName: "WithdrawLocked" });
+    await chain.increaseTime(600n);
+    const walletBefore = (await client.balances([])).wallet;
+    const done = await client.completeWithdraw(p);
+    expect(done.amount).toBe(600_000_000_001_000n);
+    expect(done.transactions).toHaveLength(2);
+    b = await client.balances();
+    expect(b.channels[0]).toMatchObject({ balance: 0n, pendingWithdraw: 0n });
+    expect(b.ledger).toBe(400_000_000_000_000n);
+    const gas = done.transactions.reduce((s, t) => s + t.gasUsed * (t.receipt.effectiveGasPrice ?? 0n), 0n);
+    expect(b.wallet).toBe(walletBefore + 600_000_000_001_000n - gas);
+  });
+
+  it("refuses bad amounts before touching the chain, and typed contract errors spend nothing", async () => {
+    expect(() => parseAmount("-1")).toThrow(InvalidArgumentError);
+    expect(() => parseAmount("1e18")).toThrow(InvalidArgumentError);
+    expect(() => parseAmount("0.0000000000000000001")).toThrow(InvalidArgumentError);
+    expect(parseAmount("1500wei")).toBe(1500n);
+    expect(parseAmount(".5")).toBe(500_000_000_000_000_000n);
+    expect(formatAmount(1_500_000_000_000_000_000n)).toBe("1.5 0G");
+    expect(() => client.deposit(0n)).toThrow(InvalidArgumentError);
+    const nonceBefore = await chain.publicClient.getTransactionCount({ address: client.address });
+    const err = await client.fund(provider.address, 10n ** 18n).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ContractRevertError);
+    expect(err).toMatchObject({ code: "INSUFFICIENT_LEDGER", errorName: "InsufficientLedger" });
+    expect((err as ContractRevertError).hint).toMatch(/deposit/);
+    await expect(client.depositAndFund(provider.address, 10n)).rejects.toMatchObject({ code: "BELOW_MIN_FUND" });
+    await expect(client.depositAndFund(client.address, 10_000n)).rejects.toMatchObject({ code: "SELF_CHANNEL" });
+    expect(await chain.publicClient.getTransactionCount({ address: client.address })).toBe(nonceBefore);
+  });
+
+  it("session keys: authorize with a cap and expiry, read the lane, revoke", async () => {
+    const key = privateKeyToAccount(generatePrivateKey()).address;
+    const until = (await chain.now()) + 3600n;
+    await client.authorizeSessionKey(provider.address, key, 5000n, until);
+    expect(await client.sessionKeyLane(provider.address, key)).toEqual({ settled: 0n, cap: 5000n, validUntil: until });
+    await expect(client.authorizeSessionKey(provider.address, key, 10n, until)).rejects.toMatchObject({ code: "CAP_DECREASE" });
+    await client.revokeSessionKey(provider.address, key);
+    expect((await client.sessionKeyLane(provider.address, key)).validUntil).toBe(await chain.now());
+  });
+
+  it("an unreachable RPC is a typed RpcError, with nothing sent", async () => {
+    const dead = new ZeroGClient({ network: { ...client.network, rpcUrl: "http://127.0.0.1:9" }, account: client.account });
+    await expect(dead.balances([provider.address])).rejects.toBeInstanceOf(RpcError);
+    await expect(dead.deposit(1n)).rejects.toMatchObject({ code: "RPC_UNAVAILABLE" });
+  });
+
+  it("network presets resolve, and bad configuration is a typed error", () => {
+    expect(resolveNetwork("galileo", { escrow: provider.address, registry: provider.address }).chainId).toBe(16602);
+    expect(resolveNetwork("mainnet", { escrow: provider.address, registry: provider.address }).chainId).toBe(16661);
+    expect(() => resolveNetwork("galileo")).toThrow(NetworkConfigError);
+    expect(() => resolveNetwork("custom", { rpcUrl: "http://127.0.0.1:1", escrow: "0x12", registry: provider.address, chainId: 5 })).toThrow(/malformed/);
+  });
+});
