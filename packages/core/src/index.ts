@@ -14,3 +14,4 @@ export * from "./amount.js";
 export * from "./network.js";
 export * from "./chain-errors.js";
 export * from "./client.js";
+export * from "./keys.js";
