@@ -15,3 +15,5 @@ export * from "./network.js";
 export * from "./chain-errors.js";
 export * from "./client.js";
 export * from "./keys.js";
+export * from "./discovery.js";
+export * from "./wire.js";
