@@ -17,3 +17,6 @@ export * from "./client.js";
 export * from "./keys.js";
 export * from "./discovery.js";
 export * from "./wire.js";
+export * from "./lane-store.js";
+export * from "./session.js";
+export * from "./paid-fetch.js";

@@ -1,0 +1,200 @@
+import type { Address, Hex, LocalAccount } from "viem";
+import type { EscrowDomain } from "./domain.js";
+import type { ServiceInfo } from "./discovery.js";
+import { ZERO_HASH } from "./hashing.js";
+import type { LaneId, LaneStore } from "./lane-store.js";
+import { verifyReceipt, type SignedReceipt } from "./receipt.js";
+import { signTicket, ticketDigest, type SignedTicket, type Terms } from "./ticket.js";
+import { encodeHeader, ProviderError, TICKET_HEADER, ticketToWire } from "./wire.js";
+
+/** Options for {@link PaymentSession}. */
+export interface PaymentSessionOptions {
+  domain: EscrowDomain;
+  /** The channel's user (the payer). */
+  user: Address;
+  /** The key that signs tickets: the user's own, or a session key authorized for this channel. */
+  signer: LocalAccount;
+  /** The service, as read from the registry (never from the provider's own answers). */
+  service: ServiceInfo;
+  store: LaneStore;
+  /** Seconds a ticket stays startable (default 60). */
+  ticketLifetimeSeconds?: number;
+  /** Milliseconds after a receipt before an ack-only ticket is sent if no request carried it (default 2000). */
+  ackDelayMs?: number;
+  fetch?: typeof fetch;
+  /** Unix seconds now (tests may fix it). */
+  now?: () => bigint;
+}
+
+/** A receipt this client verified and acknowledged. */
+export interface VerifiedReceipt {
+  provider: Address;
+  serviceId: Hex;
+  model: string;
+  ticket: SignedTicket;
+  ticketDigest: Hex;
+  receipt: SignedReceipt;
+  fee: bigint;
+  /** The lane's acknowledged total after this receipt. */
+  cumulative: bigint;
+}
+
+/**
+ * One payer's lane with one provider: signs tickets (nonce persisted before the ticket leaves),
+ * verifies receipts, keeps the acknowledged cumulative, and sends ack-only tickets so the provider
+ * is paid for the last response too. One writer per lane: use one session (or one session key) per process.
+ *
+ * @example
+ * const session = new PaymentSession({ domain, user, signer, service, store });
+ * const ticket = await session.signTicket(requestHash(path, body), maxCost);
+ * // ... send it, get the receipt ...
+ * await session.acceptReceipt(ticket, receipt, { responseHash, maxInputTokens, maxOutputTokens });
+ * await session.close(); // flushes the acknowledgement
+ */
+export class PaymentSession {
+  readonly lane: LaneId;
+  readonly service: ServiceInfo;
+  private readonly options: PaymentSessionOptions;
+  private readonly accepted = new Set<string>();
+  private ackTimer: NodeJS.Timeout | undefined;
+  private acking: Promise<void> | undefined;
+
+  constructor(options: PaymentSessionOptions) {
+    this.options = options;
+    this.service = options.service;
+    this.lane = {
+      chainId: options.domain.chainId,
+      escrow: options.domain.verifyingContract,
+      user: options.user,
+      provider: options.service.provider,
+      signer: options.signer.address,
+    };
+  }
+
+  /** Terms of a request costing at most `maxCost`, at the service's current prices and version. */
+  terms(requestHash: Hex, maxCost: bigint): Terms {
+    const now = this.options.now?.() ?? BigInt(Math.floor(Date.now() / 1000));
+    return {
+      serviceId: this.service.id,
+      serviceVersion: this.service.version,
+      inputPrice: this.service.inputPrice,
+      outputPrice: this.service.outputPrice,
+      maxCost,
+      requestHash,
+      deadline: now + BigInt(this.options.ticketLifetimeSeconds ?? 60),
+    };
+  }
+
+  /** Sign the next ticket: a fresh nonce (persisted first) and the verified cumulative so far. */
+  async signTicket(requestHash: Hex, maxCost: bigint): Promise<SignedTicket> {
+    this.cancelAck();
+    const state = await this.options.store.update(this.lane, (s) => ({ ...s, nextNonce: s.nextNonce + 1n }));
+    return signTicket(this.options.signer, this.options.domain, {
+      user: this.options.user,
+      provider: this.service.provider,
+      nonce: state.nextNonce - 1n,
+      cumulative: state.acked,
+      terms: this.terms(requestHash, maxCost),
+    });
+  }
+
+  /**
+   * Verify a receipt for `ticket` and, if it holds, add its fee to the acknowledged cumulative (once
+   * per ticket). Throws `ReceiptError` otherwise, acknowledging nothing.
+   */
+  async acceptReceipt(
+    ticket: SignedTicket,
+    receipt: SignedReceipt,
+    observed: { responseHash: Hex; maxInputTokens?: number; maxOutputTokens?: number },
+  ): Promise<VerifiedReceipt> {
+    const digest = ticketDigest(this.options.domain, ticket);
+    const signers = [this.service.signer];
+    if (this.service.previousSigner !== "0x0000000000000000000000000000000000000000") signers.push(this.service.previousSigner);
+    const fee = await verifyReceipt(receipt, {
+      domain: this.options.domain,
+      ticketDigest: digest,
+      terms: ticket.terms,
+      responseHash: observed.responseHash,
+      signers,
+      ...(observed.maxInputTokens === undefined ? {} : { maxInputTokens: observed.maxInputTokens }),
+      ...(observed.maxOutputTokens === undefined ? {} : { maxOutputTokens: observed.maxOutputTokens }),
+    });
+    let cumulative: bigint;
+    if (this.accepted.has(digest)) {
+      cumulative = (await this.options.store.read(this.lane)).acked;
+    } else {
+      this.accepted.add(digest);
+      cumulative = (await this.options.store.update(this.lane, (s) => ({ ...s, acked: s.acked + fee }))).acked;
+      this.scheduleAck();
+    }
+    return { provider: this.service.provider, serviceId: this.service.id, model: this.service.model, ticket, ticketDigest: digest, receipt, fee, cumulative };
+  }
+
+  /** Record that the provider accepted `ticket` (it answered 2xx), so its cumulative needs no ack-only ticket. */
+  async delivered(ticket: SignedTicket): Promise<void> {
+    await this.options.store.update(this.lane, (s) => ({
+      ...s,
+      sentCumulative: ticket.cumulative > s.sentCumulative ? ticket.cumulative : s.sentCumulative,
+    }));
+  }
+
+  /** The lane's acknowledged total and next nonce. */
+  state() {
+    return this.options.store.read(this.lane);
+  }
+
+  /**
+   * Send an ack-only ticket now if the provider has not yet seen the latest acknowledged cumulative.
+   * Resolves when the provider confirmed it.
+   */
+  async flushAck(): Promise<void> {
+    this.cancelAck();
+    this.acking ??= this.sendAck().finally(() => {
+      this.acking = undefined;
+    });
+    return this.acking;
+  }
+
+  /** Flush the acknowledgement and stop timers. Call before the process exits. */
+  async close(): Promise<void> {
+    await this.flushAck();
+  }
+
+  private async sendAck(): Promise<void> {
+    const current = await this.options.store.read(this.lane);
+    if (current.acked <= current.sentCumulative) return;
+    const ticket = await this.signTicket(ZERO_HASH, 0n);
+    const doFetch = this.options.fetch ?? fetch;
+    const res = await doFetch(new URL("/v1/ack", this.service.endpoint), {
+      method: "POST",
+      headers: { [TICKET_HEADER]: encodeHeader(ticketToWire(ticket)) },
+    });
+    const text = await res.text();
+    if (!res.ok) {
+      let code = "ack_failed";
+      let message = text;
+      try {
+        const body = JSON.parse(text) as { error?: { code?: string; message?: string } };
+        code = body.error?.code ?? code;
+        message = body.error?.message ?? message;
+      } catch {
+        // not JSON
+      }
+      throw new ProviderError(res.status, code, message);
+    }
+    await this.delivered(ticket);
+  }
+
+  private scheduleAck(): void {
+    this.cancelAck();
+    this.ackTimer = setTimeout(() => {
+      this.flushAck().catch(() => undefined);
+    }, this.options.ackDelayMs ?? 2000);
+    this.ackTimer.unref();
+  }
+
+  private cancelAck(): void {
+    if (this.ackTimer) clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+  }
+}
