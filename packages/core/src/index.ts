@@ -20,3 +20,4 @@ export * from "./wire.js";
 export * from "./lane-store.js";
 export * from "./session.js";
 export * from "./paid-fetch.js";
+export * from "./admission.js";
