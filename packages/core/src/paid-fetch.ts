@@ -135,6 +135,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
 
     const failures: { provider: Address; error: string }[] = [];
     let retriedTerms = false;
+    let resynced = false;
     const list = await candidates();
     if (list.length === 0) throw new NoProviderError("no service matches the selection");
     for (let i = 0; i < list.length; i++) {
@@ -170,6 +171,13 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
           const fresh = (await candidates()).find((s) => s.provider === service.provider && s.id === service.id);
           if (fresh) list.splice(i + 1, 0, fresh);
           continue;
+        }
+        if ((error.providerCode === "nonce_used" || error.providerCode === "nonce_too_old" || error.providerCode === "cumulative_regressed") && !resynced) {
+          resynced = true;
+          if (await session.resync(error.details)) {
+            i -= 1; // same provider, fresh ticket
+            continue;
+          }
         }
         if (error.providerCode === "ack_required" || error.providerCode === "credit_limit") {
           await session.flushAck().catch(() => undefined);

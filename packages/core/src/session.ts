@@ -4,8 +4,8 @@ import type { ServiceInfo } from "./discovery.js";
 import { ZERO_HASH } from "./hashing.js";
 import type { LaneId, LaneStore } from "./lane-store.js";
 import { verifyReceipt, type SignedReceipt } from "./receipt.js";
-import { signTicket, ticketDigest, type SignedTicket, type Terms } from "./ticket.js";
-import { encodeHeader, ProviderError, TICKET_HEADER, ticketToWire } from "./wire.js";
+import { recoverTicketSigner, signTicket, ticketDigest, type SignedTicket, type Terms } from "./ticket.js";
+import { encodeHeader, ProviderError, TICKET_HEADER, ticketFromWire, ticketToWire } from "./wire.js";
 
 /** Options for {@link PaymentSession}. */
 export interface PaymentSessionOptions {
@@ -136,6 +136,34 @@ export class PaymentSession {
       ...s,
       sentCumulative: ticket.cumulative > s.sentCumulative ? ticket.cumulative : s.sentCumulative,
     }));
+  }
+
+  /**
+   * Recover from lost client state (or a sibling process) after the provider refused a nonce: move the
+   * next nonce above the provider's highest, and adopt the highest cumulative the provider holds only
+   * if it is a ticket this lane's own key signed (never a number the provider merely states).
+   * Returns whether anything changed, i.e. whether a retry can succeed.
+   */
+  async resync(details: Record<string, unknown> | undefined): Promise<boolean> {
+    const highest = typeof details?.highestNonce === "string" && /^\d+$/.test(details.highestNonce) ? BigInt(details.highestNonce) : undefined;
+    let ownCumulative: bigint | undefined;
+    if (details?.ticket !== undefined) {
+      try {
+        const t = ticketFromWire(details.ticket);
+        const signer = await recoverTicketSigner(this.options.domain, t);
+        const sameLane = signer.toLowerCase() === this.lane.signer.toLowerCase() && t.user.toLowerCase() === this.lane.user.toLowerCase() && t.provider.toLowerCase() === this.lane.provider.toLowerCase();
+        if (sameLane) ownCumulative = t.cumulative;
+      } catch {
+        ownCumulative = undefined;
+      }
+    }
+    const before = await this.options.store.read(this.lane);
+    const after = await this.options.store.update(this.lane, (s) => ({
+      nextNonce: highest !== undefined && highest + 1n > s.nextNonce ? highest + 1n : s.nextNonce,
+      acked: ownCumulative !== undefined && ownCumulative > s.acked ? ownCumulative : s.acked,
+      sentCumulative: ownCumulative !== undefined && ownCumulative > s.sentCumulative ? ownCumulative : s.sentCumulative,
+    }));
+    return after.nextNonce !== before.nextNonce || after.acked !== before.acked;
   }
 
   /** The lane's acknowledged total and next nonce. */

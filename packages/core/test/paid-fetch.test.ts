@@ -1,0 +1,162 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
+import OpenAI from "openai";
+import { getContract, keccak256, toHex, type LocalAccount } from "viem";
+import { serviceRegistryAbi, startLocalChain, type LocalChain, type LocalWallet } from "@0g-compute/contracts";
+import {
+  createPaidFetch,
+  escrowDomain,
+  MemoryLaneStore,
+  NoProviderError,
+  ProviderError,
+  ReceiptError,
+  resolveNetwork,
+  ZeroGClient,
+  type PaidFetch,
+} from "../src/index.js";
+import { startPeer, type Peer } from "./peer.js";
+
+describe("createPaidFetch against protocol peers on a local chain", () => {
+  let chain: LocalChain;
+  let client: ZeroGClient;
+  let cheap: Peer;
+  let dear: Peer;
+  let paid: PaidFetch | undefined;
+  const BASE = "http://0g.invalid/v1";
+
+  async function listService(wallet: LocalWallet, endpoint: string, inputPrice: bigint, outputPrice: bigint) {
+    const registry = getContract({ address: chain.deployment.registry, abi: serviceRegistryAbi, client: { public: chain.publicClient, wallet } });
+    await chain.publicClient.waitForTransactionReceipt({ hash: await registry.write.stake({ value: chain.deployment.params.providerStake }) });
+    await chain.publicClient.waitForTransactionReceipt({
+      hash: await registry.write.addService([{ name: "chat", model: "peer-model", modelHash: keccak256(toHex("m")), quantization: "F32", endpoint, inputPrice, outputPrice, signer: wallet.account.address, metadata: "{}" }]),
+    });
+    return (await registry.read.getProviderServices([wallet.account.address]))[0]!;
+  }
+
+  beforeAll(async () => {
+    chain = await startLocalChain();
+    const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
+    client = new ZeroGClient({ network, account: chain.wallet(1).account as LocalAccount, pollingIntervalMs: 20 });
+    const domain = escrowDomain(chain.chain.id, chain.deployment.escrow);
+    const mk = async (index: number, inputPrice: bigint, outputPrice: bigint) => {
+      const wallet = chain.wallet(index);
+      let terms = { serviceId: `0x${"0".repeat(64)}` as `0x${string}`, versions: [{ version: 1, inputPrice, outputPrice }] };
+      const peer = await startPeer({ domain, provider: wallet.account.address, signer: wallet.account as LocalAccount, terms: () => terms });
+      const service = await listService(wallet, peer.url, inputPrice, outputPrice);
+      terms = { serviceId: service.id, versions: [{ version: service.version, inputPrice, outputPrice }] };
+      return peer;
+    };
+    cheap = await mk(2, 10n, 20n);
+    dear = await mk(3, 30n, 60n);
+  });
+  afterAll(async () => {
+    await paid?.close();
+    await cheap?.close();
+    await dear?.close();
+    await chain?.stop();
+  });
+  beforeEach(() => {
+    cheap.mode = "honest";
+    dear.mode = "honest";
+  });
+
+  const make = (over: Partial<Parameters<typeof createPaidFetch>[0]> = {}) =>
+    createPaidFetch({
+      network: client.network,
+      publicClient: client.publicClient,
+      domain: client.domain,
+      user: client.address,
+      signer: client.account,
+      store: new MemoryLaneStore(),
+      ackDelayMs: 50,
+      ...over,
+    });
+
+  it("works as the fetch of the openai client: pays the cheapest provider, verifies, acknowledges in the next ticket and on close", async () => {
+    paid = make();
+    const openai = new OpenAI({ baseURL: BASE, apiKey: "unused", fetch: paid, maxRetries: 0 });
+    const first = await openai.chat.completions.create({ model: "peer-model", messages: [{ role: "user", content: "hi" }], max_tokens: 16 });
+    expect(first.choices[0]?.message.content).toBe("Hello from the peer");
+    expect(paid.receipts).toHaveLength(1);
+    expect(paid.receipts[0]).toMatchObject({ provider: chain.wallet(2).account.address, fee: 10n * 10n + 5n * 20n, cumulative: 200n });
+    await openai.chat.completions.create({ model: "peer-model", messages: [{ role: "user", content: "again" }], max_tokens: 16 });
+    // The second ticket carried the first receipt's fee.
+    expect(cheap.acked.get(client.address.toLowerCase())).toBe(200n);
+    await paid.close();
+    expect(cheap.acked.get(client.address.toLowerCase())).toBe(400n);
+    expect(cheap.acks).toBeGreaterThanOrEqual(1);
+    const models = await openai.models.list();
+    expect(models.data.map((m) => m.owned_by)).toEqual([chain.wallet(2).account.address, chain.wallet(3).account.address]);
+  });
+
+  it("streams through the openai client and verifies the receipt in the last event", async () => {
+    paid = make();
+    const openai = new OpenAI({ baseURL: BASE, apiKey: "unused", fetch: paid, maxRetries: 0 });
+    const stream = await openai.chat.completions.create({ model: "peer-model", messages: [{ role: "user", content: "hi" }], max_tokens: 16, stream: true });
+    let text = "";
+    for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+    expect(text).toBe("Hello from the peer");
+    expect(paid.receipts).toHaveLength(1);
+    expect(paid.receipts[0]?.fee).toBe(200n);
+    await paid.close();
+  });
+
+  it("a lying provider's receipt is rejected and never acknowledged", async () => {
+    for (const mode of ["inflate", "wrong-hash"] as const) {
+      cheap.mode = mode;
+      paid = make();
+      const res = paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "peer-model", messages: [], max_tokens: 8 }) });
+      await expect(res).rejects.toBeInstanceOf(ReceiptError);
+      expect(paid.receipts).toHaveLength(0);
+      await paid.close();
+    }
+    cheap.mode = "no-receipt";
+    paid = make();
+    await expect(paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "peer-model", messages: [], max_tokens: 8 }) })).rejects.toBeInstanceOf(ReceiptError);
+  });
+
+  it("fails over to the next provider when the best one errors, and reports every failure when all do", async () => {
+    cheap.mode = "error-500";
+    paid = make();
+    const res = await paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "peer-model", messages: [], max_tokens: 8 }) });
+    expect(res.status).toBe(200);
+    await res.text();
+    expect(paid.receipts[0]?.provider).toBe(chain.wallet(3).account.address);
+    dear.mode = "error-500";
+    paid = make();
+    const err = await paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "peer-model", messages: [], max_tokens: 8 }) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NoProviderError);
+    expect((err as NoProviderError).failures).toHaveLength(2);
+  });
+
+  it("respects the selection and the per-request cost ceiling", async () => {
+    paid = make({ select: { model: "no-such-model" } });
+    await expect(paid(`${BASE}/chat/completions`, { method: "POST", body: "{}" })).rejects.toBeInstanceOf(NoProviderError);
+    paid = make({ maxCostPerRequest: 1n });
+    await expect(paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [] }) })).rejects.toMatchObject({ code: "NO_PROVIDER" });
+    paid = make();
+    await expect(paid(`${BASE}/chat/completions`, { method: "POST", body: "not json" })).rejects.toMatchObject({ code: "REQUEST_NOT_JSON" });
+  });
+
+  it("resyncs after a client state wipe: nonce above the provider's, cumulative from its own signed ticket", async () => {
+    paid = make();
+    await (await paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [], max_tokens: 8 }) })).text();
+    await paid.close();
+    const providerHolds = cheap.acked.get(client.address.toLowerCase());
+    expect(providerHolds).toBeGreaterThan(0n);
+    const served = cheap.requests;
+    // A new process with no memory of the lane: its first ticket reuses nonce 1 and is refused, then it resyncs.
+    paid = make({ store: new MemoryLaneStore() });
+    await (await paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [], max_tokens: 8 }) })).text();
+    expect(cheap.requests).toBe(served + 1);
+    expect(paid.receipts[0]!.ticket.cumulative).toBe(providerHolds);
+  });
+
+  it("a provider's refusal it cannot fix surfaces as a typed ProviderError with the numbers", async () => {
+    cheap.mode = "refuse-402";
+    dear.mode = "refuse-402";
+    paid = make();
+    const err = await paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [], max_tokens: 4 }) }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ProviderError);
+    expect(err).toMatchObject({ status: 402, providerCode: "insufficient_balance", code: "PROVIDER_INSUFFICIENT_BALANCE", details: { free: "0", needed: "1" } });
+  });
+});
