@@ -21,3 +21,4 @@ export * from "./lane-store.js";
 export * from "./session.js";
 export * from "./paid-fetch.js";
 export * from "./admission.js";
+export * from "./gateway.js";

@@ -208,10 +208,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     });
     receipts.push(verified);
     options.onReceipt?.(verified);
-    const headers = new Headers(res.headers);
-    headers.delete("content-encoding");
-    headers.delete("content-length");
-    return new Response(bytes, { status: res.status, statusText: res.statusText, headers });
+    return new Response(bytes, { status: res.status, statusText: res.statusText, headers: endToEndHeaders(res.headers) });
   }
 
   function verifyStream(res: Response, session: PaymentSession, ticket: SignedTicket, bounds: { maxInputTokens: number; maxTokens: number }): Response {
@@ -261,9 +258,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         }
       },
     });
-    const headers = new Headers(res.headers);
-    headers.delete("content-length");
-    return new Response(res.body!.pipeThrough(transform), { status: res.status, statusText: res.statusText, headers });
+    return new Response(res.body!.pipeThrough(transform), { status: res.status, statusText: res.statusText, headers: endToEndHeaders(res.headers) });
   }
 
   async function modelsResponse(): Promise<Response> {
@@ -302,6 +297,13 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     await Promise.all([...sessions.values()].map((s) => s.close().catch(() => undefined)));
   };
   return paidFetch;
+}
+
+/** The provider's response headers minus hop-by-hop and framing ones (the body is re-framed locally). */
+function endToEndHeaders(from: Headers): Headers {
+  const headers = new Headers(from);
+  for (const h of ["connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "date"]) headers.delete(h);
+  return headers;
 }
 
 async function readProviderError(res: Response): Promise<ProviderError> {

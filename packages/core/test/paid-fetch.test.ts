@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
+import { request } from "node:http";
 import OpenAI from "openai";
 import { getContract, keccak256, toHex, type LocalAccount } from "viem";
 import { serviceRegistryAbi, startLocalChain, type LocalChain, type LocalWallet } from "@0g-compute/contracts";
@@ -10,6 +11,7 @@ import {
   ProviderError,
   ReceiptError,
   resolveNetwork,
+  startGateway,
   ZeroGClient,
   type PaidFetch,
 } from "../src/index.js";
@@ -58,9 +60,14 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
     cheap.mode = "honest";
     dear.mode = "honest";
   });
+  // One writer per lane: every test's fetch is closed (acks flushed) before the next one starts.
+  const closeAll: PaidFetch[] = [];
+  afterEach(async () => {
+    for (const p of closeAll.splice(0)) await p.close().catch(() => undefined);
+  });
 
-  const make = (over: Partial<Parameters<typeof createPaidFetch>[0]> = {}) =>
-    createPaidFetch({
+  const make = (over: Partial<Parameters<typeof createPaidFetch>[0]> = {}) => {
+    const p = createPaidFetch({
       network: client.network,
       publicClient: client.publicClient,
       domain: client.domain,
@@ -70,6 +77,9 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
       ackDelayMs: 50,
       ...over,
     });
+    closeAll.push(p);
+    return p;
+  };
 
   it("works as the fetch of the openai client: pays the cheapest provider, verifies, acknowledges in the next ticket and on close", async () => {
     paid = make();
@@ -158,5 +168,40 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
     const err = await paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [], max_tokens: 4 }) }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ProviderError);
     expect(err).toMatchObject({ status: 402, providerCode: "insufficient_balance", code: "PROVIDER_INSUFFICIENT_BALANCE", details: { free: "0", needed: "1" } });
+  });
+
+  it("the local gateway serves any OpenAI client on 127.0.0.1 behind a bearer token", async () => {
+    paid = make();
+    const gw = await startGateway({ paidFetch: paid, token: "secret-token" });
+    try {
+      expect(gw.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+      const openai = new OpenAI({ baseURL: gw.url, apiKey: "secret-token", maxRetries: 0 });
+      const reply = await openai.chat.completions.create({ model: "peer-model", messages: [{ role: "user", content: "hi" }], max_tokens: 8 });
+      expect(reply.choices[0]?.message.content).toBe("Hello from the peer");
+      const stream = await openai.chat.completions.create({ model: "peer-model", messages: [{ role: "user", content: "hi" }], max_tokens: 8, stream: true });
+      let text = "";
+      for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
+      expect(text).toBe("Hello from the peer");
+      expect(paid.receipts).toHaveLength(2);
+      expect((await openai.models.list()).data.length).toBe(2);
+
+      const wrong = new OpenAI({ baseURL: gw.url, apiKey: "nope", maxRetries: 0 });
+      await expect(wrong.models.list()).rejects.toMatchObject({ status: 401 });
+      // fetch cannot forge a Host header; a raw HTTP request can, as a rebinding page would.
+      const status = await new Promise<number | undefined>((resolve, reject) => {
+        const req = request({ host: "127.0.0.1", port: gw.port, path: "/v1/models", headers: { host: "evil.example", authorization: "Bearer secret-token" } }, (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        });
+        req.once("error", reject);
+        req.end();
+      });
+      expect(status).toBe(403);
+      cheap.mode = "inflate";
+      dear.mode = "inflate";
+      await expect(openai.chat.completions.create({ model: "peer-model", messages: [], max_tokens: 8 })).rejects.toMatchObject({ status: 502 });
+    } finally {
+      await gw.close();
+    }
   });
 });

@@ -1,0 +1,116 @@
+import { timingSafeEqual } from "node:crypto";
+import type { ServerResponse } from "node:http";
+import { serve, type ServerType } from "@hono/node-server";
+import { Hono, type Context } from "hono";
+import { NoProviderError } from "./discovery.js";
+import { ZeroGError } from "./errors.js";
+import { PaymentRequestError, type PaidFetch } from "./paid-fetch.js";
+import { ReceiptError } from "./receipt.js";
+import { ProviderError } from "./wire.js";
+
+/** Options for {@link startGateway}. */
+export interface GatewayOptions {
+  /** The paying fetch that does the work (see {@link createPaidFetch}). */
+  paidFetch: PaidFetch;
+  /** Bearer token local clients must send. */
+  token: string;
+  /** Port on 127.0.0.1 (0 = any free port). */
+  port?: number;
+}
+
+/** A running gateway. */
+export interface Gateway {
+  /** Base URL for OpenAI clients, e.g. `http://127.0.0.1:4000/v1`. */
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** HTTP status and OpenAI-style body for an SDK error. */
+export function errorResponse(err: unknown): { status: number; body: { error: { message: string; type: string; code: string; details?: Record<string, unknown> } } } {
+  if (err instanceof ProviderError) {
+    return { status: err.status, body: { error: { message: err.message, type: "provider_error", code: err.providerCode, ...(err.details ? { details: err.details } : {}) } } };
+  }
+  if (err instanceof NoProviderError) {
+    return { status: 503, body: { error: { message: err.message, type: "no_provider", code: err.code, details: { failures: err.failures } } } };
+  }
+  if (err instanceof ReceiptError) return { status: 502, body: { error: { message: err.message, type: "receipt_invalid", code: err.problem } } };
+  if (err instanceof PaymentRequestError) return { status: 400, body: { error: { message: err.message, type: "invalid_request_error", code: err.code } } };
+  if (err instanceof ZeroGError) return { status: 500, body: { error: { message: err.message, type: "gateway_error", code: err.code } } };
+  return { status: 500, body: { error: { message: err instanceof Error ? err.message : String(err), type: "gateway_error", code: "internal_error" } } };
+}
+
+function sameToken(given: string, expected: string): boolean {
+  const a = Buffer.from(given);
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/**
+ * A local OpenAI-compatible gateway on 127.0.0.1: any OpenAI client pointed at it (with the bearer
+ * token) buys inference on the network, with receipts verified. `GET /v1/models`,
+ * `POST /v1/chat/completions` (streaming too) and `POST /v1/completions`.
+ *
+ * @example
+ * const gw = await startGateway({ paidFetch, token: randomBytes(24).toString("hex"), port: 4000 });
+ * // new OpenAI({ baseURL: gw.url, apiKey: token })
+ */
+export async function startGateway(options: GatewayOptions): Promise<Gateway> {
+  const app = new Hono();
+  let port = options.port ?? 0;
+
+  app.use("*", async (c, next) => {
+    // DNS-rebinding protection: only loopback host names.
+    const host = (c.req.header("host") ?? "").replace(/:\d+$/, "");
+    if (!["127.0.0.1", "localhost", "[::1]"].includes(host)) return c.json({ error: { message: "forbidden host", type: "invalid_request_error", code: "forbidden_host" } }, 403);
+    if (c.req.path === "/health") return next();
+    const auth = c.req.header("authorization") ?? "";
+    const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
+    if (!sameToken(token, options.token)) return c.json({ error: { message: "missing or wrong bearer token", type: "authentication_error", code: "unauthorized" } }, 401);
+    return next();
+  });
+
+  app.get("/health", (c) => c.json({ ok: true }));
+
+  const forward = async (c: Context): Promise<Response> => {
+    try {
+      const body = c.req.method === "POST" ? await c.req.text() : undefined;
+      // Abort the paid request when the local client goes away before the response is finished
+      // (the request's own signal is not used: it can fire once the request body has been read).
+      const controller = new AbortController();
+      const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+      outgoing?.once("close", () => {
+        if (!outgoing.writableFinished) controller.abort();
+      });
+      return await options.paidFetch(`http://gateway.invalid${c.req.path}`, {
+        method: c.req.method,
+        headers: { "content-type": "application/json" },
+        ...(body === undefined ? {} : { body }),
+        signal: controller.signal,
+      });
+    } catch (err) {
+      const { status, body } = errorResponse(err);
+      return c.json(body, status as 400);
+    }
+  };
+  app.get("/v1/models", forward);
+  app.post("/v1/chat/completions", forward);
+  app.post("/v1/completions", forward);
+  app.notFound((c) => c.json({ error: { message: `not found: ${c.req.method} ${c.req.path}`, type: "invalid_request_error", code: "not_found" } }, 404));
+
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, hostname: "127.0.0.1", port }, (info) => {
+      port = info.port;
+      resolve(s);
+    });
+  });
+  return {
+    url: `http://127.0.0.1:${port}/v1`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+      }),
+  };
+}
