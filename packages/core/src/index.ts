@@ -22,3 +22,4 @@ export * from "./session.js";
 export * from "./paid-fetch.js";
 export * from "./admission.js";
 export * from "./gateway.js";
+export * from "./file-lane-store.js";
