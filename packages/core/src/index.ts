@@ -23,3 +23,4 @@ export * from "./paid-fetch.js";
 export * from "./admission.js";
 export * from "./gateway.js";
 export * from "./file-lane-store.js";
+export * from "./budget.js";

@@ -3,7 +3,7 @@ import { checkHealth, filterServices, listServices, NoProviderError, rankService
 import type { EscrowDomain } from "./domain.js";
 import { ZeroGError } from "./errors.js";
 import { requestHash, responseHash, StreamHasher } from "./hashing.js";
-import { MemoryLaneStore, type LaneStore } from "./lane-store.js";
+import { MemoryLaneStore, type LaneState, type LaneStore } from "./lane-store.js";
 import type { NetworkConfig } from "./network.js";
 import { ReceiptError } from "./receipt.js";
 import { PaymentSession, type VerifiedReceipt } from "./session.js";
@@ -37,8 +37,8 @@ export interface PaidFetchOptions {
   catalogueTtlSeconds?: number;
   /** Called for every receipt verified and acknowledged. */
   onReceipt?: (receipt: VerifiedReceipt) => void;
-  /** Called before each attempt with the provider chosen; a hook for budgets and top-ups. May throw to refuse. */
-  beforeRequest?: (service: ServiceInfo, maxCost: bigint) => Promise<void>;
+  /** Called before each attempt with the provider chosen and the lane's state; a hook for budgets and top-ups (see `AutoTopUp`). May throw to refuse. */
+  beforeRequest?: (service: ServiceInfo, maxCost: bigint, lane: LaneState) => Promise<void>;
   /** Transport to the providers (default global fetch). */
   fetch?: typeof fetch;
   ackDelayMs?: number;
@@ -145,8 +145,8 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         failures.push({ provider: service.provider, error: `maximum cost ${maxCost} above the per-request ceiling` });
         continue;
       }
-      await options.beforeRequest?.(service, maxCost);
       const session = sessionFor(service);
+      if (options.beforeRequest) await options.beforeRequest(service, maxCost, await session.state());
       const ticket = await session.signTicket(hash, maxCost);
       let res: Response;
       try {

@@ -10,6 +10,8 @@ import {
   NoProviderError,
   ProviderError,
   ReceiptError,
+  AutoTopUp,
+  BudgetExceededError,
   resolveNetwork,
   startGateway,
   ZeroGClient,
@@ -203,5 +205,23 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
     } finally {
       await gw.close();
     }
+  });
+
+  it("auto top-up funds the channel within the spending cap and never beyond it", async () => {
+    const wallet = chain.wallet(6);
+    const own = new ZeroGClient({ network: client.network, account: wallet.account as LocalAccount, pollingIntervalMs: 20 });
+    const topUp = new AutoTopUp({ client: own, spendingCap: 15n * 10n ** 14n, topUpAmount: 10n ** 15n });
+    paid = make({ user: own.address, signer: own.account, beforeRequest: (s, maxCost, lane) => topUp.ensure(s, maxCost, lane) });
+    const ask = async () => (await paid!(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [], max_tokens: 8 }) })).text();
+    await ask();
+    expect(topUp.spent).toBe(10n ** 15n);
+    expect((await own.channel(chain.wallet(2).account.address)).balance).toBe(10n ** 15n);
+    await ask(); // covered: no second top-up
+    expect(topUp.spent).toBe(10n ** 15n);
+
+    const tight = new AutoTopUp({ client: own, spendingCap: 5n * 10n ** 14n, topUpAmount: 10n ** 15n });
+    const nonce = await chain.publicClient.getTransactionCount({ address: own.address });
+    await expect(tight.ensure({ ...(await paid.candidates())[1]!, provider: chain.wallet(3).account.address }, 1000n, { nextNonce: 1n, acked: 0n, sentCumulative: 0n })).rejects.toBeInstanceOf(BudgetExceededError);
+    expect(await chain.publicClient.getTransactionCount({ address: own.address })).toBe(nonce);
   });
 });
