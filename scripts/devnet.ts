@@ -9,6 +9,9 @@
  *
  * Flags: `--keep` leaves the chain running (Ctrl-C stops it) and prints how to reach it.
  */
+import { mkdir, writeFile } from "node:fs/promises";
+import { homedir } from "node:os";
+import { join } from "node:path";
 import { formatEther, getContract, keccak256, parseEther, toHex, type Address, type Hash, type LocalAccount } from "viem";
 import { escrowAbi, serviceRegistryAbi, startLocalChain, type LocalChain } from "@0g-compute/contracts";
 import { escrowDomain, signTicket, toVoucher, type Terms } from "@0g-compute/core";
@@ -42,6 +45,10 @@ async function main(): Promise<void> {
       log(`  escrow      ${d.escrow}`);
       log(`  registry    ${d.registry}`);
       log(`  accounts    anvil's development accounts (mnemonic "test test ... junk"), never for real funds`);
+      const home = process.env.ZG_HOME ?? join(homedir(), ".0g-compute");
+      await mkdir(home, { recursive: true, mode: 0o700 });
+      await writeFile(join(home, "devnet.json"), JSON.stringify({ rpcUrl: chain.rpcUrl, chainId: chain.chain.id, escrow: d.escrow, registry: d.registry, fromBlock: d.fromBlock.toString() }, null, 2));
+      log(`  CLI         0g-compute --network devnet finds it through ${join(home, "devnet.json")}`);
       await new Promise<void>(() => undefined);
     }
   } finally {

@@ -7,6 +7,7 @@ import {
   parseEventLogs,
   type Address,
   type Chain,
+  type GetContractReturnType,
   type Hash,
   type LocalAccount,
   type PublicClient,
@@ -20,6 +21,11 @@ import { escrowDomain, type EscrowDomain } from "./domain.js";
 import { InvalidArgumentError, ZeroGError } from "./errors.js";
 import type { NetworkConfig } from "./network.js";
 import { assertUint, MAX_UINT128, MAX_UINT64 } from "./uint.js";
+
+/** Typed escrow contract binding (reads, simulations and writes). */
+export type EscrowContract = GetContractReturnType<typeof escrowAbi, { public: PublicClient<Transport, Chain>; wallet: WalletClient<Transport, Chain, LocalAccount> }>;
+/** Typed registry contract binding. */
+export type RegistryContract = GetContractReturnType<typeof serviceRegistryAbi, { public: PublicClient<Transport, Chain>; wallet: WalletClient<Transport, Chain, LocalAccount> }>;
 
 /** Progress of a transaction, for CLIs and UIs. */
 export type TxProgress =
@@ -120,12 +126,12 @@ export class ZeroGClient {
   }
 
   /** Typed escrow binding. */
-  get escrow() {
+  get escrow(): EscrowContract {
     return getContract({ address: this.network.escrow, abi: escrowAbi, client: { public: this.publicClient, wallet: this.walletClient } });
   }
 
   /** Typed registry binding. */
-  get registry() {
+  get registry(): RegistryContract {
     return getContract({ address: this.network.registry, abi: serviceRegistryAbi, client: { public: this.publicClient, wallet: this.walletClient } });
   }
 

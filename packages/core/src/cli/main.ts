@@ -5,6 +5,7 @@
  * Human output by default, `--json` for scripts; exit codes in `EXIT` (context.ts).
  */
 import { randomBytes } from "node:crypto";
+import { createRequire } from "node:module";
 import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { Command, CommanderError, Option } from "commander";
@@ -31,6 +32,7 @@ import {
   type GlobalOptions,
 } from "./context.js";
 
+const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
 const program = new Command();
 program
   .name("0g-compute")
@@ -44,6 +46,7 @@ program
   .option("--key-env <VAR>", "read the private key from this environment variable instead (ZG_PRIVATE_KEY is used when set)")
   .option("--home <dir>", "state directory (env ZG_HOME; default ~/.0g-compute)")
   .option("--json", "machine-readable output")
+  .version(VERSION)
   .showHelpAfterError()
   .exitOverride();
 
