@@ -226,15 +226,20 @@ export class ZeroGClient {
     return this.send("withdraw ledger", () => this.escrow.simulate.withdrawLedger([amount, to], { account: this.account }));
   }
 
-  /** Move `amount` wei from the ledger into the channel to `provider`. */
-  fund(provider: Address, amount: bigint): Promise<TxResult> {
+  /**
+   * Move `amount` wei from the ledger into the channel to `provider`. Refuses a provider with no listed
+   * service (`UNKNOWN_PROVIDER`) unless `allowUnlisted`: funds in a channel are locked for `LOCK`.
+   */
+  async fund(provider: Address, amount: bigint, options: { allowUnlisted?: boolean } = {}): Promise<TxResult> {
     this.positive("amount", amount);
+    if (!options.allowUnlisted) await this.requireListed(provider);
     return this.send("fund channel", () => this.escrow.simulate.fund([provider, amount], { account: this.account }));
   }
 
-  /** Deposit `amount` wei and fund the channel to `provider` with it, in one transaction. */
-  depositAndFund(provider: Address, amount: bigint): Promise<TxResult> {
+  /** Deposit `amount` wei and fund the channel to `provider` with it, in one transaction (same check as {@link fund}). */
+  async depositAndFund(provider: Address, amount: bigint, options: { allowUnlisted?: boolean } = {}): Promise<TxResult> {
     this.positive("amount", amount);
+    if (!options.allowUnlisted) await this.requireListed(provider);
     return this.send("deposit and fund", () => this.escrow.simulate.depositAndFund([provider], { value: amount, account: this.account }));
   }
 
@@ -282,6 +287,21 @@ export class ZeroGClient {
 
   // ------------------------------------------------------------------ internals
 
+  private async requireListed(provider: Address): Promise<void> {
+    let services: bigint;
+    let active: boolean;
+    try {
+      [, , services, active] = await this.registry.read.getProvider([provider]);
+    } catch (err) {
+      throw toZeroGError(err);
+    }
+    if (services === 0n || !active) {
+      throw new ZeroGError("UNKNOWN_PROVIDER", `${provider} lists no active service in the registry`, {
+        hint: "check the address with 0g-compute services; funds sent to a channel stay locked until a withdrawal completes",
+      });
+    }
+  }
+
   private positive(name: string, value: bigint): void {
     assertUint(name, value, MAX_UINT128);
     if (value === 0n) throw new InvalidArgumentError(`${name} must be above zero`);
@@ -295,7 +315,7 @@ export class ZeroGClient {
       const { request } = await simulate();
       hash = await this.walletClient.writeContract(request as Parameters<typeof this.walletClient.writeContract>[0]);
       this.onProgress?.({ stage: "sent", action, hash });
-      const receipt = await this.publicClient.waitForTransactionReceipt({ hash, timeout: this.receiptTimeoutMs });
+      const receipt = await this.publicClient.waitForTransactionReceipt({ hash, timeout: this.receiptTimeoutMs, confirmations: Math.max(1, this.network.confirmations) });
       if (receipt.status !== "success") throw new TransactionError("TX_REVERTED", `${action} reverted on-chain`, hash);
       this.onProgress?.({ stage: "mined", action, hash, gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber });
       return { hash, gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber, receipt };

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
-import type { Hex, LocalAccount } from "viem";
+import { getContract, keccak256, toHex, type Hex, type LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { startLocalChain, type LocalChain } from "@0g-compute/contracts";
+import { serviceRegistryAbi, startLocalChain, type LocalChain } from "@0g-compute/contracts";
 import {
   ContractRevertError,
   InvalidArgumentError,
@@ -26,6 +26,11 @@ describe("ZeroGClient against a local chain", () => {
     const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
     client = new ZeroGClient({ network, account: chain.wallet(1).account as LocalAccount, pollingIntervalMs: 20, onProgress: (p) => progress.push(p) });
     provider = chain.wallet(2).account as LocalAccount;
+    const registry = getContract({ address: chain.deployment.registry, abi: serviceRegistryAbi, client: { public: chain.publicClient, wallet: chain.wallet(2) } });
+    await chain.publicClient.waitForTransactionReceipt({ hash: await registry.write.stake({ value: chain.deployment.params.providerStake }) });
+    await chain.publicClient.waitForTransactionReceipt({
+      hash: await registry.write.addService([{ name: "chat", model: "m", modelHash: keccak256(toHex("m")), quantization: "", endpoint: "http://127.0.0.1:1", inputPrice: 1n, outputPrice: 1n, signer: provider.address, metadata: "" }]),
+    });
     snapshot = await chain.testClient.snapshot();
   });
   afterAll(async () => {
@@ -85,7 +90,10 @@ describe("ZeroGClient against a local chain", () => {
     expect(err).toMatchObject({ code: "INSUFFICIENT_LEDGER", errorName: "InsufficientLedger" });
     expect((err as ContractRevertError).hint).toMatch(/deposit/);
     await expect(client.depositAndFund(provider.address, 10n)).rejects.toMatchObject({ code: "BELOW_MIN_FUND" });
-    await expect(client.depositAndFund(client.address, 10_000n)).rejects.toMatchObject({ code: "SELF_CHANNEL" });
+    await expect(client.depositAndFund(client.address, 10_000n, { allowUnlisted: true })).rejects.toMatchObject({ code: "SELF_CHANNEL" });
+    // A provider that lists nothing: refused before any transaction (funds would be locked).
+    const stranger = privateKeyToAccount(generatePrivateKey()).address;
+    await expect(client.depositAndFund(stranger, 10_000n)).rejects.toMatchObject({ code: "UNKNOWN_PROVIDER" });
     expect(await chain.publicClient.getTransactionCount({ address: client.address })).toBe(nonceBefore);
   });
 
@@ -110,5 +118,27 @@ describe("ZeroGClient against a local chain", () => {
     expect(resolveNetwork("mainnet", { escrow: provider.address, registry: provider.address }).chainId).toBe(16661);
     expect(() => resolveNetwork("galileo")).toThrow(NetworkConfigError);
     expect(() => resolveNetwork("custom", { rpcUrl: "http://127.0.0.1:1", escrow: "0x12", registry: provider.address, chainId: 5 })).toThrow(/malformed/);
+  });
+
+  it("a transaction dropped from the pool is a typed TX_TIMEOUT with its hash, not a hang", async () => {
+    const quick = new ZeroGClient({ network: client.network, account: client.account, pollingIntervalMs: 20, receiptTimeoutMs: 600 });
+    await chain.testClient.setAutomine(false);
+    try {
+      const pending = quick.deposit(1000n).catch((e: unknown) => e);
+      // Wait until it is in the pool, then drop it.
+      let hash: Hex | undefined;
+      for (let i = 0; i < 50 && !hash; i++) {
+        const block = await chain.publicClient.getBlock({ blockTag: "pending", includeTransactions: true });
+        hash = block.transactions.map((t) => (typeof t === "string" ? t : t.hash))[0];
+        if (!hash) await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(hash).toBeDefined();
+      await chain.testClient.dropTransaction({ hash: hash! });
+      const err = await pending;
+      expect(err).toMatchObject({ code: "TX_TIMEOUT", txHash: hash });
+      expect(await chain.publicClient.readContract({ address: chain.deployment.escrow, abi: (await import("@0g-compute/contracts")).escrowAbi, functionName: "ledger", args: [client.address] })).toBe(0n);
+    } finally {
+      await chain.testClient.setAutomine(true);
+    }
   });
 });

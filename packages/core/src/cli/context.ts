@@ -43,7 +43,7 @@ export function exitCodeFor(err: unknown): number {
   if (err instanceof InvalidArgumentError) return EXIT.usage;
   if (err instanceof RpcError || err instanceof NetworkConfigError || err instanceof TransactionError) return EXIT.network;
   if (err instanceof ZeroGError && ["WRONG_CHAIN", "CONTRACT_MISSING", "DOMAIN_MISMATCH"].includes(err.code)) return EXIT.network;
-  if (err instanceof ContractRevertError || (err instanceof ZeroGError && err.code === "BUDGET_EXCEEDED")) return EXIT.refused;
+  if (err instanceof ContractRevertError || (err instanceof ZeroGError && ["BUDGET_EXCEEDED", "UNKNOWN_PROVIDER"].includes(err.code))) return EXIT.refused;
   if (err instanceof ProviderError || err instanceof NoProviderError) return EXIT.provider;
   if (err instanceof ReceiptError) return EXIT.receipt;
   if (err instanceof KeyError) return EXIT.key;

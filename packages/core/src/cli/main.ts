@@ -153,12 +153,14 @@ program
   .command("fund <provider> <amount>")
   .description("move an amount from your ledger into your channel to a provider")
   .option("--deposit", "deposit the amount from your wallet in the same transaction")
-  .action(async (provider: string, amount: string, cmd: { deposit?: boolean }) => {
+  .option("--allow-unlisted", "fund a provider that lists no service")
+  .action(async (provider: string, amount: string, cmd: { deposit?: boolean; allowUnlisted?: boolean }) => {
     const opts = globals();
     const p = address(provider, "provider address");
     const wei = parseAmount(amount);
     const client = await clientFrom(opts);
-    const tx = cmd.deposit ? await client.depositAndFund(p, wei) : await client.fund(p, wei);
+    const allow = { allowUnlisted: cmd.allowUnlisted === true };
+    const tx = cmd.deposit ? await client.depositAndFund(p, wei, allow) : await client.fund(p, wei, allow);
     output(opts, { provider: p, amount: wei, tx: tx.hash }, () => `funded the channel to ${p} with ${formatAmount(wei)} (tx ${tx.hash})`);
   });
 
