@@ -1,0 +1,193 @@
+import { timingSafeEqual } from "node:crypto";
+import { serve, type ServerType } from "@hono/node-server";
+import { Hono } from "hono";
+import { createPublicClient, createWalletClient, defineChain, http, type Address, type Chain, type LocalAccount, type PublicClient, type Transport } from "viem";
+import { escrowDomain, type NetworkConfig, type ServiceInfo } from "@0g-compute/core";
+import type { Backend } from "./backend.js";
+import { ChainState } from "./chain-state.js";
+import { ProviderMetrics } from "./metrics.js";
+import { createProviderApp } from "./server.js";
+import { ServiceBook } from "./service-book.js";
+import { DEFAULT_SETTLEMENT_POLICY, Settler, type SettlementPolicy, type SettlementRun } from "./settlement.js";
+import { ProviderStore } from "./store.js";
+
+/** Options for {@link ProviderNode.start}. */
+export interface ProviderNodeOptions {
+  network: NetworkConfig;
+  /** The provider's on-chain account: the payee in tickets, and the sender of settlements. */
+  providerAccount: LocalAccount;
+  /** The key that signs receipts (registered as the service's signer). */
+  responseSigner: LocalAccount;
+  backend: Backend;
+  /** SQLite database file. */
+  dbPath: string;
+  /** Public listener (default 127.0.0.1:0). Bind beyond loopback only when the operator asks. */
+  host?: string;
+  port?: number;
+  /** Admin listener, always on 127.0.0.1, token-protected (default port 0). */
+  admin?: { port?: number; token: string };
+  /** Credit limit per channel over unacknowledged and in-flight fees (wei), or a function of the service. */
+  creditLimit?: bigint | ((service: ServiceInfo) => bigint);
+  /** Longest a request may run (seconds, default 300). */
+  maxRequestSeconds?: number;
+  settlement?: Partial<SettlementPolicy>;
+  /** Start the settlement loop (default true). */
+  autoSettle?: boolean;
+  /** Chain polling and cache (defaults: 1000 ms polling, 2000 ms cache). */
+  pollMs?: number;
+  cacheMs?: number;
+  /** Structured log sink (default: JSON lines on stderr). */
+  log?: (event: string, fields?: Record<string, unknown>) => void;
+}
+
+/** A snapshot for `0g-provider status` and the admin API. */
+export interface ProviderStatus {
+  provider: Address;
+  url: string;
+  backend: string;
+  models: string[];
+  lanes: number;
+  billed: string;
+  acknowledged: string;
+  settled: string;
+  reserved: string;
+  earnings: string;
+  settlements: { txHash: string; status: string; items: number; paid: string; gasUsed: string; at: string }[];
+}
+
+function defaultLog(event: string, fields: Record<string, unknown> = {}): void {
+  process.stderr.write(JSON.stringify({ t: new Date().toISOString(), event, ...fields }) + "\n");
+}
+
+function listen(app: Hono, host: string, port: number): Promise<{ server: ServerType; port: number }> {
+  return new Promise((resolve) => {
+    const server = serve({ fetch: app.fetch, hostname: host, port }, (info) => resolve({ server, port: info.port }));
+  });
+}
+
+function close(server: ServerType): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+  });
+}
+
+/**
+ * A running provider node: the public OpenAI-compatible API with payment, the admin API on 127.0.0.1,
+ * the chain watcher and the settlement loop, over one SQLite store.
+ *
+ * @example
+ * const node = await ProviderNode.start({ network, providerAccount, responseSigner, backend, dbPath: "provider.db", admin: { token } });
+ * console.log(node.url); // register `${node.url}` as the service endpoint
+ * // ...
+ * await node.stop();
+ */
+export class ProviderNode {
+  private constructor(
+    readonly url: string,
+    readonly adminUrl: string | undefined,
+    readonly store: ProviderStore,
+    readonly chain: ChainState,
+    readonly settler: Settler,
+    readonly metrics: ProviderMetrics,
+    readonly services: ServiceBook,
+    private readonly servers: ServerType[],
+    private readonly options: ProviderNodeOptions,
+    private readonly publicClient: PublicClient<Transport, Chain>,
+  ) {}
+
+  static async start(options: ProviderNodeOptions): Promise<ProviderNode> {
+    const log = options.log ?? defaultLog;
+    const chainDef = defineChain({ id: options.network.chainId, name: options.network.name, nativeCurrency: { name: "0G", symbol: "0G", decimals: 18 }, rpcUrls: { default: { http: [options.network.rpcUrl] } } });
+    const transport = http(options.network.rpcUrl, { retryCount: 2, timeout: 15_000 });
+    const pollingInterval = options.network.chainId === 31337 ? 50 : 1000;
+    const publicClient = createPublicClient({ chain: chainDef, transport, pollingInterval, cacheTime: 0 });
+    const wallet = createWalletClient({ account: options.providerAccount, chain: chainDef, transport, pollingInterval, cacheTime: 0 });
+    const provider = options.providerAccount.address;
+    const store = new ProviderStore(options.dbPath);
+    const released = store.releaseStaleReservations();
+    if (released > 0) log("released_stale_reservations", { count: released });
+    const metrics = new ProviderMetrics();
+    const chain = new ChainState({ publicClient, escrow: options.network.escrow, provider, confirmations: options.network.confirmations, ...(options.pollMs ? { pollMs: options.pollMs } : {}), ...(options.cacheMs !== undefined ? { ttlMs: options.cacheMs } : {}) });
+    const services = new ServiceBook(publicClient, options.network.registry, provider);
+    await services.refresh();
+    const credit = options.creditLimit ?? ((s: ServiceInfo) => 8n * (4096n * s.inputPrice + 1024n * s.outputPrice));
+    const app = createProviderApp({
+      domain: escrowDomain(options.network.chainId, options.network.escrow),
+      provider,
+      responseSigner: options.responseSigner,
+      store,
+      chain,
+      services,
+      backend: options.backend,
+      metrics,
+      creditLimit: typeof credit === "bigint" ? () => credit : credit,
+      maxRequestSeconds: options.maxRequestSeconds ?? 300,
+      log,
+    });
+    const settler = new Settler({ store, chain, publicClient, wallet, escrow: options.network.escrow, provider, metrics, log }, { ...DEFAULT_SETTLEMENT_POLICY, ...options.settlement });
+    chain.start();
+    if (options.autoSettle !== false) settler.start();
+
+    const host = options.host ?? "127.0.0.1";
+    const main = await listen(app, host, options.port ?? 0);
+    const servers = [main.server];
+    const url = `http://${host.includes(":") ? `[${host}]` : host}:${main.port}`;
+    let node: ProviderNode | undefined;
+    let adminUrl: string | undefined;
+    if (options.admin) {
+      const token = options.admin.token;
+      const admin = new Hono();
+      admin.use("*", async (c, next) => {
+        const given = Buffer.from((c.req.header("authorization") ?? "").replace(/^Bearer /, ""));
+        const expected = Buffer.from(token);
+        if (given.length !== expected.length || !timingSafeEqual(given, expected)) return c.json({ error: { message: "unauthorized", code: "unauthorized" } }, 401);
+        return next();
+      });
+      admin.get("/admin/status", async (c) => c.json(await node!.status()));
+      admin.post("/admin/settle", async (c) => {
+        const run = await settler.run({ force: true });
+        return c.json({ txHash: run.txHash ?? null, items: run.items, paid: run.paid.toString(), gasUsed: run.gasUsed.toString(), skipped: run.skipped, reason: run.reason ?? null });
+      });
+      const a = await listen(admin, "127.0.0.1", options.admin.port ?? 0);
+      servers.push(a.server);
+      adminUrl = `http://127.0.0.1:${a.port}`;
+    }
+    node = new ProviderNode(url, adminUrl, store, chain, settler, metrics, services, servers, options, publicClient);
+    log("provider_started", { provider, url, admin: adminUrl, backend: options.backend.kind, models: options.backend.models().map((m) => m.id) });
+    return node;
+  }
+
+  /** Force a settlement run now. */
+  settle(): Promise<SettlementRun> {
+    return this.settler.run({ force: true });
+  }
+
+  async status(): Promise<ProviderStatus> {
+    const t = this.store.totals();
+    const { escrowAbi } = await import("@0g-compute/contracts");
+    const earnings = await this.publicClient.readContract({ address: this.options.network.escrow, abi: escrowAbi, functionName: "earnings", args: [this.options.providerAccount.address] });
+    return {
+      provider: this.options.providerAccount.address,
+      url: this.url,
+      backend: this.options.backend.kind,
+      models: this.options.backend.models().map((m) => m.id),
+      lanes: t.lanes,
+      billed: t.billed.toString(),
+      acknowledged: t.acked.toString(),
+      settled: t.settled.toString(),
+      reserved: t.reserved.toString(),
+      earnings: earnings.toString(),
+      settlements: this.store.settlements().map((s) => ({ txHash: s.txHash, status: s.status, items: s.items, paid: s.paid.toString(), gasUsed: s.gasUsed.toString(), at: new Date(s.createdAt).toISOString() })),
+    };
+  }
+
+  /** Stop listening, stop the loops, close the backend and the database. */
+  async stop(): Promise<void> {
+    this.settler.stop();
+    this.chain.stop();
+    await Promise.all(this.servers.map(close));
+    await this.options.backend.close();
+    this.store.close();
+  }
+}

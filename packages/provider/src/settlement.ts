@@ -1,0 +1,205 @@
+import { getContract, parseEventLogs, type Address, type Chain, type Hex, type LocalAccount, type PublicClient, type Transport, type WalletClient } from "viem";
+import { escrowAbi } from "@0g-compute/contracts";
+import { toVoucher, toZeroGError } from "@0g-compute/core";
+import type { ChainEvent, ChainState } from "./chain-state.js";
+import type { ProviderMetrics } from "./metrics.js";
+import type { LaneRecord, ProviderStore } from "./store.js";
+
+/** When the settlement loop pays itself. */
+export interface SettlementPolicy {
+  /** How often the loop looks (default 30 s). */
+  intervalMs: number;
+  /** Settle once the unsettled value of the due lanes reaches this (wei). */
+  minValueWei: bigint;
+  /** Settle a lane whose voucher has waited longer than this, whatever its value (default 1 h). */
+  maxAgeMs: number;
+  /** Settle a channel this long before a pending withdrawal unlocks (seconds; default: a quarter of the lock, at least 60). */
+  marginSeconds: bigint;
+  /** Estimated gas per settled voucher, for the value-versus-gas check (default 25,000). */
+  gasPerItem: bigint;
+  /** Most vouchers per transaction (default 256). */
+  maxBatch: number;
+  /** RPC retries with exponential backoff (default 5). */
+  retries: number;
+}
+
+export const DEFAULT_SETTLEMENT_POLICY: SettlementPolicy = {
+  intervalMs: 30_000,
+  minValueWei: 10n ** 15n,
+  maxAgeMs: 3_600_000,
+  marginSeconds: 900n,
+  gasPerItem: 25_000n,
+  maxBatch: 256,
+  retries: 5,
+};
+
+/** What one settlement run did. */
+export interface SettlementRun {
+  txHash?: Hex;
+  items: number;
+  paid: bigint;
+  gasUsed: bigint;
+  skipped: { user: Address; reason: number }[];
+  /** Why nothing was sent, when nothing was. */
+  reason?: "nothing-due" | "below-gas-cost";
+}
+
+/**
+ * The provider's settlement loop: batches the newest voucher of every lane with unsettled value into one
+ * `settle` transaction. It runs when the due value is worth more than the gas, when a voucher has waited
+ * `maxAgeMs`, and at once for any channel with a pending withdrawal or a revoked key (settle before the
+ * unlock). RPC failures are retried with backoff; transaction nonces are managed locally; settlement is
+ * idempotent on-chain (cumulative vouchers), so a run after a crash or a reorg never pays twice.
+ */
+export class Settler {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<SettlementRun> | undefined;
+  private readonly urgent = new Set<string>();
+  private nextNonce: number | undefined;
+  private firstSeen = new Map<string, number>();
+
+  constructor(
+    private readonly deps: {
+      store: ProviderStore;
+      chain: ChainState;
+      publicClient: PublicClient<Transport, Chain>;
+      wallet: WalletClient<Transport, Chain, LocalAccount>;
+      escrow: Address;
+      provider: Address;
+      metrics: ProviderMetrics;
+      log: (event: string, fields?: Record<string, unknown>) => void;
+    },
+    private readonly policy: SettlementPolicy = DEFAULT_SETTLEMENT_POLICY,
+  ) {
+    deps.chain.onEvent((e) => this.onChainEvent(e));
+  }
+
+  /** React to withdrawal requests and revocations: those channels settle at the next run, which comes soon. */
+  private onChainEvent(e: ChainEvent): void {
+    if (e.kind === "withdraw-requested" || e.kind === "key-revoked") {
+      const unsettled = this.deps.store.lanesOf(e.user).some((l) => l.acked > l.settled);
+      if (!unsettled) return;
+      this.urgent.add(e.user.toLowerCase());
+      this.deps.log("settle_urgent", { user: e.user, reason: e.kind });
+      setTimeout(() => void this.run().catch(() => undefined), 0).unref();
+    }
+  }
+
+  start(): void {
+    if (this.timer) return;
+    const tick = () => {
+      this.run()
+        .catch((err: unknown) => this.deps.log("settle_failed", { error: (err as Error).message }))
+        .finally(() => {
+          this.timer = setTimeout(tick, this.policy.intervalMs);
+          this.timer.unref();
+        });
+    };
+    this.timer = setTimeout(tick, this.policy.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  /** Run once now; `force` settles every lane with unsettled value, whatever the policy says. */
+  run(options: { force?: boolean } = {}): Promise<SettlementRun> {
+    this.running ??= this.runOnce(options.force === true).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async runOnce(force: boolean): Promise<SettlementRun> {
+    await this.deps.chain.poll().catch(() => undefined);
+    const lanes = this.deps.store.unsettledLanes();
+    const now = Date.now();
+    for (const l of lanes) if (!this.firstSeen.has(key(l))) this.firstSeen.set(key(l), now);
+    const chainNow = await this.deps.chain.now();
+
+    const due = lanes;
+    let urgentFound = false;
+    for (const lane of lanes) {
+      const channel = await this.deps.chain.channel(lane.user);
+      const horizon = chainNow + this.policy.marginSeconds + BigInt(Math.ceil(this.policy.intervalMs / 1000)) * 2n;
+      if (this.urgent.has(lane.user.toLowerCase()) || (channel.pendingWithdraw > 0n && channel.unlockAt <= horizon)) urgentFound = true;
+    }
+    if (due.length === 0) return { items: 0, paid: 0n, gasUsed: 0n, skipped: [], reason: "nothing-due" };
+    const value = due.reduce((s, l) => s + (l.acked - l.settled), 0n);
+    const oldest = Math.min(...due.map((l) => this.firstSeen.get(key(l)) ?? now));
+    const aged = now - oldest >= this.policy.maxAgeMs;
+    if (!force && !urgentFound && !aged) {
+      const gasPrice = await this.withRetry(() => this.deps.publicClient.getGasPrice());
+      const gasCost = gasPrice * this.policy.gasPerItem * BigInt(due.length);
+      if (value < this.policy.minValueWei || value < gasCost) return { items: 0, paid: 0n, gasUsed: 0n, skipped: [], reason: "below-gas-cost" };
+    }
+    const batch = due.sort((a, b) => Number(b.acked - b.settled - (a.acked - a.settled))).slice(0, this.policy.maxBatch);
+    return this.send(batch);
+  }
+
+  private async send(batch: (LaneRecord & { bestTicket: NonNullable<LaneRecord["bestTicket"]> })[]): Promise<SettlementRun> {
+    const escrow = getContract({ address: this.deps.escrow, abi: escrowAbi, client: { public: this.deps.publicClient, wallet: this.deps.wallet } });
+    const vouchers = batch.map((l) => toVoucher(l.bestTicket));
+    const account = this.deps.wallet.account;
+    const hash = await this.withRetry(async () => {
+      if (this.nextNonce === undefined) this.nextNonce = await this.deps.publicClient.getTransactionCount({ address: account.address, blockTag: "pending" });
+      const { request } = await escrow.simulate.settle([this.deps.provider, vouchers], { account: account.address, nonce: this.nextNonce });
+      try {
+        const h = await this.deps.wallet.writeContract({ ...request, account, chain: this.deps.wallet.chain } as Parameters<typeof this.deps.wallet.writeContract>[0]);
+        this.nextNonce += 1;
+        return h;
+      } catch (err) {
+        this.nextNonce = undefined; // re-read from the chain on the next attempt
+        throw err;
+      }
+    });
+    this.deps.log("settle_sent", { txHash: hash, items: vouchers.length });
+    const receipt = await this.withRetry(() => this.deps.publicClient.waitForTransactionReceipt({ hash, timeout: 120_000 }));
+    if (receipt.status !== "success") {
+      this.deps.store.recordSettlement(hash, "reverted", vouchers.length, 0n, receipt.gasUsed);
+      this.deps.metrics.settlements.inc({ outcome: "reverted" });
+      this.nextNonce = undefined;
+      throw toZeroGError(new Error(`settlement ${hash} reverted`));
+    }
+    const events = parseEventLogs({ abi: escrowAbi, logs: receipt.logs });
+    const paid = events.filter((e) => e.eventName === "Settled").reduce((s, e) => s + (e.args as { paid: bigint }).paid, 0n);
+    const skipped = events.filter((e) => e.eventName === "Skipped").map((e) => ({ user: (e.args as { user: Address }).user, reason: Number((e.args as { reason: number }).reason) }));
+    // Read back what the chain now says each lane has settled.
+    for (const lane of batch) {
+      this.deps.chain.invalidate(lane.user);
+      const settled = lane.signer.toLowerCase() === lane.user.toLowerCase()
+        ? (await this.deps.chain.channel(lane.user)).ownerSettled
+        : (await this.deps.chain.keyLane(lane.user, lane.signer)).settled;
+      this.deps.store.setSettled(lane.user, lane.signer, settled);
+      if (settled >= lane.acked) {
+        this.firstSeen.delete(key(lane));
+        this.urgent.delete(lane.user.toLowerCase());
+      }
+    }
+    this.deps.store.recordSettlement(hash, "mined", vouchers.length, paid, receipt.gasUsed);
+    this.deps.metrics.settlements.inc({ outcome: "mined" });
+    this.deps.metrics.settledWei.inc(Number(paid));
+    this.deps.log("settle_mined", { txHash: hash, items: vouchers.length, paid: paid.toString(), gasUsed: receipt.gasUsed.toString(), skipped: skipped.length });
+    return { txHash: hash, items: vouchers.length, paid, gasUsed: receipt.gasUsed, skipped };
+  }
+
+  private async withRetry<T>(fn: () => Promise<T>): Promise<T> {
+    let delay = 250;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fn();
+      } catch (err) {
+        if (attempt >= this.policy.retries) throw toZeroGError(err);
+        this.deps.log("settle_retry", { attempt: attempt + 1, error: (err as Error).message });
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 10_000);
+      }
+    }
+  }
+}
+
+function key(l: { user: string; signer: string }): string {
+  return `${l.user}:${l.signer}`.toLowerCase();
+}

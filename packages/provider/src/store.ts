@@ -1,0 +1,369 @@
+import Database from "better-sqlite3";
+import type { Address, Hex } from "viem";
+import {
+  AdmissionError,
+  EMPTY_NONCE_WINDOW,
+  receiptFromWire,
+  receiptToWire,
+  ticketFromWire,
+  ticketToWire,
+  useNonce,
+  type SignedReceipt,
+  type SignedTicket,
+} from "@0g-compute/core";
+
+/** Durable per-lane state the provider keeps. All amounts in wei. */
+export interface LaneRecord {
+  user: Address;
+  signer: Address;
+  highestNonce: bigint;
+  /** Highest cumulative the user acknowledged (the best voucher's). */
+  acked: bigint;
+  /** Sum of the fees of every receipt issued on the lane. */
+  billed: bigint;
+  /** What the chain has paid on this lane, as last seen. */
+  settled: bigint;
+  /** The highest-cumulative ticket: the voucher to settle. */
+  bestTicket: SignedTicket | undefined;
+}
+
+/** One admitted request. */
+export interface RequestRecord {
+  user: Address;
+  signer: Address;
+  nonce: bigint;
+  digest: Hex;
+  maxCost: bigint;
+  status: "reserved" | "billed" | "released";
+  fee: bigint;
+  receipt: SignedReceipt | undefined;
+  createdAt: number;
+}
+
+/** What admission needs to know about a channel's money, read from the chain by the caller. */
+export interface ChannelFunds {
+  /** Funds still in the channel. */
+  balance: bigint;
+  /** Pending withdrawal (the larger of latest and confirmed). */
+  pendingWithdraw: bigint;
+  /** Settled on each lane, as the chain reports it (signer -> settled). */
+  settledByLane: ReadonlyMap<string, bigint>;
+}
+
+/** Limits admission enforces besides the balance. */
+export interface CreditPolicy {
+  /** Most the channel may owe in unacknowledged fees plus in-flight reservations. */
+  creditLimit: bigint;
+  /** For a session-key lane: its lifetime cap (undefined for the owner lane). */
+  laneCap?: bigint;
+}
+
+/** The outcome of an admission: the reservation was written in the same transaction. */
+export interface Admitted {
+  lane: LaneRecord;
+  free: bigint;
+}
+
+const lower = (a: string) => a.toLowerCase();
+
+/**
+ * The provider's durable state in SQLite (WAL, synchronous=FULL): lanes (nonce window, best voucher,
+ * billed and settled totals) and requests (reservations and receipts). Admission is one IMMEDIATE
+ * transaction per request: nonce check and mark, voucher upgrade, free-balance and credit checks, and
+ * the reservation, all or nothing. A receipt is written before it is sent. Killing the process at any
+ * point loses no acknowledged voucher and never bills a request twice.
+ */
+export class ProviderStore {
+  readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path, { timeout: 5000 });
+    this.db.pragma("journal_mode = WAL");
+    this.db.pragma("synchronous = FULL");
+    this.db.pragma("foreign_keys = ON");
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS lanes (
+        user TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        highest_nonce TEXT NOT NULL DEFAULT '0',
+        nonce_bitmap TEXT NOT NULL DEFAULT '0',
+        acked TEXT NOT NULL DEFAULT '0',
+        billed TEXT NOT NULL DEFAULT '0',
+        settled TEXT NOT NULL DEFAULT '0',
+        best_ticket TEXT,
+        best_nonce TEXT NOT NULL DEFAULT '0',
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (user, signer)
+      );
+      CREATE TABLE IF NOT EXISTS requests (
+        user TEXT NOT NULL,
+        signer TEXT NOT NULL,
+        nonce TEXT NOT NULL,
+        digest TEXT NOT NULL UNIQUE,
+        max_cost TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('reserved', 'billed', 'released')),
+        fee TEXT NOT NULL DEFAULT '0',
+        receipt TEXT,
+        created_at INTEGER NOT NULL,
+        PRIMARY KEY (user, signer, nonce)
+      );
+      CREATE INDEX IF NOT EXISTS requests_reserved ON requests (user, status);
+      CREATE TABLE IF NOT EXISTS settlements (
+        tx_hash TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        items INTEGER NOT NULL,
+        paid TEXT NOT NULL DEFAULT '0',
+        gas_used TEXT NOT NULL DEFAULT '0',
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  /** The lane, or a fresh one. */
+  lane(user: Address, signer: Address): LaneRecord {
+    const row = this.db.prepare("SELECT * FROM lanes WHERE user = ? AND signer = ?").get(lower(user), lower(signer)) as LaneRow | undefined;
+    return row ? toLane(row) : { user, signer, highestNonce: 0n, acked: 0n, billed: 0n, settled: 0n, bestTicket: undefined };
+  }
+
+  /** Every lane of a user's channel. */
+  lanesOf(user: Address): LaneRecord[] {
+    return (this.db.prepare("SELECT * FROM lanes WHERE user = ?").all(lower(user)) as LaneRow[]).map(toLane);
+  }
+
+  /** Lanes whose best voucher is worth more than what the chain has settled. */
+  unsettledLanes(): (LaneRecord & { bestTicket: SignedTicket })[] {
+    const rows = this.db.prepare("SELECT * FROM lanes WHERE best_ticket IS NOT NULL").all() as LaneRow[];
+    return rows.map(toLane).filter((l): l is LaneRecord & { bestTicket: SignedTicket } => l.bestTicket !== undefined && l.acked > l.settled);
+  }
+
+  /** A request by ticket digest. */
+  request(digest: Hex): RequestRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM requests WHERE digest = ?").get(lower(digest)) as RequestRow | undefined;
+    return row ? toRequest(row) : undefined;
+  }
+
+  /** A request by lane and nonce. */
+  requestByNonce(user: Address, signer: Address, nonce: bigint): RequestRecord | undefined {
+    const row = this.db.prepare("SELECT * FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(lower(user), lower(signer), nonce.toString()) as RequestRow | undefined;
+    return row ? toRequest(row) : undefined;
+  }
+
+  /** Receipts issued on a lane after its best voucher's nonce (for resync). */
+  receiptsAfter(user: Address, signer: Address, nonce: bigint): RequestRecord[] {
+    const rows = this.db.prepare("SELECT * FROM requests WHERE user = ? AND signer = ? AND status = 'billed'").all(lower(user), lower(signer)) as RequestRow[];
+    return rows.map(toRequest).filter((r) => r.nonce > nonce);
+  }
+
+  /**
+   * Admit a ticket atomically. Checks the nonce window and cumulative regression, upgrades the lane's
+   * best voucher, then (for a paid request) checks the channel's free balance, the credit limit and a
+   * session lane's cap, and reserves `maxCost`. Throws `AdmissionError` with the numbers; on any
+   * refusal nothing is written.
+   */
+  admit(input: { ticket: SignedTicket; signer: Address; digest: Hex; funds: ChannelFunds; policy: CreditPolicy; now: number }): Admitted {
+    const { ticket, signer, digest, funds, policy } = input;
+    const user = ticket.user;
+    const run = this.db.transaction((): Admitted => {
+      const row = this.db.prepare("SELECT * FROM lanes WHERE user = ? AND signer = ?").get(lower(user), lower(signer)) as LaneRow | undefined;
+      const lane = row ? toLane(row) : { user, signer, highestNonce: 0n, acked: 0n, billed: 0n, settled: 0n, bestTicket: undefined };
+      const window = row ? { highest: BigInt(row.highest_nonce), bitmap: BigInt(row.nonce_bitmap) } : EMPTY_NONCE_WINDOW;
+      const resync = () => ({ highestNonce: window.highest.toString(), acked: lane.acked.toString(), ...(lane.bestTicket ? { ticket: ticketToWire(lane.bestTicket) } : {}) });
+      let nextWindow;
+      try {
+        nextWindow = useNonce(window, ticket.nonce);
+      } catch (err) {
+        if (err instanceof AdmissionError) {
+          // A replay gets the stored receipt back (never a second execution).
+          const earlier = this.db.prepare("SELECT receipt FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(lower(user), lower(signer), ticket.nonce.toString()) as { receipt: string | null } | undefined;
+          const receipt = earlier?.receipt ? { receipt: JSON.parse(earlier.receipt) as unknown } : {};
+          throw new AdmissionError(err.protocolCode, err.message, { ...err.details, ...resync(), ...receipt });
+        }
+        throw err;
+      }
+      const bestNonce = row ? BigInt(row.best_nonce) : 0n;
+      if (ticket.cumulative < lane.acked && ticket.nonce > bestNonce) {
+        throw new AdmissionError("cumulative_regressed", `cumulative ${ticket.cumulative} is below the acknowledged ${lane.acked}`, resync());
+      }
+      const upgrades = ticket.cumulative > lane.acked || lane.bestTicket === undefined;
+      const acked = upgrades ? ticket.cumulative : lane.acked;
+
+      // Money checks for a paid request (an ack-only ticket reserves nothing).
+      let free = 0n;
+      const maxCost = ticket.terms.maxCost;
+      if (maxCost > 0n) {
+        const lanes = (this.db.prepare("SELECT * FROM lanes WHERE user = ?").all(lower(user)) as LaneRow[]).map(toLane);
+        const byKey = new Map(lanes.map((l) => [lower(l.signer), l]));
+        byKey.set(lower(signer), { ...lane, acked });
+        let unsettled = 0n;
+        let unacked = 0n;
+        for (const l of byKey.values()) {
+          const settled = funds.settledByLane.get(lower(l.signer)) ?? l.settled;
+          const owed = l.billed > l.acked ? l.billed : l.acked;
+          if (owed > settled) unsettled += owed - settled;
+          if (l.billed > l.acked) unacked += l.billed - l.acked;
+        }
+        const reservedRows = this.db.prepare("SELECT signer, max_cost FROM requests WHERE user = ? AND status = 'reserved'").all(lower(user)) as { signer: string; max_cost: string }[];
+        const reserved = reservedRows.reduce((s, r) => s + BigInt(r.max_cost), 0n);
+        const committed = funds.pendingWithdraw + unsettled + reserved;
+        free = funds.balance > committed ? funds.balance - committed : 0n;
+        const numbers = { free: free.toString(), reserved: reserved.toString(), needed: maxCost.toString(), creditLimit: policy.creditLimit.toString(), unacknowledged: unacked.toString() };
+        if (maxCost > free) throw new AdmissionError("insufficient_balance", `the channel's free balance ${free} does not cover ${maxCost}`, numbers);
+        if (unacked + reserved + maxCost > policy.creditLimit) {
+          throw new AdmissionError(unacked > 0n ? "ack_required" : "credit_limit", "unacknowledged and in-flight fees would exceed the credit limit", numbers);
+        }
+        if (policy.laneCap !== undefined) {
+          const laneSettled = funds.settledByLane.get(lower(signer)) ?? lane.settled;
+          const laneOwed = lane.billed > acked ? lane.billed : acked;
+          const laneReserved = reservedRows.filter((r) => lower(r.signer) === lower(signer)).reduce((s, r) => s + BigInt(r.max_cost), 0n);
+          const spent = laneOwed > laneSettled ? laneOwed : laneSettled;
+          if (spent + laneReserved + maxCost > policy.laneCap) {
+            throw new AdmissionError("session_cap", "the session key's cap does not cover this request", { ...numbers, cap: policy.laneCap.toString() });
+          }
+        }
+      }
+
+      const nowMs = input.now;
+      this.db
+        .prepare(`INSERT INTO lanes (user, signer, highest_nonce, nonce_bitmap, acked, best_ticket, best_nonce, updated_at)
+                  VALUES (@user, @signer, @highest, @bitmap, @acked, @best, @bestNonce, @now)
+                  ON CONFLICT (user, signer) DO UPDATE SET highest_nonce = @highest, nonce_bitmap = @bitmap, acked = @acked,
+                    best_ticket = @best, best_nonce = @bestNonce, updated_at = @now`)
+        .run({
+          user: lower(user),
+          signer: lower(signer),
+          highest: nextWindow.highest.toString(),
+          bitmap: nextWindow.bitmap.toString(),
+          acked: acked.toString(),
+          best: upgrades ? JSON.stringify(ticketToWire(ticket)) : row?.best_ticket ?? null,
+          bestNonce: (upgrades ? ticket.nonce : bestNonce).toString(),
+          now: nowMs,
+        });
+      if (maxCost > 0n) {
+        this.db
+          .prepare("INSERT INTO requests (user, signer, nonce, digest, max_cost, status, created_at) VALUES (?, ?, ?, ?, ?, 'reserved', ?)")
+          .run(lower(user), lower(signer), ticket.nonce.toString(), lower(digest), maxCost.toString(), nowMs);
+      }
+      return { lane: { ...lane, highestNonce: nextWindow.highest, acked, bestTicket: upgrades ? ticket : lane.bestTicket }, free };
+    });
+    return run.immediate();
+  }
+
+  /** Record the receipt of a reserved request (before it is sent) and add its fee to the lane's billed total. */
+  bill(digest: Hex, receipt: SignedReceipt): void {
+    this.db
+      .transaction(() => {
+        const row = this.db.prepare("SELECT * FROM requests WHERE digest = ?").get(lower(digest)) as RequestRow | undefined;
+        if (!row) throw new Error(`no request ${digest}`);
+        if (row.status === "billed") return; // idempotent: never bill twice
+        if (row.status !== "reserved") throw new Error(`request ${digest} is ${row.status}`);
+        this.db.prepare("UPDATE requests SET status = 'billed', fee = ?, receipt = ? WHERE digest = ?").run(receipt.fee.toString(), JSON.stringify(receiptToWire(receipt)), lower(digest));
+        const lane = this.db.prepare("SELECT billed FROM lanes WHERE user = ? AND signer = ?").get(row.user, row.signer) as { billed: string };
+        this.db.prepare("UPDATE lanes SET billed = ? WHERE user = ? AND signer = ?").run((BigInt(lane.billed) + receipt.fee).toString(), row.user, row.signer);
+      })
+      .immediate();
+  }
+
+  /** Drop a reservation that produced nothing billable (an error before any output). */
+  release(digest: Hex): void {
+    this.db.prepare("UPDATE requests SET status = 'released' WHERE digest = ? AND status = 'reserved'").run(lower(digest));
+  }
+
+  /** After a crash, reservations without a receipt were never answered: release them. Returns how many. */
+  releaseStaleReservations(): number {
+    return this.db.prepare("UPDATE requests SET status = 'released' WHERE status = 'reserved'").run().changes;
+  }
+
+  /** Record what the chain says a lane has settled. */
+  setSettled(user: Address, signer: Address, settled: bigint): void {
+    this.db.prepare("UPDATE lanes SET settled = ? WHERE user = ? AND signer = ?").run(settled.toString(), lower(user), lower(signer));
+  }
+
+  /** Remember a settlement transaction. */
+  recordSettlement(txHash: Hex, status: string, items: number, paid: bigint, gasUsed: bigint): void {
+    this.db
+      .prepare(`INSERT INTO settlements (tx_hash, status, items, paid, gas_used, created_at) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (tx_hash) DO UPDATE SET status = excluded.status, paid = excluded.paid, gas_used = excluded.gas_used`)
+      .run(lower(txHash), status, items, paid.toString(), gasUsed.toString(), Date.now());
+  }
+
+  settlements(limit = 20): { txHash: Hex; status: string; items: number; paid: bigint; gasUsed: bigint; createdAt: number }[] {
+    const rows = this.db.prepare("SELECT * FROM settlements ORDER BY created_at DESC LIMIT ?").all(limit) as { tx_hash: string; status: string; items: number; paid: string; gas_used: string; created_at: number }[];
+    return rows.map((r) => ({ txHash: r.tx_hash as Hex, status: r.status, items: r.items, paid: BigInt(r.paid), gasUsed: BigInt(r.gas_used), createdAt: r.created_at }));
+  }
+
+  /** Totals for status and metrics. */
+  totals(): { lanes: number; billed: bigint; acked: bigint; settled: bigint; reserved: bigint } {
+    const lanes = this.db.prepare("SELECT billed, acked, settled FROM lanes").all() as { billed: string; acked: string; settled: string }[];
+    const reserved = this.db.prepare("SELECT max_cost FROM requests WHERE status = 'reserved'").all() as { max_cost: string }[];
+    return {
+      lanes: lanes.length,
+      billed: lanes.reduce((s, l) => s + BigInt(l.billed), 0n),
+      acked: lanes.reduce((s, l) => s + BigInt(l.acked), 0n),
+      settled: lanes.reduce((s, l) => s + BigInt(l.settled), 0n),
+      reserved: reserved.reduce((s, r) => s + BigInt(r.max_cost), 0n),
+    };
+  }
+
+  getMeta(key: string): string | undefined {
+    return (this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
+  }
+
+  setMeta(key: string, value: string): void {
+    this.db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
+  }
+}
+
+interface LaneRow {
+  user: string;
+  signer: string;
+  highest_nonce: string;
+  nonce_bitmap: string;
+  acked: string;
+  billed: string;
+  settled: string;
+  best_ticket: string | null;
+  best_nonce: string;
+}
+
+interface RequestRow {
+  user: string;
+  signer: string;
+  nonce: string;
+  digest: string;
+  max_cost: string;
+  status: "reserved" | "billed" | "released";
+  fee: string;
+  receipt: string | null;
+  created_at: number;
+}
+
+function toLane(row: LaneRow): LaneRecord {
+  return {
+    user: row.user as Address,
+    signer: row.signer as Address,
+    highestNonce: BigInt(row.highest_nonce),
+    acked: BigInt(row.acked),
+    billed: BigInt(row.billed),
+    settled: BigInt(row.settled),
+    bestTicket: row.best_ticket ? ticketFromWire(JSON.parse(row.best_ticket)) : undefined,
+  };
+}
+
+function toRequest(row: RequestRow): RequestRecord {
+  return {
+    user: row.user as Address,
+    signer: row.signer as Address,
+    nonce: BigInt(row.nonce),
+    digest: row.digest as Hex,
+    maxCost: BigInt(row.max_cost),
+    status: row.status,
+    fee: BigInt(row.fee),
+    receipt: row.receipt ? receiptFromWire(JSON.parse(row.receipt)) : undefined,
+    createdAt: row.created_at,
+  };
+}
