@@ -1,0 +1,212 @@
+#!/usr/bin/env node
+/**
+ * `0g-provider`: run a 0G Compute provider node.
+ *   init        write a configuration file and create the keys (encrypted keystores)
+ *   register    post the listing bond if needed and list (or update) the service on-chain
+ *   update      the same as register, for an existing service
+ *   unregister  remove the service from the registry (vouchers stay settleable)
+ *   start       serve: verify tickets, meter, sign receipts, settle
+ *   status      what the running node has billed, acknowledged and settled
+ *   settle      force a settlement run now
+ */
+import { randomBytes } from "node:crypto";
+import { writeFile, access } from "node:fs/promises";
+import { createRequire } from "node:module";
+import { join, resolve } from "node:path";
+import { Command, CommanderError } from "commander";
+import { createPublicClient, createWalletClient, defineChain, http, type LocalAccount } from "viem";
+import { createKeystore, parseAmount, ZeroGError } from "@0g-compute/core";
+import { backendOf, configPath, ConfigError, fileHash, keyOf, loadConfig, networkOf, type ProviderConfig } from "../config.js";
+import { ProviderNode } from "../node.js";
+import { registerService, unregisterService } from "../registration.js";
+
+const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
+const program = new Command();
+program
+  .name("0g-provider")
+  .description("Sell AI inference on the 0G Compute network: serve a GGUF model or an upstream server, get paid per token.")
+  .option("-c, --config <path>", "configuration file", "0g-provider.json")
+  .option("--json", "machine-readable output")
+  .version(VERSION)
+  .showHelpAfterError()
+  .exitOverride();
+
+const opts = () => program.opts<{ config: string; json?: boolean }>();
+const print = (value: unknown, human: string) => process.stdout.write((opts().json ? JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) : human) + "\n");
+
+/** Price per 1M tokens in 0G to wei per token; must divide exactly. */
+function perTokenWei(perMillion: string): string {
+  const wei = parseAmount(perMillion);
+  if (wei % 1_000_000n !== 0n) throw new ConfigError(`price ${perMillion} 0G per 1M tokens is not a whole number of wei per token`);
+  return (wei / 1_000_000n).toString();
+}
+
+async function exists(path: string): Promise<boolean> {
+  return access(path).then(() => true, () => false);
+}
+
+program
+  .command("init")
+  .description("write a configuration file and create encrypted keystores for the provider key and the receipt-signing key")
+  .requiredOption("--model-id <id>", "model id clients will ask for, e.g. llama-3.2-1b-instruct")
+  .option("--gguf <path>", "serve this GGUF file with the embedded llama.cpp")
+  .option("--upstream <url>", "or forward to this OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1)")
+  .option("--upstream-model <name>", "the upstream's name for the model")
+  .option("--input-price <0G>", "price per 1M input tokens, in 0G", "0.1")
+  .option("--output-price <0G>", "price per 1M output tokens, in 0G", "0.2")
+  .option("--network <name>", "devnet, galileo, mainnet or custom", "devnet")
+  .option("--rpc-url <url>")
+  .option("--escrow <address>")
+  .option("--registry <address>")
+  .option("--port <n>", "public port", "8080")
+  .option("--public-url <url>", "endpoint to register (default http://127.0.0.1:<port>)")
+  .option("--threads <n>", "llama.cpp threads", "1")
+  .action(async (cmd: Record<string, string | undefined>) => {
+    const path = resolve(opts().config);
+    if (await exists(path)) throw new ConfigError(`${path} exists; not overwriting it`);
+    if (!cmd.gguf === !cmd.upstream) throw new ConfigError("give exactly one of --gguf and --upstream");
+    const password = process.env.ZG_PROVIDER_PASSWORD;
+    if (!password) throw new ConfigError("set ZG_PROVIDER_PASSWORD: it encrypts the keystores init creates");
+    const dir = resolve(path, "..");
+    const providerKey = await createKeystore(join(dir, "provider-key.json"), password);
+    const responseKey = await createKeystore(join(dir, "response-key.json"), password);
+    const port = Number(cmd.port);
+    const config: ProviderConfig = {
+      network: { name: (cmd.network ?? "devnet") as ProviderConfig["network"]["name"], ...(cmd.rpcUrl ? { rpcUrl: cmd.rpcUrl } : {}), ...(cmd.escrow ? { escrow: cmd.escrow } : {}), ...(cmd.registry ? { registry: cmd.registry } : {}) },
+      keys: { provider: { keystore: "provider-key.json" }, response: { keystore: "response-key.json" } },
+      server: { host: "127.0.0.1", port, publicUrl: cmd.publicUrl ?? `http://127.0.0.1:${port}` },
+      admin: { port: port + 1, tokenEnv: "ZG_ADMIN_TOKEN" },
+      backend: cmd.gguf
+        ? { kind: "llama", modelPath: resolve(cmd.gguf), threads: Number(cmd.threads), parallel: 2 }
+        : { kind: "upstream", baseUrl: cmd.upstream!, contextLength: 8192, ...(cmd.upstreamModel ? { upstreamModel: cmd.upstreamModel } : {}) },
+      service: { name: "chat", model: cmd.modelId!, quantization: "", inputPrice: perTokenWei(cmd.inputPrice!), outputPrice: perTokenWei(cmd.outputPrice!), metadata: {} },
+      database: "provider.db",
+      settlement: {},
+    };
+    await writeFile(path, JSON.stringify(config, null, 2) + "\n", { mode: 0o600 });
+    print({ config: path, provider: providerKey.address, responseSigner: responseKey.address }, `wrote ${path}\nprovider address  ${providerKey.address} (fund it with gas and the listing bond)\nreceipt signer    ${responseKey.address}\nnext: 0g-provider register, then 0g-provider start (set ZG_ADMIN_TOKEN)`);
+  });
+
+async function context() {
+  const { config, dir } = await loadConfig(opts().config);
+  const network = networkOf(config);
+  const providerAccount = await keyOf(config.keys.provider, dir);
+  const chain = defineChain({ id: network.chainId, name: network.name, nativeCurrency: { name: "0G", symbol: "0G", decimals: 18 }, rpcUrls: { default: { http: [network.rpcUrl] } } });
+  const transport = http(network.rpcUrl);
+  const pollingInterval = network.chainId === 31337 ? 50 : 1000;
+  const publicClient = createPublicClient({ chain, transport, pollingInterval });
+  const wallet = createWalletClient({ account: providerAccount, chain, transport, pollingInterval });
+  return { config, dir, network, providerAccount, publicClient, wallet };
+}
+
+async function register(): Promise<void> {
+  const { config, dir, network, publicClient, wallet } = await context();
+  const responseKey = await keyOf(config.keys.response, dir);
+  const modelHash = config.service.modelHash ?? (config.backend.kind === "llama" ? await fileHash(configPath(dir, config.backend.modelPath)) : `0x${"0".repeat(64)}`);
+  const contextLength = config.backend.kind === "upstream" ? config.backend.contextLength : config.backend.contextSize;
+  const endpoint = config.server.publicUrl ?? `http://127.0.0.1:${config.server.port}`;
+  const result = await registerService(wallet, publicClient, network, {
+    name: config.service.name,
+    model: config.service.model,
+    modelHash: modelHash as `0x${string}`,
+    quantization: config.service.quantization,
+    endpoint,
+    inputPrice: BigInt(config.service.inputPrice),
+    outputPrice: BigInt(config.service.outputPrice),
+    signer: responseKey.address,
+    metadata: JSON.stringify({ ...(contextLength ? { contextLength } : {}), ...config.service.metadata }),
+  });
+  print({ serviceId: result.id, version: result.version, txs: result.txs }, `listed ${config.service.model} as "${config.service.name}" (version ${result.version}) at ${endpoint}\nservice id ${result.id}`);
+}
+
+program.command("register").description("post the listing bond if needed and list the service").action(register);
+program.command("update").description("update the listed service from the configuration (price increases and model changes are scheduled)").action(register);
+program
+  .command("unregister")
+  .description("remove the service from the registry")
+  .action(async () => {
+    const { config, network, publicClient, wallet } = await context();
+    const tx = await unregisterService(wallet, publicClient, network, config.service.name);
+    print({ tx }, `removed "${config.service.name}" (tx ${tx}); unsettled vouchers stay payable`);
+  });
+
+program
+  .command("start")
+  .description("serve (foreground); Ctrl-C or SIGTERM stops it cleanly")
+  .action(async () => {
+    const { config, dir, network, providerAccount } = await context();
+    const responseSigner = await keyOf(config.keys.response, dir);
+    const token = process.env[config.admin.tokenEnv] ?? randomBytes(24).toString("hex");
+    const s = config.settlement;
+    const node = await ProviderNode.start({
+      network,
+      providerAccount,
+      responseSigner: responseSigner as LocalAccount,
+      backend: await backendOf(config, dir),
+      dbPath: configPath(dir, config.database),
+      host: config.server.host,
+      port: config.server.port,
+      admin: { port: config.admin.port, token },
+      ...(config.creditLimit ? { creditLimit: BigInt(config.creditLimit) } : {}),
+      settlement: {
+        ...(s.intervalSeconds ? { intervalMs: s.intervalSeconds * 1000 } : {}),
+        ...(s.minValue ? { minValueWei: BigInt(s.minValue) } : {}),
+        ...(s.maxAgeSeconds ? { maxAgeMs: s.maxAgeSeconds * 1000 } : {}),
+        ...(s.marginSeconds ? { marginSeconds: BigInt(s.marginSeconds) } : {}),
+      },
+    });
+    print({ url: node.url, admin: node.adminUrl, provider: providerAccount.address, ...(process.env[config.admin.tokenEnv] ? {} : { adminToken: token }) }, `serving at ${node.url} (admin ${node.adminUrl})${process.env[config.admin.tokenEnv] ? "" : `\nadmin token ${token}`}`);
+    await new Promise<void>((done) => {
+      process.once("SIGINT", done);
+      process.once("SIGTERM", done);
+    });
+    await node.stop();
+  });
+
+async function admin(path: string, method: "GET" | "POST"): Promise<unknown> {
+  const { config } = await loadConfig(opts().config);
+  const token = process.env[config.admin.tokenEnv];
+  if (!token) throw new ConfigError(`set ${config.admin.tokenEnv} to the admin token of the running node`);
+  let res: Response;
+  try {
+    res = await fetch(`http://127.0.0.1:${config.admin.port}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+  } catch {
+    throw new ZeroGError("NODE_NOT_RUNNING", `no provider node answers on 127.0.0.1:${config.admin.port}`, { hint: "start it with 0g-provider start" });
+  }
+  if (!res.ok) throw new ZeroGError("ADMIN_REFUSED", `admin API answered ${res.status}`, { hint: "check the admin token" });
+  return res.json();
+}
+
+program
+  .command("status")
+  .description("billed, acknowledged and settled totals, earnings and recent settlements of the running node")
+  .action(async () => {
+    const s = (await admin("/admin/status", "GET")) as Record<string, unknown>;
+    print(s, Object.entries(s).map(([k, v]) => `${k.padEnd(13)} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`).join("\n"));
+  });
+
+program
+  .command("settle")
+  .description("settle every lane with unsettled value now")
+  .action(async () => {
+    const r = (await admin("/admin/settle", "POST")) as { txHash: string | null; items: number; paid: string; reason: string | null };
+    print(r, r.txHash ? `settled ${r.items} voucher(s) for ${r.paid} wei in ${r.txHash}` : `nothing to settle (${r.reason})`);
+  });
+
+async function main(argv: string[]): Promise<number> {
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    const code = err instanceof ZeroGError ? err.code : "UNEXPECTED";
+    if (opts().json) process.stdout.write(JSON.stringify({ error: { code, message: (err as Error).message } }) + "\n");
+    else {
+      process.stderr.write(`error: ${(err as Error).message}\n`);
+      if (err instanceof ZeroGError && err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+    }
+    return err instanceof ConfigError || code === "INVALID_ARGUMENT" ? 2 : 1;
+  }
+}
+
+main(process.argv).then((code) => process.exit(code));

@@ -1,0 +1,145 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { readFile } from "node:fs/promises";
+import { dirname, isAbsolute, resolve } from "node:path";
+import type { Hex, LocalAccount } from "viem";
+import { z } from "zod";
+import { accountFromEnv, loadKeystore, resolveNetwork, ZeroGError, type NetworkConfig, type NetworkPreset } from "@0g-compute/core";
+import type { Backend } from "./backend.js";
+import { UpstreamBackend } from "./backends/upstream.js";
+
+const decimal = z.string().regex(/^\d+$/, "an integer of wei, as a string");
+const keySource = z.union([z.strictObject({ keystore: z.string() }), z.strictObject({ env: z.string() })]);
+
+/** The provider's configuration file (JSON). Paths are relative to the file. */
+export const providerConfigSchema = z.strictObject({
+  network: z.strictObject({
+    name: z.enum(["devnet", "galileo", "mainnet", "custom"]).default("devnet"),
+    rpcUrl: z.string().optional(),
+    escrow: z.string().optional(),
+    registry: z.string().optional(),
+    chainId: z.number().int().optional(),
+  }),
+  keys: z.strictObject({ provider: keySource, response: keySource }),
+  server: z.strictObject({
+    host: z.string().default("127.0.0.1"),
+    port: z.number().int().min(0).max(65535).default(8080),
+    /** The endpoint registered on-chain (https:// for anything but loopback). */
+    publicUrl: z.string().url().optional(),
+  }),
+  admin: z.strictObject({ port: z.number().int().min(0).max(65535).default(8081), tokenEnv: z.string().default("ZG_ADMIN_TOKEN") }).default({ port: 8081, tokenEnv: "ZG_ADMIN_TOKEN" }),
+  backend: z.discriminatedUnion("kind", [
+    z.strictObject({
+      kind: z.literal("llama"),
+      modelPath: z.string(),
+      threads: z.number().int().positive().default(1),
+      parallel: z.number().int().positive().default(2),
+      contextSize: z.number().int().positive().optional(),
+    }),
+    z.strictObject({
+      kind: z.literal("upstream"),
+      baseUrl: z.string().url(),
+      apiKeyEnv: z.string().optional(),
+      upstreamModel: z.string().optional(),
+      contextLength: z.number().int().positive().default(8192),
+    }),
+  ]),
+  service: z.strictObject({
+    name: z.string().min(1).max(64).default("chat"),
+    model: z.string().min(1).max(128),
+    quantization: z.string().max(32).default(""),
+    /** bytes32 hex; defaults to the sha256 of the GGUF file for a llama backend. */
+    modelHash: z.string().regex(/^0x[0-9a-fA-F]{64}$/).optional(),
+    inputPrice: decimal,
+    outputPrice: decimal,
+    metadata: z.record(z.string(), z.unknown()).default({}),
+  }),
+  database: z.string().default("provider.db"),
+  creditLimit: decimal.optional(),
+  settlement: z
+    .strictObject({
+      intervalSeconds: z.number().positive().optional(),
+      minValue: decimal.optional(),
+      maxAgeSeconds: z.number().positive().optional(),
+      marginSeconds: z.number().positive().optional(),
+    })
+    .default({}),
+});
+export type ProviderConfig = z.infer<typeof providerConfigSchema>;
+
+/** A configuration problem. */
+export class ConfigError extends ZeroGError {
+  constructor(message: string, hint?: string) {
+    super("PROVIDER_CONFIG", message, hint === undefined ? {} : { hint });
+  }
+}
+
+/** Read and validate a configuration file. */
+export async function loadConfig(path: string): Promise<{ config: ProviderConfig; dir: string }> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch {
+    throw new ConfigError(`cannot read ${path}`, "create one with 0g-provider init");
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new ConfigError(`${path} is not valid JSON`);
+  }
+  const parsed = providerConfigSchema.safeParse(json);
+  if (!parsed.success) throw new ConfigError(`${path}: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+  return { config: parsed.data, dir: dirname(resolve(path)) };
+}
+
+/** A path from the config, relative to the config file. */
+export function configPath(dir: string, p: string): string {
+  return isAbsolute(p) ? p : resolve(dir, p);
+}
+
+export function networkOf(config: ProviderConfig): NetworkConfig {
+  const n = config.network;
+  return resolveNetwork(n.name as NetworkPreset | "custom", {
+    ...(n.rpcUrl ? { rpcUrl: n.rpcUrl } : {}),
+    ...(n.escrow ? { escrow: n.escrow } : {}),
+    ...(n.registry ? { registry: n.registry } : {}),
+    ...(n.chainId ? { chainId: n.chainId } : {}),
+  });
+}
+
+/** Load a key: from its keystore (password from `passwordEnv`) or from an environment variable. */
+export async function keyOf(source: ProviderConfig["keys"]["provider"], dir: string, passwordEnv = "ZG_PROVIDER_PASSWORD"): Promise<LocalAccount> {
+  if ("env" in source) return accountFromEnv(source.env);
+  const password = process.env[passwordEnv];
+  if (password === undefined) throw new ConfigError(`set ${passwordEnv} to unlock ${source.keystore}`);
+  return loadKeystore(configPath(dir, source.keystore), password);
+}
+
+/** sha256 of a file, as bytes32 hex (the registry's model file hash). */
+export async function fileHash(path: string): Promise<Hex> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return `0x${hash.digest("hex")}`;
+}
+
+/** Build the configured backend. */
+export async function backendOf(config: ProviderConfig, dir: string): Promise<Backend> {
+  const b = config.backend;
+  if (b.kind === "upstream") {
+    const apiKey = b.apiKeyEnv ? process.env[b.apiKeyEnv] : undefined;
+    return new UpstreamBackend({
+      baseUrl: b.baseUrl,
+      ...(apiKey ? { apiKey } : {}),
+      models: [{ id: config.service.model, contextLength: b.contextLength, ...(b.upstreamModel ? { upstreamModel: b.upstreamModel } : {}) }],
+    });
+  }
+  const { LlamaBackend } = await import("./backends/llama.js");
+  return LlamaBackend.load({
+    modelPath: configPath(dir, b.modelPath),
+    modelId: config.service.model,
+    threads: b.threads,
+    parallel: b.parallel,
+    ...(b.contextSize ? { contextSize: b.contextSize } : {}),
+  });
+}
