@@ -1,7 +1,7 @@
-import type { Address, Hex } from "viem";
+import { recoverAddress, type Address, type Hex } from "viem";
 import type { EscrowDomain } from "./domain.js";
 import { ZeroGError } from "./errors.js";
-import { isAckOnly, recoverTicketSigner, ticketDigest, type SignedTicket } from "./ticket.js";
+import { isAckOnly, ticketDigest, type SignedTicket } from "./ticket.js";
 import { PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from "./wire.js";
 
 /** Width of the nonce window: a nonce is fresh if unused and above `highest - NONCE_WINDOW`. */
@@ -42,6 +42,11 @@ export interface StaticCheckInput {
   requestHash?: Hex;
   /** Terms honoured for the ticket's service (omit for ack-only tickets). */
   terms?: HonouredTerms;
+  /**
+   * Signature recovery over a digest (default: viem's, pure JavaScript). A provider may pass a native
+   * implementation; it must reject malleable (high-s) signatures and return the signer's address.
+   */
+  recover?: (digest: Hex, signature: Hex) => Address | Promise<Address>;
 }
 
 /** The outcome of {@link checkTicket}: who signed and the digest receipts refer to. */
@@ -60,13 +65,13 @@ export async function checkTicket(input: StaticCheckInput): Promise<CheckedTicke
   if (ticket.provider.toLowerCase() !== input.provider.toLowerCase()) {
     throw new AdmissionError("wrong_provider", `ticket is for provider ${ticket.provider}`);
   }
+  const digest = ticketDigest(input.domain, ticket);
   let signer: Address;
   try {
-    signer = await recoverTicketSigner(input.domain, ticket);
+    signer = input.recover ? await input.recover(digest, ticket.signature) : await recoverAddress({ hash: digest, signature: ticket.signature });
   } catch {
     throw new AdmissionError("bad_signature", "ticket signature does not recover");
   }
-  const digest = ticketDigest(input.domain, ticket);
   const ackOnly = isAckOnly(ticket);
   if (ackOnly) return { signer, digest, ackOnly };
   if (ticket.terms.deadline + DEADLINE_SKEW_SECONDS < input.now) {

@@ -51,6 +51,11 @@ export async function createKeystore(path: string, password: string, options: Ke
 
 /** Decrypt a keystore file into a signing account. Refuses files readable by group or others. */
 export async function loadKeystore(path: string, password: string): Promise<LocalAccount> {
+  return privateKeyToAccount(await loadKeystoreKey(path, password));
+}
+
+/** Decrypt a keystore file into its raw private key (for signers that need the key itself, e.g. native ones). */
+export async function loadKeystoreKey(path: string, password: string): Promise<Hex> {
   let text: string;
   try {
     const info = await stat(path);
@@ -65,7 +70,7 @@ export async function loadKeystore(path: string, password: string): Promise<Loca
   if (!isKeystoreJson(text)) throw new KeyError("KEY_MALFORMED", `${path} is not a JSON keystore`);
   try {
     const decrypted = await decryptKeystoreJson(text, password);
-    return privateKeyToAccount(normalize(decrypted.privateKey as Hex));
+    return normalize(decrypted.privateKey as Hex);
   } catch {
     throw new KeyError("KEY_BAD_PASSWORD", "wrong keystore password");
   }
@@ -73,10 +78,15 @@ export async function loadKeystore(path: string, password: string): Promise<Loca
 
 /** A signing account from a hex private key held in an environment variable (never written to disk). */
 export function accountFromEnv(variable: string, env: NodeJS.ProcessEnv = process.env): LocalAccount {
+  return privateKeyToAccount(keyFromEnv(variable, env));
+}
+
+/** The hex private key held in an environment variable. */
+export function keyFromEnv(variable: string, env: NodeJS.ProcessEnv = process.env): Hex {
   const value = env[variable];
   if (!value) throw new KeyError("KEY_NOT_FOUND", `${variable} is not set`);
   if (!HEX_KEY.test(value.trim())) throw new KeyError("KEY_MALFORMED", `${variable} is not a 32-byte hex private key`);
-  return privateKeyToAccount(normalize(value.trim() as Hex));
+  return normalize(value.trim() as Hex);
 }
 
 function normalize(key: Hex): Hex {

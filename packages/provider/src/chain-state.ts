@@ -46,6 +46,8 @@ export class ChainState {
   private readonly funds = new Map<string, Cached<{ balance: bigint; ownerSettled: bigint; pendingWithdraw: bigint; unlockAt: bigint }>>();
   private readonly keyLanes = new Map<string, Cached<KeyLaneState>>();
   private clock: Cached<bigint> | undefined;
+  private clockRefresh: Promise<bigint> | undefined;
+  private readonly inflight = new Map<string, Promise<unknown>>();
   private timer: NodeJS.Timeout | undefined;
   private lastBlock: bigint | undefined;
   private readonly listeners: ((e: ChainEvent) => void)[] = [];
@@ -56,16 +58,37 @@ export class ChainState {
     return getContract({ address: this.options.escrow, abi: escrowAbi, client: this.options.publicClient });
   }
 
-  /** Chain time (latest block timestamp), cached for one second. */
+  /**
+   * Chain time: the latest block's timestamp plus the time elapsed since it was read. Re-read in the
+   * background once a second (one request at a time), so requests never wait for it after the first.
+   */
   async now(): Promise<bigint> {
-    if (this.clock && Date.now() - this.clock.at < 1000) return this.clock.value + BigInt(Math.floor((Date.now() - this.clock.at) / 1000));
-    try {
-      const block = await this.options.publicClient.getBlock({ blockTag: "latest" });
-      this.clock = { at: Date.now(), value: block.timestamp };
-      return block.timestamp;
-    } catch (err) {
-      throw toZeroGError(err);
+    const stale = !this.clock || Date.now() - this.clock.at >= 1000;
+    if (stale && !this.clockRefresh) {
+      this.clockRefresh = this.options.publicClient
+        .getBlock({ blockTag: "latest" })
+        .then((block) => {
+          this.clock = { at: Date.now(), value: block.timestamp };
+          return block.timestamp;
+        })
+        .catch((err: unknown) => {
+          throw toZeroGError(err);
+        })
+        .finally(() => {
+          this.clockRefresh = undefined;
+        });
     }
+    if (this.clock && Date.now() - this.clock.at < 10_000) return this.clock.value + BigInt(Math.floor((Date.now() - this.clock.at) / 1000));
+    return this.clockRefresh!;
+  }
+
+  /** One read per key at a time: concurrent callers share the same request. */
+  private single<T>(key: string, read: () => Promise<T>): Promise<T> {
+    const running = this.inflight.get(key) as Promise<T> | undefined;
+    if (running) return running;
+    const p = read().finally(() => this.inflight.delete(key));
+    this.inflight.set(key, p);
+    return p;
   }
 
   /** The channel from `user` to this provider: balance, owner lane settled, pending withdrawal. */
@@ -73,6 +96,10 @@ export class ChainState {
     const key = user.toLowerCase();
     const hit = this.funds.get(key);
     if (hit && Date.now() - hit.at < (this.options.ttlMs ?? 2000)) return hit.value;
+    return this.single(`channel:${key}`, () => this.readChannel(user, key));
+  }
+
+  private async readChannel(user: Address, key: string): Promise<{ balance: bigint; ownerSettled: bigint; pendingWithdraw: bigint; unlockAt: bigint }> {
     try {
       const latest = await this.escrow.read.getChannel([user, this.options.provider]);
       let confirmedBalance = latest[0];
@@ -100,14 +127,16 @@ export class ChainState {
     const k = `${user}:${key}`.toLowerCase();
     const hit = this.keyLanes.get(k);
     if (hit && Date.now() - hit.at < (this.options.ttlMs ?? 2000)) return hit.value;
-    try {
-      const [settled, cap, validUntil] = await this.escrow.read.getKeyLane([user, this.options.provider, key]);
-      const value = { settled, cap, validUntil };
-      this.keyLanes.set(k, { at: Date.now(), value });
-      return value;
-    } catch (err) {
-      throw toZeroGError(err);
-    }
+    return this.single(`lane:${k}`, async () => {
+      try {
+        const [settled, cap, validUntil] = await this.escrow.read.getKeyLane([user, this.options.provider, key]);
+        const value = { settled, cap, validUntil };
+        this.keyLanes.set(k, { at: Date.now(), value });
+        return value;
+      } catch (err) {
+        throw toZeroGError(err);
+      }
+    });
   }
 
   /** Channel funds in the form admission takes, for the given lanes' signers. */

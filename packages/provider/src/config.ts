@@ -4,7 +4,8 @@ import { readFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { Hex, LocalAccount } from "viem";
 import { z } from "zod";
-import { accountFromEnv, loadKeystore, resolveNetwork, ZeroGError, type NetworkConfig, type NetworkPreset } from "@0g-compute/core";
+import { keyFromEnv, loadKeystoreKey, resolveNetwork, ZeroGError, type NetworkConfig, type NetworkPreset } from "@0g-compute/core";
+import { nativeAccount } from "./native-crypto.js";
 import type { Backend } from "./backend.js";
 import { UpstreamBackend } from "./backends/upstream.js";
 
@@ -55,6 +56,8 @@ export const providerConfigSchema = z.strictObject({
     metadata: z.record(z.string(), z.unknown()).default({}),
   }),
   database: z.string().default("provider.db"),
+  /** "process" survives any crash of the node; "power" also an OS crash or power loss (slower). */
+  durability: z.enum(["process", "power"]).default("process"),
   creditLimit: decimal.optional(),
   settlement: z
     .strictObject({
@@ -108,12 +111,12 @@ export function networkOf(config: ProviderConfig): NetworkConfig {
   });
 }
 
-/** Load a key: from its keystore (password from `passwordEnv`) or from an environment variable. */
+/** Load a key (with native signing): from its keystore (password from `passwordEnv`) or from an environment variable. */
 export async function keyOf(source: ProviderConfig["keys"]["provider"], dir: string, passwordEnv = "ZG_PROVIDER_PASSWORD"): Promise<LocalAccount> {
-  if ("env" in source) return accountFromEnv(source.env);
+  if ("env" in source) return nativeAccount(keyFromEnv(source.env));
   const password = process.env[passwordEnv];
   if (password === undefined) throw new ConfigError(`set ${passwordEnv} to unlock ${source.keystore}`);
-  return loadKeystore(configPath(dir, source.keystore), password);
+  return nativeAccount(await loadKeystoreKey(configPath(dir, source.keystore), password));
 }
 
 /** sha256 of a file, as bytes32 hex (the registry's model file hash). */

@@ -9,7 +9,7 @@ import { ProviderMetrics } from "./metrics.js";
 import { createProviderApp } from "./server.js";
 import { ServiceBook } from "./service-book.js";
 import { DEFAULT_SETTLEMENT_POLICY, Settler, type SettlementPolicy, type SettlementRun } from "./settlement.js";
-import { ProviderStore } from "./store.js";
+import { ProviderStore, type Durability } from "./store.js";
 
 /** Options for {@link ProviderNode.start}. */
 export interface ProviderNodeOptions {
@@ -21,6 +21,8 @@ export interface ProviderNodeOptions {
   backend: Backend;
   /** SQLite database file. */
   dbPath: string;
+  /** Commit durability (default "process": survives any crash of the process; "power" also power loss). */
+  durability?: Durability;
   /** Public listener (default 127.0.0.1:0). Bind beyond loopback only when the operator asks. */
   host?: string;
   port?: number;
@@ -104,7 +106,7 @@ export class ProviderNode {
     const publicClient = createPublicClient({ chain: chainDef, transport, pollingInterval, cacheTime: 0 });
     const wallet = createWalletClient({ account: options.providerAccount, chain: chainDef, transport, pollingInterval, cacheTime: 0 });
     const provider = options.providerAccount.address;
-    const store = new ProviderStore(options.dbPath);
+    const store = new ProviderStore(options.dbPath, options.durability);
     const released = store.releaseStaleReservations();
     if (released > 0) log("released_stale_reservations", { count: released });
     const metrics = new ProviderMetrics();

@@ -28,6 +28,7 @@ import {
 } from "@0g-compute/core";
 import { BackendError, chatBodySchema, type Backend, type ChatBody, type Usage } from "./backend.js";
 import type { ChainState } from "./chain-state.js";
+import { recoverNative } from "./native-crypto.js";
 import type { ProviderMetrics } from "./metrics.js";
 import type { ServiceBook } from "./service-book.js";
 import type { ProviderStore } from "./store.js";
@@ -139,7 +140,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     try {
       const ticket = readTicket(c);
       const now = await ctx.chain.now();
-      const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now });
+      const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now, recover: recoverNative });
       if (!checked.ackOnly) throw new HttpRefusal("bad_ticket", "an acknowledgement carries an ack-only ticket (maxCost 0, requestHash 0)");
       if (checked.signer.toLowerCase() !== ticket.user.toLowerCase()) {
         const lane = await ctx.chain.keyLane(ticket.user, checked.signer);
@@ -209,7 +210,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     const terms = honoured && honoured.serviceId.toLowerCase() === service.id.toLowerCase()
       ? honoured
       : { serviceId: service.id, versions: [{ version: service.version, inputPrice: service.inputPrice, outputPrice: service.outputPrice }] };
-    const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now, requestHash: requestHash(PATH, raw), terms });
+    const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now, requestHash: requestHash(PATH, raw), terms, recover: recoverNative });
     if (checked.ackOnly) throw new HttpRefusal("bad_ticket", "an ack-only ticket cannot pay for a request");
 
     let laneCap: bigint | undefined;

@@ -17,6 +17,7 @@ interface Known {
 export class ServiceBook {
   private known = new Map<string, Known>();
   private refreshedAt = 0;
+  private refreshing: Promise<void> | undefined;
 
   constructor(
     private readonly publicClient: PublicClient<Transport, Chain>,
@@ -25,8 +26,15 @@ export class ServiceBook {
     private readonly ttlMs = 15_000,
   ) {}
 
-  /** Re-read the registry now. */
-  async refresh(): Promise<void> {
+  /** Re-read the registry now (concurrent callers share one read). */
+  refresh(): Promise<void> {
+    this.refreshing ??= this.read().finally(() => {
+      this.refreshing = undefined;
+    });
+    return this.refreshing;
+  }
+
+  private async read(): Promise<void> {
     const all = await listServices(this.publicClient, { registry: this.registry });
     const mine = all.filter((s) => s.provider.toLowerCase() === this.provider.toLowerCase());
     const next = new Map<string, Known>();
@@ -43,8 +51,12 @@ export class ServiceBook {
     this.refreshedAt = now;
   }
 
+  /** Stale-while-revalidate: once loaded, requests use what is known while a refresh runs in the background. */
   private async fresh(): Promise<void> {
-    if (Date.now() - this.refreshedAt > this.ttlMs) await this.refresh();
+    if (Date.now() - this.refreshedAt <= this.ttlMs) return;
+    const refresh = this.refresh();
+    if (this.refreshedAt === 0) await refresh;
+    else refresh.catch(() => undefined);
   }
 
   /** Services listed now. */

@@ -81,6 +81,7 @@ program
         : { kind: "upstream", baseUrl: cmd.upstream!, contextLength: 8192, ...(cmd.upstreamModel ? { upstreamModel: cmd.upstreamModel } : {}) },
       service: { name: "chat", model: cmd.modelId!, quantization: "", inputPrice: perTokenWei(cmd.inputPrice!), outputPrice: perTokenWei(cmd.outputPrice!), metadata: {} },
       database: "provider.db",
+      durability: "process",
       settlement: {},
     };
     await writeFile(path, JSON.stringify(config, null, 2) + "\n", { mode: 0o600 });
@@ -144,6 +145,7 @@ program
       responseSigner: responseSigner as LocalAccount,
       backend: await backendOf(config, dir),
       dbPath: configPath(dir, config.database),
+      durability: config.durability,
       host: config.server.host,
       port: config.server.port,
       admin: { port: config.admin.port, token },
