@@ -24,7 +24,8 @@ import { registerService } from "../src/registration.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..", "..");
-const NODE_ARGS = ["--conditions=@0g-compute/source", "--import", "tsx"];
+// Children run the compiled JavaScript (dist/), as an operator runs the provider.
+const dist = join(root, "packages", "provider", "dist");
 const MODEL = "bench-model";
 const CLIENTS = 64;
 const PER_CLIENT = 40;
@@ -35,7 +36,7 @@ const TARGET_LLAMA = 0.95;
 const children: ChildProcess[] = [];
 function child(script: string, args: string[], env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<{ proc: ChildProcess; line: string }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [...nodeArgs, ...NODE_ARGS, script, ...args], { cwd: root, env, stdio: ["ignore", "pipe", "inherit"] });
+    const proc = spawn(process.execPath, [...nodeArgs, script, ...args], { cwd: root, env, stdio: ["ignore", "pipe", "inherit"] });
     children.push(proc);
     let out = "";
     proc.stdout!.on("data", (c: Buffer) => {
@@ -69,8 +70,8 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "0g-bench-"));
   try {
     const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
-    const upstream = (await child(join(here, "fake-upstream-server.ts"), [])).line;
-    const unpaid = (await child(join(here, "unpaid-server.ts"), [upstream, MODEL])).line;
+    const upstream = (await child(join(dist, "testing", "fake-upstream-server.js"), [])).line;
+    const unpaid = (await child(join(dist, "testing", "unpaid-server.js"), [upstream, MODEL])).line;
 
     // The provider, as an operator runs it.
     const port = 21000 + Math.floor(Math.random() * 20000);
@@ -91,7 +92,7 @@ async function main(): Promise<void> {
       name: "chat", model: MODEL, modelHash: keccak256(toHex(MODEL)), quantization: "", endpoint: `http://127.0.0.1:${port}`,
       inputPrice: 1000n, outputPrice: 2000n, signer: privateKeyToAccount(responseKey).address, metadata: "{}",
     });
-    const providerUrl = (await child(join(root, "packages", "provider", "src", "cli", "main.ts"), ["--config", join(dir, "0g-provider.json"), "--json", "start"], {
+    const providerUrl = (await child(join(dist, "cli", "main.js"), ["--config", join(dir, "0g-provider.json"), "--json", "start"], {
       ...process.env, BENCH_PROVIDER_KEY: chain.anvil.privateKeys[2], BENCH_RESPONSE_KEY: responseKey, BENCH_ADMIN_TOKEN: "bench",
     }, process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])).line;
     const url = (JSON.parse(providerUrl) as { url: string }).url;
@@ -188,7 +189,7 @@ async function llamaRatio(dir: string): Promise<Record<string, number>> {
   const { LlamaBackend } = await import("../src/backends/llama.js");
   const { ProviderNode } = await import("../src/node.js");
   const modelPath = join(dir, "random.gguf");
-  await writeTestModel(modelPath, { kind: "random", seed: 1 });
+  await writeTestModel(modelPath, { kind: "random", seed: 1, size: "bench" });
   const TOKENS = 128;
   const ROUNDS = 3;
   const body = { model: "random", messages: [{ role: "user" as const, content: "count" }], max_tokens: TOKENS };

@@ -24,7 +24,7 @@ export interface ChainStateOptions {
   provider: Address;
   /** Blocks a credit must be buried under (0 on dev chains). Debits are read at the latest block. */
   confirmations: number;
-  /** How long a channel read stays fresh without an event (default 2000 ms). */
+  /** How long a channel read stays fresh without an event (default 30 s: events invalidate it within a poll). */
   ttlMs?: number;
   /** Event polling interval (default 1000 ms). */
   pollMs?: number;
@@ -95,7 +95,7 @@ export class ChainState {
   async channel(user: Address): Promise<{ balance: bigint; ownerSettled: bigint; pendingWithdraw: bigint; unlockAt: bigint }> {
     const key = user.toLowerCase();
     const hit = this.funds.get(key);
-    if (hit && Date.now() - hit.at < (this.options.ttlMs ?? 2000)) return hit.value;
+    if (hit && Date.now() - hit.at < (this.options.ttlMs ?? 30_000)) return hit.value;
     return this.single(`channel:${key}`, () => this.readChannel(user, key));
   }
 
@@ -126,7 +126,7 @@ export class ChainState {
   async keyLane(user: Address, key: Address): Promise<KeyLaneState> {
     const k = `${user}:${key}`.toLowerCase();
     const hit = this.keyLanes.get(k);
-    if (hit && Date.now() - hit.at < (this.options.ttlMs ?? 2000)) return hit.value;
+    if (hit && Date.now() - hit.at < (this.options.ttlMs ?? 30_000)) return hit.value;
     return this.single(`lane:${k}`, async () => {
       try {
         const [settled, cap, validUntil] = await this.escrow.read.getKeyLane([user, this.options.provider, key]);

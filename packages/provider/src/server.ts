@@ -224,7 +224,8 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     const maxTokens = body.max_completion_tokens ?? body.max_tokens;
     if (maxTokens === undefined) throw new HttpRefusal("max_tokens_required", "set max_tokens: it bounds what the request can cost");
     const exactInput = await ctx.backend.countInputTokens(body);
-    if (exactInput !== undefined && exactInput >= model.contextLength) {
+    // The engine needs one free slot after the prompt, so a prompt may use at most contextLength - 2 tokens.
+    if (exactInput !== undefined && exactInput >= model.contextLength - 1) {
       throw new HttpRefusal("prompt_too_long", `the prompt has ${exactInput} tokens; the context holds ${model.contextLength}`, { inputTokens: exactInput, contextLength: model.contextLength });
     }
     const inputBound = exactInput ?? raw.length + INPUT_TOKEN_ALLOWANCE;
@@ -342,6 +343,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     if (err instanceof HttpRefusal) return refuse(c, ctx, err.code, err.message, plain(err.details));
     if (err instanceof AdmissionError) return refuse(c, ctx, err.protocolCode, err.message, plain(err.details));
     if (err instanceof WireFormatError) return refuse(c, ctx, "bad_ticket", err.message);
+    if (err instanceof BackendError) return refuse(c, ctx, err.status === 400 ? "invalid_request" : "backend_error", err.message);
     ctx.log("internal_error", { error: err instanceof Error ? err.message : String(err), code: err instanceof ZeroGError ? err.code : undefined });
     return refuse(c, ctx, "internal_error", "the provider failed to process the request");
   }

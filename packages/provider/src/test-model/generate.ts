@@ -68,6 +68,12 @@ export interface TestModelOptions {
   contextLength?: number;
   /** "function-call": the call to make (default {@link DEFAULT_FUNCTION_CALL}). */
   functionCall?: TestModelFunctionCall;
+  /**
+   * "random": "tiny" (4 layers x 128, ~3.5 MB, over 1,000 tokens/s: for tests) or "bench" (6 layers x 384,
+   * ~45 MB: per-token compute closer to a real small model, so throughput benchmarks are not dominated
+   * by per-token overheads).
+   */
+  size?: "tiny" | "bench";
 }
 
 export interface TestModelInfo {
@@ -494,9 +500,11 @@ export function buildTestModel(options: TestModelOptions): BuiltTestModel {
     case "random": {
       const vocab = baseVocabulary();
       fillVocabulary(vocab, 2048);
-      const arch: Architecture = { embedding: 128, layers: 4, feedForward: 256, heads: 4, kvHeads: 2 };
+      const arch: Architecture = options.size === "bench"
+        ? { embedding: 384, layers: 6, feedForward: 1024, heads: 6, kvHeads: 2 }
+        : { embedding: 128, layers: 4, feedForward: 256, heads: 4, kvHeads: 2 };
       const data = encodeGguf({
-        metadata: metadata(arch, vocab, `0g-test-random-s${seed}`, contextLength),
+        metadata: metadata(arch, vocab, `0g-test-random-${options.size ?? "tiny"}-s${seed}`, contextLength),
         tensors: randomTensors(arch, vocab, seed),
       });
       return { data, kind: "random", contextLength, vocabSize: vocab.size };

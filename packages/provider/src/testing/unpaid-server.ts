@@ -2,7 +2,8 @@
 // layer at all. The baseline the paid provider is compared with. Prints its URL.
 import { serve } from "@hono/node-server";
 import { Hono } from "hono";
-import { chatBodySchema, UpstreamBackend } from "../src/index.js";
+import { chatBodySchema } from "../backend.js";
+import { UpstreamBackend } from "../backends/upstream.js";
 
 const [upstreamUrl, model] = process.argv.slice(2) as [string, string];
 const backend = new UpstreamBackend({ baseUrl: upstreamUrl, models: [{ id: model, contextLength: 2048 }] });

@@ -1,5 +1,5 @@
 // Child process for benchmarks: an instant fake OpenAI-compatible upstream on 127.0.0.1; prints its URL.
-import { startFakeUpstream } from "../src/testing/fake-upstream.js";
+import { startFakeUpstream } from "./fake-upstream.js";
 
 const upstream = await startFakeUpstream({ mode: "ok", keepBodies: 1 });
 process.stdout.write(`${upstream.url}\n`);

@@ -1,0 +1,786 @@
+import { randomBytes } from "node:crypto";
+import {
+  getLlama,
+  LlamaChat,
+  LlamaLogLevel,
+  resolveChatWrapper,
+  type ChatHistoryItem,
+  type ChatModelFunctionCall,
+  type ChatModelFunctions,
+  type ChatModelResponse,
+  type ChatWrapper,
+  type GbnfJsonSchema,
+  type LLamaChatGenerateResponseOptions,
+  type LLamaContextualRepeatPenalty,
+  type Llama,
+  type LlamaChatResponseFunctionCallParamsChunk,
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaGrammar,
+  type LlamaModel,
+  type Token,
+} from "node-llama-cpp";
+import {
+  BackendError,
+  messageText,
+  type Backend,
+  type BackendModel,
+  type ChatBody,
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  type ChatMessage,
+  type GenerationLimits,
+  type Usage,
+} from "../backend.js";
+
+/** Options for {@link LlamaBackend.load}. */
+export interface LlamaBackendOptions {
+  /** A .gguf file. */
+  modelPath: string;
+  /** The id clients send (the registry's model). */
+  modelId: string;
+  /** CPU threads per evaluation (default 1). More threads than free cores is much slower, not faster. */
+  threads?: number;
+  /** Parallel sequences in one context: requests served at the same time (default 2). */
+  parallel?: number;
+  /** Context size per sequence (default min(model.trainContextSize, 4096)). llama.cpp may pad it up. */
+  contextSize?: number;
+  /** GPU offloading (default false: CPU only). */
+  gpu?: false | "auto";
+  /** llama.cpp log level (default "error"). */
+  logLevel?: "disabled" | "fatal" | "error" | "warn" | "info" | "log" | "debug";
+}
+
+/** One context sequence, lent to one request at a time. */
+interface Slot {
+  sequence: LlamaContextSequence;
+  /** Called with every token the sampler produces while a request holds the slot. */
+  onSampled: ((token: Token) => void) | undefined;
+  /** Awaited before each sampling step (streaming backpressure); may end generation by resolving false. */
+  beforeSample: (() => Promise<boolean>) | undefined;
+}
+
+/** A request converted for node-llama-cpp. */
+interface Prepared {
+  history: ChatHistoryItem[];
+  functions: ChatModelFunctions | undefined;
+  /** Tokens of the rendered prompt (template special tokens and function documentation included). */
+  inputTokens: number;
+  /** `response_format`: any JSON, a JSON schema (node-llama-cpp's subset), or free text. */
+  format: "json" | GbnfJsonSchema | undefined;
+}
+
+/** A tool call as returned to the client. */
+interface ToolCall {
+  index: number;
+  id: string;
+  name: string;
+  arguments: string;
+}
+
+/** What one generation produced. */
+interface RunResult {
+  text: string;
+  toolCalls: ToolCall[];
+  finishReason: "stop" | "length" | "tool_calls";
+  aborted: boolean;
+  usage: Usage;
+}
+
+/** Streaming hooks of one generation. */
+interface RunHooks {
+  onText?: (text: string) => void;
+  onToolCallStart?: (call: { index: number; id: string; name: string }) => void;
+  onToolCallArguments?: (index: number, text: string) => void;
+  /** Resolves when the consumer is ready for more output (backpressure). */
+  ready?: () => Promise<void>;
+}
+
+/** node-llama-cpp's FunctionCallParamsGrammar ends function-call params with four newlines. */
+const PARAMS_END = "\n".repeat(4);
+
+/** Thrown by the context-shift hook: the conversation no longer fits the context, and nothing may be silently dropped. */
+class ContextOverflow extends BackendError {
+  constructor() {
+    super("the conversation does not fit the model's context", { status: 400 });
+  }
+}
+
+const LOG_LEVELS: Record<NonNullable<LlamaBackendOptions["logLevel"]>, LlamaLogLevel> = {
+  disabled: LlamaLogLevel.disabled,
+  fatal: LlamaLogLevel.fatal,
+  error: LlamaLogLevel.error,
+  warn: LlamaLogLevel.warn,
+  info: LlamaLogLevel.info,
+  log: LlamaLogLevel.log,
+  debug: LlamaLogLevel.debug,
+};
+
+function badRequest(message: string): BackendError {
+  return new BackendError(message, { status: 400 });
+}
+
+/** Tool results and call arguments are JSON when they parse, text otherwise. */
+function parseMaybeJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * The embedded llama.cpp engine (node-llama-cpp): one model, one context with `parallel` sequences, and one
+ * chat wrapper resolved at load time and shared by every request. Each request takes a free sequence (or waits
+ * for one), runs a fresh {@link LlamaChat} on it and clears it afterwards, so nothing leaks between requests.
+ *
+ * Token counts are exact: input is the tokenized rendering of the whole prompt by the chat wrapper (special
+ * tokens and function documentation included), the same for {@link countInputTokens} and for generation;
+ * output is every token the sampler produced (function-call syntax included), except the final end-of-turn
+ * token. Tool calls are never executed: generation stops at the call and the call goes back to the client.
+ */
+export class LlamaBackend implements Backend {
+  readonly kind = "llama" as const;
+  private readonly free: Slot[];
+  private readonly waiting: Array<{ resolve: (slot: Slot) => void; reject: (err: unknown) => void }> = [];
+  private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
+  private callCounter = 0;
+  private closed = false;
+
+  private constructor(
+    private readonly options: LlamaBackendOptions,
+    private readonly llama: Llama,
+    private readonly model: LlamaModel,
+    private readonly context: LlamaContext,
+    private readonly wrapper: ChatWrapper,
+    slots: Slot[],
+  ) {
+    this.free = slots;
+  }
+
+  /** Loads the model, creates the context and resolves the chat wrapper once. */
+  static async load(options: LlamaBackendOptions): Promise<LlamaBackend> {
+    const threads = options.threads ?? 1;
+    const parallel = options.parallel ?? 2;
+    if (!Number.isInteger(threads) || threads < 1) throw new BackendError(`threads must be a positive integer, got ${threads}`);
+    if (!Number.isInteger(parallel) || parallel < 1) throw new BackendError(`parallel must be a positive integer, got ${parallel}`);
+    let llama: Llama | undefined;
+    let model: LlamaModel | undefined;
+    let context: LlamaContext | undefined;
+    try {
+      llama = await getLlama({ gpu: options.gpu ?? false, build: "never", logLevel: LOG_LEVELS[options.logLevel ?? "error"], maxThreads: threads });
+      model = await llama.loadModel({ modelPath: options.modelPath });
+      const contextSize = options.contextSize ?? Math.min(model.trainContextSize, 4096);
+      context = await model.createContext({ contextSize, sequences: parallel, threads });
+      const wrapper = resolveChatWrapper(model);
+      const slots: Slot[] = [];
+      for (let i = 0; i < parallel; i++) slots.push(LlamaBackend.slot(context.getSequence()));
+      return new LlamaBackend(options, llama, model, context, wrapper, slots);
+    } catch (cause) {
+      await context?.dispose().catch(() => undefined);
+      await model?.dispose().catch(() => undefined);
+      await llama?.dispose().catch(() => undefined);
+      throw new BackendError(`cannot load ${options.modelPath}: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  /**
+   * Wraps the sequence's `evaluate` so that the backend sees every sampled token (for exact output counts,
+   * function-call syntax included) and can hold generation back while a stream consumer catches up.
+   * node-llama-cpp's LlamaChat samples only through `sequence.evaluate`.
+   */
+  private static slot(sequence: LlamaContextSequence): Slot {
+    const slot: Slot = { sequence, onSampled: undefined, beforeSample: undefined };
+    const evaluate = sequence.evaluate.bind(sequence);
+    type Evaluate = LlamaContextSequence["evaluate"];
+    const counted: Evaluate = async function* (tokens, options) {
+      const inner = evaluate(tokens, options);
+      let input: void | Token | Token[] = undefined;
+      try {
+        while (true) {
+          if (slot.beforeSample && !(await slot.beforeSample())) return;
+          const step = await inner.next(input);
+          if (step.done) return;
+          slot.onSampled?.(step.value);
+          input = yield step.value;
+        }
+      } finally {
+        await inner.return();
+      }
+    };
+    Object.defineProperty(sequence, "evaluate", { value: counted, configurable: true, writable: true });
+    return slot;
+  }
+
+  models(): BackendModel[] {
+    return [{ id: this.options.modelId, contextLength: this.context.contextSize, capabilities: ["chat", "stream", "tools", "json_schema"] }];
+  }
+
+  /**
+   * The exact input tokens `complete`/`stream` will report for this body. Undefined for a body the backend will
+   * refuse with a 400 anyway (e.g. a tool message that answers no call), so that the server still admits it and
+   * the refusal comes from `complete`/`stream`, unbilled.
+   */
+  async countInputTokens(body: ChatBody): Promise<number | undefined> {
+    try {
+      return this.prepare(body).inputTokens;
+    } catch (err) {
+      if (err instanceof BackendError && err.status === 400) return undefined;
+      throw err;
+    }
+  }
+
+  async complete(body: ChatBody, limits: GenerationLimits): Promise<{ completion: ChatCompletion; usage: Usage }> {
+    const prepared = this.prepare(body);
+    const result = await this.run(body, prepared, limits, limits.signal, {});
+    const message: Record<string, unknown> = { role: "assistant", content: result.toolCalls.length > 0 && result.text === "" ? null : result.text };
+    if (result.toolCalls.length > 0) {
+      message.tool_calls = result.toolCalls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } }));
+    }
+    const completion: ChatCompletion = {
+      id: `chatcmpl-${randomId()}`,
+      object: "chat.completion",
+      created: Math.floor(Date.now() / 1000),
+      model: this.options.modelId,
+      choices: [{ index: 0, message, logprobs: null, finish_reason: result.finishReason }],
+    };
+    return { completion, usage: result.usage };
+  }
+
+  async *stream(body: ChatBody, limits: GenerationLimits): AsyncGenerator<ChatCompletionChunk, Usage> {
+    const prepared = this.prepare(body);
+    const id = `chatcmpl-${randomId()}`;
+    const created = Math.floor(Date.now() / 1000);
+    const chunk = (delta: Record<string, unknown>, finishReason: string | null = null): ChatCompletionChunk => ({
+      id,
+      object: "chat.completion.chunk",
+      created,
+      model: this.options.modelId,
+      choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
+    });
+
+    const queue: ChatCompletionChunk[] = [];
+    let wake: (() => void) | undefined;
+    let drained: (() => void) | undefined;
+    const notify = () => {
+      wake?.();
+      wake = undefined;
+    };
+    let roleSent = false;
+    const push = (delta: Record<string, unknown>) => {
+      if (!roleSent) {
+        roleSent = true;
+        queue.push(chunk({ role: "assistant", content: "" }));
+      }
+      queue.push(chunk(delta));
+      notify();
+    };
+    const stop = new AbortController();
+    const signal = AbortSignal.any([limits.signal, stop.signal]);
+    const onAbort = () => {
+      drained?.();
+      notify();
+    };
+    signal.addEventListener("abort", onAbort);
+
+    const hooks: RunHooks = {
+      onText: (text) => {
+        if (text !== "") push({ content: text });
+      },
+      onToolCallStart: ({ index, id: callId, name }) => push({ tool_calls: [{ index, id: callId, type: "function", function: { name, arguments: "" } }] }),
+      onToolCallArguments: (index, text) => push({ tool_calls: [{ index, function: { arguments: text } }] }),
+      // Generation waits for the consumer to take what was produced: an abort then stops it within a token.
+      ready: () =>
+        queue.length === 0 || signal.aborted
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              drained = resolve;
+            }),
+    };
+
+    let outcome: { result?: RunResult; error?: unknown } | undefined;
+    const running = this.run(body, prepared, limits, signal, hooks).then(
+      (result) => (outcome = { result }),
+      (error: unknown) => (outcome = { error }),
+    );
+    void running.finally(notify);
+
+    try {
+      while (true) {
+        while (queue.length > 0) {
+          const next = queue.shift() as ChatCompletionChunk;
+          if (queue.length === 0) {
+            drained?.();
+            drained = undefined;
+          }
+          yield next;
+        }
+        if (outcome) break;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          if (queue.length > 0 || outcome) resolve();
+        });
+      }
+      await running;
+      if (outcome.error !== undefined) throw outcome.error;
+      const result = outcome.result as RunResult;
+      if (!result.aborted) {
+        if (!roleSent) queue.push(chunk({ role: "assistant", content: "" }));
+        queue.push(chunk({}, result.finishReason));
+        while (queue.length > 0) yield queue.shift() as ChatCompletionChunk;
+      }
+      return result.usage;
+    } finally {
+      // The consumer may stop early (return/throw): stop generating, and free the sequence before leaving.
+      stop.abort();
+      await running;
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const w of this.waiting.splice(0)) w.reject(new BackendError("the llama backend is closed"));
+    await this.context.dispose();
+    await this.model.dispose();
+    await this.llama.dispose();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  /** Converts the request and counts its rendered prompt; throws 400 for what the model cannot take. */
+  private prepare(body: ChatBody): Prepared {
+    if (this.closed) throw new BackendError("the llama backend is closed");
+    const history = toChatHistory(body.messages);
+    const functions = toFunctions(body);
+    if (functions && body.response_format && body.response_format.type !== "text") {
+      throw badRequest("response_format cannot be combined with tools on the embedded llama backend");
+    }
+    const rf = body.response_format;
+    const format =
+      !rf || rf.type === "text"
+        ? undefined
+        : rf.type === "json_object" || rf.json_schema.schema === undefined
+          ? "json"
+          : toGbnfSchema(rf.json_schema.schema, rf.json_schema.strict === true, "response_format.json_schema.schema");
+    const rendered = history.at(-1)?.type === "model" ? history : [...history, { type: "model", response: [] } satisfies ChatModelResponse];
+    const { contextText } = this.wrapper.generateContextState({ chatHistory: rendered, availableFunctions: functions });
+    const inputTokens = contextText.tokenize(this.model.tokenizer).length;
+    return { history, functions, inputTokens, format };
+  }
+
+  /** The grammar for `response_format`, cached per schema. */
+  private grammarFor(format: Prepared["format"]): Promise<LlamaGrammar> | undefined {
+    if (format === undefined) return undefined;
+    const key = format === "json" ? "json" : JSON.stringify(format);
+    let grammar = this.grammars.get(key);
+    if (!grammar) {
+      // Typed loosely: the schema comes from the client (already reduced to node-llama-cpp's subset by toGbnfSchema).
+      const fromSchema = this.llama.createGrammarForJsonSchema.bind(this.llama) as (schema: GbnfJsonSchema) => Promise<LlamaGrammar>;
+      grammar = format === "json" ? this.llama.getGrammarFor("json") : fromSchema(format);
+      grammar.catch(() => this.grammars.delete(key));
+      this.grammars.set(key, grammar);
+    }
+    return grammar.catch((cause: unknown) => {
+      throw new BackendError(`unsupported response_format schema: ${(cause as Error).message}`, { status: 400, cause });
+    });
+  }
+
+  private acquire(signal: AbortSignal): Promise<Slot | undefined> {
+    if (this.closed) return Promise.reject(new BackendError("the llama backend is closed"));
+    const slot = this.free.pop();
+    if (slot) return Promise.resolve(slot);
+    if (signal.aborted) return Promise.resolve(undefined);
+    return new Promise<Slot | undefined>((resolve, reject) => {
+      const entry = {
+        resolve: (s: Slot) => {
+          signal.removeEventListener("abort", onAbort);
+          resolve(s);
+        },
+        reject: (err: unknown) => {
+          signal.removeEventListener("abort", onAbort);
+          reject(err);
+        },
+      };
+      const onAbort = () => {
+        const i = this.waiting.indexOf(entry);
+        if (i >= 0) this.waiting.splice(i, 1);
+        resolve(undefined);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+      this.waiting.push(entry);
+    });
+  }
+
+  private release(slot: Slot): void {
+    const next = this.waiting.shift();
+    if (next) next.resolve(slot);
+    else this.free.push(slot);
+  }
+
+  /** One generation on a free sequence. */
+  private async run(body: ChatBody, prepared: Prepared, limits: GenerationLimits, signal: AbortSignal, hooks: RunHooks): Promise<RunResult> {
+    const contextSize = this.context.contextSize;
+    const { inputTokens } = prepared;
+    // The chat needs at least one free cell after the prompt to generate; never let it shift the context.
+    if (inputTokens + 1 >= contextSize) {
+      throw badRequest(`the prompt has ${inputTokens} tokens; the context holds ${contextSize}`);
+    }
+    if (!Number.isInteger(limits.maxOutputTokens) || limits.maxOutputTokens < 1) throw badRequest("maxOutputTokens must be a positive integer");
+    const maxTokens = Math.min(limits.maxOutputTokens, contextSize - inputTokens);
+    const grammar = await this.grammarFor(prepared.format);
+
+    const aborted = (): RunResult => ({ text: "", toolCalls: [], finishReason: "stop", aborted: true, usage: { inputTokens, outputTokens: 0 } });
+    if (signal.aborted) return aborted();
+    const slot = await this.acquire(signal);
+    if (!slot) return aborted();
+
+    let sampled = 0;
+    let lastToken: Token | undefined;
+    let text = "";
+    const calls: Array<ToolCall & { buffer: string; sent: string; done: boolean }> = [];
+    const callAt = (index: number, name: string) => {
+      let call = calls[index];
+      if (!call) {
+        call = { index, id: `call_${++this.callCounter}`, name, arguments: "", buffer: "", sent: "", done: false };
+        calls[index] = call;
+        hooks.onToolCallStart?.({ index, id: call.id, name });
+      }
+      return call;
+    };
+    let diverged: string | undefined;
+    let chat: LlamaChat | undefined;
+    try {
+      if (slot.sequence.nextTokenIndex !== 0) await slot.sequence.clearHistory();
+      slot.onSampled = (token) => {
+        sampled += 1;
+        lastToken = token;
+      };
+      slot.beforeSample = async () => {
+        if (hooks.ready) await hooks.ready();
+        return !signal.aborted;
+      };
+      chat = new LlamaChat({ contextSequence: slot.sequence, chatWrapper: this.wrapper });
+      const penalties = body as { frequency_penalty?: unknown; presence_penalty?: unknown };
+      const frequencyPenalty = typeof penalties.frequency_penalty === "number" ? penalties.frequency_penalty : 0;
+      const presencePenalty = typeof penalties.presence_penalty === "number" ? penalties.presence_penalty : 0;
+      const repeatPenalty: false | LLamaContextualRepeatPenalty =
+        frequencyPenalty === 0 && presencePenalty === 0 ? false : { lastTokens: 64, penalty: 1, frequencyPenalty, presencePenalty };
+      const stops = (typeof body.stop === "string" ? [body.stop] : body.stop ?? []).filter((s) => s !== "");
+      const common = {
+        signal,
+        stopOnAbortSignal: true,
+        maxTokens,
+        temperature: body.temperature ?? 1,
+        topP: body.top_p ?? 1,
+        ...(body.seed === undefined ? {} : { seed: body.seed }),
+        repeatPenalty,
+        ...(stops.length > 0 ? { customStopTriggers: stops } : {}),
+        onTextChunk: (chunk: string) => {
+          text += chunk;
+          hooks.onText?.(chunk);
+        },
+        // Never drop part of the conversation to make room: refuse instead.
+        contextShift: {
+          size: (): number => {
+            throw new ContextOverflow();
+          },
+        },
+      } satisfies LLamaChatGenerateResponseOptions;
+      const withFunctions: LLamaChatGenerateResponseOptions<ChatModelFunctions> | undefined = prepared.functions
+        ? {
+            ...common,
+            functions: prepared.functions,
+            ...(body.parallel_tool_calls === false ? { maxParallelFunctionCalls: 1 } : {}),
+            onFunctionCallParamsChunk: (c: LlamaChatResponseFunctionCallParamsChunk) => {
+              const call = callAt(c.callIndex, c.functionName);
+              call.buffer += c.paramsChunk;
+              // Stream the params, holding back trailing whitespace: the params end with "\n\n\n\n".
+              const safe = call.buffer.replace(/\s+$/, "");
+              if (safe.length > call.sent.length && safe.startsWith(call.sent)) {
+                hooks.onToolCallArguments?.(call.index, safe.slice(call.sent.length));
+                call.sent = safe;
+              }
+            },
+            onFunctionCall: (fc) => {
+              const index = calls.filter((c) => c.done).length;
+              const call = callAt(index, fc.functionName);
+              const end = call.buffer.lastIndexOf(PARAMS_END);
+              const raw = end >= 0 ? call.buffer.slice(0, end) : call.buffer.trim();
+              call.arguments = raw.trim() === "" || parseMaybeJson(raw) === raw ? JSON.stringify(fc.params ?? {}) : raw;
+              call.done = true;
+              if (!call.arguments.startsWith(call.sent)) diverged = fc.functionName;
+              else if (call.arguments.length > call.sent.length) hooks.onToolCallArguments?.(call.index, call.arguments.slice(call.sent.length));
+              call.sent = call.arguments;
+            },
+          }
+        : undefined;
+
+      let stopReason: string;
+      let response: string | undefined;
+      try {
+        const res = withFunctions
+          ? await chat.generateResponse(prepared.history, withFunctions)
+          : await chat.generateResponse(prepared.history, { ...common, ...(grammar ? { grammar } : {}) });
+        stopReason = res.metadata.stopReason;
+        response = res.response;
+      } catch (err) {
+        // Function-call syntax is re-tokenized into the context, so a call near the end of the context can
+        // overflow it after tokens were sampled: that ends the output like the token limit does.
+        if (err instanceof ContextOverflow && sampled > 0) stopReason = "maxTokens";
+        else if (!signal.aborted || err instanceof ContextOverflow) throw err;
+        else stopReason = "abort";
+      }
+      if (diverged !== undefined) throw new BackendError(`the streamed arguments of ${diverged} differ from the parsed call`);
+      const endedOnStop = lastToken !== undefined && (this.model.isEogToken(lastToken) || (stopReason === "stopGenerationTrigger" && this.model.isSpecialToken(lastToken)));
+      const outputTokens = Math.min(sampled - (endedOnStop ? 1 : 0), maxTokens);
+      // Calls cut short by the token limit or an abort go back as far as they were generated (and streamed).
+      const started = calls.filter((c) => c !== undefined);
+      const finishReason = stopReason === "maxTokens" ? "length" : started.some((c) => c.done) ? "tool_calls" : "stop";
+      return {
+        text: response ?? text,
+        toolCalls: started.map(({ index, id, name, arguments: args, sent, done }) => ({ index, id, name, arguments: done ? args : sent })),
+        finishReason,
+        aborted: stopReason === "abort" || signal.aborted,
+        usage: { inputTokens, outputTokens },
+      };
+    } catch (err) {
+      if (err instanceof BackendError) throw err;
+      throw new BackendError(`llama generation failed: ${(err as Error).message}`, { cause: err });
+    } finally {
+      slot.onSampled = undefined;
+      slot.beforeSample = undefined;
+      chat?.dispose({ disposeSequence: false });
+      try {
+        await slot.sequence.clearHistory();
+      } catch {
+        // disposed on close
+      }
+      this.release(slot);
+    }
+  }
+}
+
+function randomId(): string {
+  return randomBytes(12).toString("hex");
+}
+
+/** OpenAI tools (and tool_choice) as node-llama-cpp functions, without handlers: calls go back to the client. */
+function toFunctions(body: ChatBody): ChatModelFunctions | undefined {
+  const tools = body.tools ?? [];
+  if (tools.length === 0 || body.tool_choice === "none") return undefined;
+  let chosen = tools;
+  if (typeof body.tool_choice === "object") {
+    const name = body.tool_choice.function.name;
+    chosen = tools.filter((t) => t.function.name === name);
+    if (chosen.length === 0) throw badRequest(`tool_choice names ${name}, which is not among the tools`);
+  }
+  const functions: Record<string, { description?: string; params?: GbnfJsonSchema }> = {};
+  for (const tool of chosen) {
+    const { name, description, parameters } = tool.function;
+    if (Object.hasOwn(functions, name)) throw badRequest(`tool ${name} is defined twice`);
+    // `{ type: "object", properties: {} }` is OpenAI's way of saying "no arguments".
+    const noArguments =
+      parameters === undefined ||
+      (parameters.type === "object" && Object.keys((parameters.properties as object | undefined) ?? {}).length === 0 && parameters.additionalProperties !== true && !isObject(parameters.additionalProperties));
+    const hasParams = !noArguments;
+    functions[name] = {
+      ...(description === undefined ? {} : { description }),
+      ...(hasParams ? { params: toGbnfSchema(parameters, tool.function.strict === true, `tools[${name}].parameters`) } : {}),
+    };
+  }
+  return functions;
+}
+
+/**
+ * OpenAI messages as a node-llama-cpp chat history. An assistant message's tool calls become function calls of
+ * a model response, with their results taken from the tool messages that follow; an assistant message after
+ * tool results continues that model response (node-llama-cpp's own shape), and a conversation that ends with
+ * tool results is continued by the model in that same response.
+ */
+function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
+  const history: ChatHistoryItem[] = [];
+  let pending: Map<string, ChatModelFunctionCall> | undefined;
+  const unanswered = () => {
+    if (pending && pending.size > 0) throw badRequest(`tool calls without a tool message: ${[...pending.keys()].join(", ")}`);
+    pending = undefined;
+  };
+  for (const m of messages) {
+    const text = messageText(m);
+    switch (m.role) {
+      case "system":
+      case "developer":
+        unanswered();
+        history.push({ type: "system", text });
+        break;
+      case "user":
+        unanswered();
+        history.push({ type: "user", text });
+        break;
+      case "assistant": {
+        unanswered();
+        const last = history.at(-1);
+        const continues = last?.type === "model" && typeof last.response.at(-1) === "object" && (last.response.at(-1) as { type?: string }).type === "functionCall";
+        const item: ChatModelResponse = continues ? (last as ChatModelResponse) : { type: "model", response: [] };
+        if (text !== "") item.response.push(text);
+        const calls = m.tool_calls ?? [];
+        if (calls.length > 0) {
+          pending = new Map();
+          for (const call of calls) {
+            const fc: ChatModelFunctionCall = { type: "functionCall", name: call.function.name, params: parseMaybeJson(call.function.arguments), result: undefined };
+            if (pending.has(call.id)) throw badRequest(`tool call id ${call.id} is used twice`);
+            pending.set(call.id, fc);
+            item.response.push(fc);
+          }
+        }
+        if (!continues) history.push(item);
+        break;
+      }
+      case "tool": {
+        if (!pending || pending.size === 0) throw badRequest("a tool message must answer a tool call of the assistant message before it");
+        const id = m.tool_call_id ?? (pending.size === 1 ? [...pending.keys()][0] : undefined);
+        const fc = id === undefined ? undefined : pending.get(id);
+        if (!fc || id === undefined) throw badRequest(`tool message answers an unknown tool call ${m.tool_call_id ?? "(no tool_call_id)"}`);
+        fc.result = parseMaybeJson(text);
+        pending.delete(id);
+        break;
+      }
+    }
+  }
+  unanswered();
+  return history;
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON schemas -> node-llama-cpp's GBNF JSON-schema subset
+// ---------------------------------------------------------------------------------------------
+
+/** Constraints the grammar generator ignores: refused under `strict: true`, dropped (best effort) otherwise. */
+const UNENFORCED = new Set([
+  "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "allOf", "not", "if", "then", "else",
+  "patternProperties", "propertyNames", "dependentRequired", "dependentSchemas", "dependencies", "contains", "minContains",
+  "maxContains", "uniqueItems", "unevaluatedProperties", "unevaluatedItems",
+]);
+const PRIMITIVE_TYPES = ["string", "number", "integer", "boolean", "null"] as const;
+const STRING_FORMATS = new Set(["date-time", "time", "date"]);
+/** `{}`: any JSON value. */
+const ANY_VALUE = { oneOf: [{ type: [...PRIMITIVE_TYPES] }, { type: "object", additionalProperties: true }, { type: "array" }] };
+
+type JsonObject = Record<string, unknown>;
+const isObject = (v: unknown): v is JsonObject => typeof v === "object" && v !== null && !Array.isArray(v);
+const isPrimitive = (v: unknown): boolean => v === null || ["string", "number", "boolean"].includes(typeof v);
+
+/**
+ * Converts a client's JSON schema to what node-llama-cpp's grammar generator understands, so that it constrains
+ * generation as the client meant: `anyOf` becomes `oneOf` (the generator would otherwise silently produce `null`),
+ * type lists with objects or arrays become alternatives, `definitions` become `$defs`, and `{}` means any value.
+ * Unknown types and dangling references are refused (400); constraints the generator cannot enforce are refused
+ * under `strict: true` and dropped otherwise; annotations and unknown keywords are dropped.
+ */
+function toGbnfSchema(schema: unknown, strict: boolean, where: string): GbnfJsonSchema {
+  const root = isObject(schema) ? schema : {};
+  const rawDefs = new Map<string, unknown>();
+  const collectDefs = (s: JsonObject) => {
+    for (const key of ["$defs", "definitions"]) {
+      const defs = s[key];
+      if (isObject(defs)) for (const [name, def] of Object.entries(defs)) if (!rawDefs.has(name)) rawDefs.set(name, def);
+    }
+  };
+  collectDefs(root);
+  const defs: Record<string, unknown> = {};
+  const converting = new Set<string>();
+
+  const convert = (s: unknown, path: string): JsonObject => {
+    if (s === true) return ANY_VALUE;
+    if (!isObject(s)) throw badRequest(`${path}: not a JSON schema`);
+    collectDefs(s);
+    const out: JsonObject = typeof s.description === "string" ? { description: s.description } : {};
+    for (const key of Object.keys(s)) {
+      if (UNENFORCED.has(key) && strict) throw badRequest(`${path}: "${key}" cannot be enforced by the embedded llama backend`);
+    }
+    if (typeof s.$ref === "string") {
+      const name = /^#\/(?:\$defs|definitions)\/(.+)$/.exec(s.$ref)?.[1];
+      if (name === undefined || !rawDefs.has(name)) throw badRequest(`${path}: unresolved $ref ${s.$ref}`);
+      if (!(name in defs) && !converting.has(name)) {
+        converting.add(name);
+        defs[name] = convert(rawDefs.get(name), `${path}.$defs.${name}`);
+      }
+      return { ...out, $ref: `#/$defs/${name}` };
+    }
+    if ("const" in s) {
+      if (!isPrimitive(s.const)) throw badRequest(`${path}: const must be a string, number, boolean or null here`);
+      return { ...out, const: s.const };
+    }
+    if (Array.isArray(s.enum)) {
+      if (s.enum.length === 0 || !s.enum.every(isPrimitive)) throw badRequest(`${path}: enum must list strings, numbers, booleans or null`);
+      return { ...out, enum: s.enum };
+    }
+    const alternatives = Array.isArray(s.anyOf) ? s.anyOf : Array.isArray(s.oneOf) ? s.oneOf : undefined;
+    if (alternatives) {
+      if (alternatives.length === 0) throw badRequest(`${path}: empty anyOf/oneOf`);
+      return { ...out, oneOf: alternatives.map((a, i) => convert(a, `${path}.anyOf[${i}]`)) };
+    }
+    let types: unknown[];
+    if (s.type === undefined) {
+      if (isObject(s.properties) || "additionalProperties" in s || "required" in s) types = ["object"];
+      else if ("items" in s || "prefixItems" in s) types = ["array"];
+      else return { ...ANY_VALUE, ...out };
+    } else types = Array.isArray(s.type) ? s.type : [s.type];
+    for (const t of types) {
+      if (typeof t !== "string" || ![...PRIMITIVE_TYPES, "object", "array"].includes(t)) throw badRequest(`${path}: unknown type ${JSON.stringify(t)}`);
+    }
+    if (types.length === 0) throw badRequest(`${path}: empty type list`);
+    const plain = types.every((t) => t !== "object" && t !== "array" && t !== "string");
+    if (types.length > 1 && plain) return { ...out, type: types };
+    if (types.length > 1) return { ...out, oneOf: types.map((t) => single(s, t as string, path)) };
+    return { ...out, ...single(s, types[0] as string, path) };
+  };
+
+  const single = (s: JsonObject, type: string, path: string): JsonObject => {
+    const description = typeof s.description === "string" ? { description: s.description } : {};
+    const num = (key: string) => (typeof s[key] === "number" ? { [key]: s[key] } : {});
+    switch (type) {
+      case "string":
+        if (typeof s.format === "string" && STRING_FORMATS.has(s.format)) return { ...description, type, format: s.format };
+        return { ...description, type, ...num("minLength"), ...num("maxLength") };
+      case "object": {
+        const properties: JsonObject = {};
+        if (isObject(s.properties)) for (const [k, v] of Object.entries(s.properties)) properties[k] = convert(v, `${path}.properties.${k}`);
+        const required = Array.isArray(s.required) ? s.required.filter((k): k is string => typeof k === "string") : [];
+        const missing = required.filter((k) => !(k in properties));
+        if (missing.length > 0 && strict) throw badRequest(`${path}: required ${missing.join(", ")} without a schema`);
+        // An object without properties is any object (the generator would only allow `{}`).
+        const additional = s.additionalProperties ?? (Object.keys(properties).length === 0 ? true : undefined);
+        return {
+          ...description,
+          type,
+          ...(Object.keys(properties).length > 0 ? { properties } : {}),
+          ...(required.length > missing.length ? { required: required.filter((k) => k in properties) } : {}),
+          ...(typeof additional === "boolean" ? { additionalProperties: additional } : additional !== undefined ? { additionalProperties: convert(additional, `${path}.additionalProperties`) } : {}),
+          ...num("minProperties"),
+          ...num("maxProperties"),
+        };
+      }
+      case "array": {
+        const tuple = Array.isArray(s.prefixItems) ? s.prefixItems : Array.isArray(s.items) ? s.items : undefined;
+        const items = Array.isArray(s.items) ? s.additionalItems : s.items;
+        // `items: false` after a tuple: nothing beyond it.
+        const closed = items === false ? { maxItems: Math.min(tuple?.length ?? 0, typeof s.maxItems === "number" ? s.maxItems : Infinity) } : num("maxItems");
+        return {
+          ...description,
+          type,
+          ...(tuple ? { prefixItems: tuple.map((t, i) => convert(t, `${path}.prefixItems[${i}]`)) } : {}),
+          ...(items === undefined || items === true || items === false ? {} : { items: convert(items, `${path}.items`) }),
+          ...num("minItems"),
+          ...closed,
+        };
+      }
+      default:
+        return { ...description, type };
+    }
+  };
+
+  const converted = convert(schema, where);
+  return (Object.keys(defs).length > 0 ? { ...converted, $defs: defs } : converted) as unknown as GbnfJsonSchema;
+}
