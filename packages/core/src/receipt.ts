@@ -1,5 +1,6 @@
-import { hashTypedData, recoverTypedDataAddress, type Address, type Hex, type LocalAccount } from "viem";
+import { keccak256, recoverAddress, toBytes, type Address, type Hex, type LocalAccount } from "viem";
 import type { EscrowDomain } from "./domain.js";
+import { typedDigest, Words } from "./eip712-fast.js";
 import { ZeroGError } from "./errors.js";
 import type { Terms } from "./ticket.js";
 import { assertUint, MAX_UINT128, MAX_UINT32 } from "./uint.js";
@@ -36,9 +37,19 @@ export function feeFor(terms: Pick<Terms, "inputPrice" | "outputPrice">, inputTo
   return BigInt(inputTokens) * terms.inputPrice + BigInt(outputTokens) * terms.outputPrice;
 }
 
+const RECEIPT_TYPEHASH = keccak256(toBytes(RECEIPT_TYPE), "bytes");
+
 /** The EIP-712 digest of a receipt. */
 export function receiptDigest(domain: EscrowDomain, receipt: Receipt): Hex {
-  return hashTypedData({ domain, types: RECEIPT_TYPES, primaryType: "Receipt", message: { ...receipt } });
+  const struct = new Words(6)
+    .bytes32(0, RECEIPT_TYPEHASH)
+    .bytes32(1, receipt.ticketDigest)
+    .bytes32(2, receipt.responseHash)
+    .uint(3, receipt.inputTokens)
+    .uint(4, receipt.outputTokens)
+    .uint(5, receipt.fee)
+    .hash();
+  return typedDigest(domain, struct);
 }
 
 /**
@@ -53,7 +64,9 @@ export async function signReceipt(signer: LocalAccount, domain: EscrowDomain, re
   assertUint("inputTokens", BigInt(receipt.inputTokens), MAX_UINT32);
   assertUint("outputTokens", BigInt(receipt.outputTokens), MAX_UINT32);
   assertUint("fee", receipt.fee, MAX_UINT128);
-  const signature = await signer.signTypedData({ domain, types: RECEIPT_TYPES, primaryType: "Receipt", message: { ...receipt } });
+  const signature = signer.sign
+    ? await signer.sign({ hash: receiptDigest(domain, receipt) })
+    : await signer.signTypedData({ domain, types: RECEIPT_TYPES, primaryType: "Receipt", message: { ...receipt } });
   return { ...receipt, signature };
 }
 
@@ -100,13 +113,7 @@ export interface ReceiptExpectation {
 export async function verifyReceipt(receipt: SignedReceipt, expected: ReceiptExpectation): Promise<bigint> {
   let signer: Address;
   try {
-    signer = await recoverTypedDataAddress({
-      domain: expected.domain,
-      types: RECEIPT_TYPES,
-      primaryType: "Receipt",
-      message: { ticketDigest: receipt.ticketDigest, responseHash: receipt.responseHash, inputTokens: receipt.inputTokens, outputTokens: receipt.outputTokens, fee: receipt.fee },
-      signature: receipt.signature,
-    });
+    signer = await recoverAddress({ hash: receiptDigest(expected.domain, receipt), signature: receipt.signature });
   } catch (cause) {
     throw new ReceiptError("bad_signature", `receipt signature does not recover: ${(cause as Error).message}`);
   }

@@ -1,14 +1,16 @@
 import {
-  hashStruct,
-  hashTypedData,
+  keccak256,
   parseSignature,
-  recoverTypedDataAddress,
+  recoverAddress,
   signatureToCompactSignature,
+  toBytes,
+  toHex,
   type Address,
   type Hex,
   type LocalAccount,
 } from "viem";
 import type { EscrowDomain } from "./domain.js";
+import { typedDigest, Words } from "./eip712-fast.js";
 import { InvalidArgumentError } from "./errors.js";
 import { assertUint, MAX_UINT128, MAX_UINT32, MAX_UINT64 } from "./uint.js";
 
@@ -102,14 +104,38 @@ export function isAckOnly(ticket: Ticket): boolean {
   return ticket.terms.maxCost === 0n && ticket.terms.requestHash === ZERO32;
 }
 
+const TERMS_TYPEHASH = keccak256(toBytes(TERMS_TYPE), "bytes");
+const TICKET_TYPEHASH = keccak256(toBytes(TICKET_TYPE), "bytes");
+
+function termsStructHash(t: Terms): Uint8Array {
+  return new Words(8)
+    .bytes32(0, TERMS_TYPEHASH)
+    .bytes32(1, t.serviceId)
+    .uint(2, t.serviceVersion)
+    .uint(3, t.inputPrice)
+    .uint(4, t.outputPrice)
+    .uint(5, t.maxCost)
+    .bytes32(6, t.requestHash)
+    .uint(7, t.deadline)
+    .hash();
+}
+
 /** EIP-712 struct hash of `terms`: the `termsHash` a voucher carries on-chain. */
 export function hashTerms(terms: Terms): Hex {
-  return hashStruct({ data: terms, primaryType: "Terms", types: TICKET_TYPES });
+  return toHex(termsStructHash(terms));
 }
 
 /** The EIP-712 digest of a ticket: what is signed, and what a receipt refers to. */
 export function ticketDigest(domain: EscrowDomain, ticket: Ticket): Hex {
-  return hashTypedData({ domain, types: TICKET_TYPES, primaryType: "Ticket", message: toMessage(ticket) });
+  const struct = new Words(6)
+    .bytes32(0, TICKET_TYPEHASH)
+    .uint(1, ticket.user)
+    .uint(2, ticket.provider)
+    .uint(3, ticket.nonce)
+    .uint(4, ticket.cumulative)
+    .bytes32(5, termsStructHash(ticket.terms))
+    .hash();
+  return typedDigest(domain, struct);
 }
 
 /**
@@ -123,24 +149,16 @@ export function ticketDigest(domain: EscrowDomain, ticket: Ticket): Hex {
  */
 export async function signTicket(signer: LocalAccount, domain: EscrowDomain, ticket: Ticket): Promise<SignedTicket> {
   validateTicket(ticket);
-  const signature = await signer.signTypedData({
-    domain,
-    types: TICKET_TYPES,
-    primaryType: "Ticket",
-    message: toMessage(ticket),
-  });
+  // Sign the digest directly when the account can (same signature as signTypedData, without re-encoding).
+  const signature = signer.sign
+    ? await signer.sign({ hash: ticketDigest(domain, ticket) })
+    : await signer.signTypedData({ domain, types: TICKET_TYPES, primaryType: "Ticket", message: toMessage(ticket) });
   return { ...ticket, signature };
 }
 
 /** The address that signed a ticket (the user, or a session key). Throws on a malformed signature. */
 export async function recoverTicketSigner(domain: EscrowDomain, ticket: SignedTicket): Promise<Address> {
-  return recoverTypedDataAddress({
-    domain,
-    types: TICKET_TYPES,
-    primaryType: "Ticket",
-    message: toMessage(ticket),
-    signature: ticket.signature,
-  });
+  return recoverAddress({ hash: ticketDigest(domain, ticket), signature: ticket.signature });
 }
 
 /** Split a 65-byte signature into the EIP-2098 compact `(r, vs)` the contracts take. */

@@ -36,14 +36,17 @@ export function recoverNative(digest: Hex, signature: Hex): Address {
 export function nativeAccount(privateKey: Hex): LocalAccount {
   const fallback = privateKeyToAccount(privateKey);
   const key = hexToBytes(privateKey);
+  const signHash = (hash: Hex): Hex => {
+    const { signature, recid } = secp.ecdsaSign(hexToBytes(hash), key);
+    return `${toHex(signature)}${(27 + recid).toString(16)}` as Hex;
+  };
   const account = toAccount({
     address: fallback.address,
+    sign: async ({ hash }) => signHash(hash),
     signMessage: (args) => fallback.signMessage(args),
     signTransaction: (tx, options) => fallback.signTransaction(tx, options),
     async signTypedData(typedData) {
-      const digest = hashTypedData(typedData as Parameters<typeof hashTypedData>[0]);
-      const { signature, recid } = secp.ecdsaSign(hexToBytes(digest), key);
-      return `${toHex(signature)}${(27 + recid).toString(16)}` as Hex;
+      return signHash(hashTypedData(typedData as Parameters<typeof hashTypedData>[0]));
     },
   });
   return { ...account, source: "native", publicKey: fallback.publicKey } as LocalAccount;

@@ -84,6 +84,17 @@ export type Durability = "process" | "power";
  */
 export class ProviderStore {
   readonly db: Database.Database;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  /** A prepared statement, prepared once. */
+  private q(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
+  }
 
   constructor(path: string, durability: Durability = "process") {
     this.db = new Database(path, { timeout: 5000 });
@@ -135,36 +146,36 @@ export class ProviderStore {
 
   /** The lane, or a fresh one. */
   lane(user: Address, signer: Address): LaneRecord {
-    const row = this.db.prepare("SELECT * FROM lanes WHERE user = ? AND signer = ?").get(lower(user), lower(signer)) as LaneRow | undefined;
+    const row = this.q("SELECT * FROM lanes WHERE user = ? AND signer = ?").get(lower(user), lower(signer)) as LaneRow | undefined;
     return row ? toLane(row) : { user, signer, highestNonce: 0n, acked: 0n, billed: 0n, settled: 0n, bestTicket: undefined };
   }
 
   /** Every lane of a user's channel. */
   lanesOf(user: Address): LaneRecord[] {
-    return (this.db.prepare("SELECT * FROM lanes WHERE user = ?").all(lower(user)) as LaneRow[]).map(toLane);
+    return (this.q("SELECT * FROM lanes WHERE user = ?").all(lower(user)) as LaneRow[]).map(toLane);
   }
 
   /** Lanes whose best voucher is worth more than what the chain has settled. */
   unsettledLanes(): (LaneRecord & { bestTicket: SignedTicket })[] {
-    const rows = this.db.prepare("SELECT * FROM lanes WHERE best_ticket IS NOT NULL").all() as LaneRow[];
+    const rows = this.q("SELECT * FROM lanes WHERE best_ticket IS NOT NULL").all() as LaneRow[];
     return rows.map(toLane).filter((l): l is LaneRecord & { bestTicket: SignedTicket } => l.bestTicket !== undefined && l.acked > l.settled);
   }
 
   /** A request by ticket digest. */
   request(digest: Hex): RequestRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM requests WHERE digest = ?").get(lower(digest)) as RequestRow | undefined;
+    const row = this.q("SELECT * FROM requests WHERE digest = ?").get(lower(digest)) as RequestRow | undefined;
     return row ? toRequest(row) : undefined;
   }
 
   /** A request by lane and nonce. */
   requestByNonce(user: Address, signer: Address, nonce: bigint): RequestRecord | undefined {
-    const row = this.db.prepare("SELECT * FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(lower(user), lower(signer), nonce.toString()) as RequestRow | undefined;
+    const row = this.q("SELECT * FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(lower(user), lower(signer), nonce.toString()) as RequestRow | undefined;
     return row ? toRequest(row) : undefined;
   }
 
   /** Receipts issued on a lane after its best voucher's nonce (for resync). */
   receiptsAfter(user: Address, signer: Address, nonce: bigint): RequestRecord[] {
-    const rows = this.db.prepare("SELECT * FROM requests WHERE user = ? AND signer = ? AND status = 'billed'").all(lower(user), lower(signer)) as RequestRow[];
+    const rows = this.q("SELECT * FROM requests WHERE user = ? AND signer = ? AND status = 'billed'").all(lower(user), lower(signer)) as RequestRow[];
     return rows.map(toRequest).filter((r) => r.nonce > nonce);
   }
 
@@ -178,7 +189,7 @@ export class ProviderStore {
     const { ticket, signer, digest, funds, policy } = input;
     const user = ticket.user;
     const run = this.db.transaction((): Admitted => {
-      const row = this.db.prepare("SELECT * FROM lanes WHERE user = ? AND signer = ?").get(lower(user), lower(signer)) as LaneRow | undefined;
+      const row = this.q("SELECT * FROM lanes WHERE user = ? AND signer = ?").get(lower(user), lower(signer)) as LaneRow | undefined;
       const lane = row ? toLane(row) : { user, signer, highestNonce: 0n, acked: 0n, billed: 0n, settled: 0n, bestTicket: undefined };
       const window = row ? { highest: BigInt(row.highest_nonce), bitmap: BigInt(row.nonce_bitmap) } : EMPTY_NONCE_WINDOW;
       const resync = () => ({ highestNonce: window.highest.toString(), acked: lane.acked.toString(), ...(lane.bestTicket ? { ticket: ticketToWire(lane.bestTicket) } : {}) });
@@ -188,7 +199,7 @@ export class ProviderStore {
       } catch (err) {
         if (err instanceof AdmissionError) {
           // A replay gets the stored receipt back (never a second execution).
-          const earlier = this.db.prepare("SELECT receipt FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(lower(user), lower(signer), ticket.nonce.toString()) as { receipt: string | null } | undefined;
+          const earlier = this.q("SELECT receipt FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(lower(user), lower(signer), ticket.nonce.toString()) as { receipt: string | null } | undefined;
           const receipt = earlier?.receipt ? { receipt: JSON.parse(earlier.receipt) as unknown } : {};
           throw new AdmissionError(err.protocolCode, err.message, { ...err.details, ...resync(), ...receipt });
         }
@@ -205,7 +216,7 @@ export class ProviderStore {
       let free = 0n;
       const maxCost = ticket.terms.maxCost;
       if (maxCost > 0n) {
-        const lanes = (this.db.prepare("SELECT * FROM lanes WHERE user = ?").all(lower(user)) as LaneRow[]).map(toLane);
+        const lanes = (this.q("SELECT * FROM lanes WHERE user = ?").all(lower(user)) as LaneRow[]).map(toLane);
         const byKey = new Map(lanes.map((l) => [lower(l.signer), l]));
         byKey.set(lower(signer), { ...lane, acked });
         let unsettled = 0n;
@@ -216,7 +227,7 @@ export class ProviderStore {
           if (owed > settled) unsettled += owed - settled;
           if (l.billed > l.acked) unacked += l.billed - l.acked;
         }
-        const reservedRows = this.db.prepare("SELECT signer, max_cost FROM requests WHERE user = ? AND status = 'reserved'").all(lower(user)) as { signer: string; max_cost: string }[];
+        const reservedRows = this.q("SELECT signer, max_cost FROM requests WHERE user = ? AND status = 'reserved'").all(lower(user)) as { signer: string; max_cost: string }[];
         const reserved = reservedRows.reduce((s, r) => s + BigInt(r.max_cost), 0n);
         const committed = funds.pendingWithdraw + unsettled + reserved;
         free = funds.balance > committed ? funds.balance - committed : 0n;
@@ -237,8 +248,8 @@ export class ProviderStore {
       }
 
       const nowMs = input.now;
-      this.db
-        .prepare(`INSERT INTO lanes (user, signer, highest_nonce, nonce_bitmap, acked, best_ticket, best_nonce, updated_at)
+      this
+        .q(`INSERT INTO lanes (user, signer, highest_nonce, nonce_bitmap, acked, best_ticket, best_nonce, updated_at)
                   VALUES (@user, @signer, @highest, @bitmap, @acked, @best, @bestNonce, @now)
                   ON CONFLICT (user, signer) DO UPDATE SET highest_nonce = @highest, nonce_bitmap = @bitmap, acked = @acked,
                     best_ticket = @best, best_nonce = @bestNonce, updated_at = @now`)
@@ -253,8 +264,8 @@ export class ProviderStore {
           now: nowMs,
         });
       if (maxCost > 0n) {
-        this.db
-          .prepare("INSERT INTO requests (user, signer, nonce, digest, max_cost, status, created_at) VALUES (?, ?, ?, ?, ?, 'reserved', ?)")
+        this
+          .q("INSERT INTO requests (user, signer, nonce, digest, max_cost, status, created_at) VALUES (?, ?, ?, ?, ?, 'reserved', ?)")
           .run(lower(user), lower(signer), ticket.nonce.toString(), lower(digest), maxCost.toString(), nowMs);
       }
       return { lane: { ...lane, highestNonce: nextWindow.highest, acked, bestTicket: upgrades ? ticket : lane.bestTicket }, free };
@@ -266,49 +277,49 @@ export class ProviderStore {
   bill(digest: Hex, receipt: SignedReceipt): void {
     this.db
       .transaction(() => {
-        const row = this.db.prepare("SELECT * FROM requests WHERE digest = ?").get(lower(digest)) as RequestRow | undefined;
+        const row = this.q("SELECT * FROM requests WHERE digest = ?").get(lower(digest)) as RequestRow | undefined;
         if (!row) throw new Error(`no request ${digest}`);
         if (row.status === "billed") return; // idempotent: never bill twice
         if (row.status !== "reserved") throw new Error(`request ${digest} is ${row.status}`);
-        this.db.prepare("UPDATE requests SET status = 'billed', fee = ?, receipt = ? WHERE digest = ?").run(receipt.fee.toString(), JSON.stringify(receiptToWire(receipt)), lower(digest));
-        const lane = this.db.prepare("SELECT billed FROM lanes WHERE user = ? AND signer = ?").get(row.user, row.signer) as { billed: string };
-        this.db.prepare("UPDATE lanes SET billed = ? WHERE user = ? AND signer = ?").run((BigInt(lane.billed) + receipt.fee).toString(), row.user, row.signer);
+        this.q("UPDATE requests SET status = 'billed', fee = ?, receipt = ? WHERE digest = ?").run(receipt.fee.toString(), JSON.stringify(receiptToWire(receipt)), lower(digest));
+        const lane = this.q("SELECT billed FROM lanes WHERE user = ? AND signer = ?").get(row.user, row.signer) as { billed: string };
+        this.q("UPDATE lanes SET billed = ? WHERE user = ? AND signer = ?").run((BigInt(lane.billed) + receipt.fee).toString(), row.user, row.signer);
       })
       .immediate();
   }
 
   /** Drop a reservation that produced nothing billable (an error before any output). */
   release(digest: Hex): void {
-    this.db.prepare("UPDATE requests SET status = 'released' WHERE digest = ? AND status = 'reserved'").run(lower(digest));
+    this.q("UPDATE requests SET status = 'released' WHERE digest = ? AND status = 'reserved'").run(lower(digest));
   }
 
   /** After a crash, reservations without a receipt were never answered: release them. Returns how many. */
   releaseStaleReservations(): number {
-    return this.db.prepare("UPDATE requests SET status = 'released' WHERE status = 'reserved'").run().changes;
+    return this.q("UPDATE requests SET status = 'released' WHERE status = 'reserved'").run().changes;
   }
 
   /** Record what the chain says a lane has settled. */
   setSettled(user: Address, signer: Address, settled: bigint): void {
-    this.db.prepare("UPDATE lanes SET settled = ? WHERE user = ? AND signer = ?").run(settled.toString(), lower(user), lower(signer));
+    this.q("UPDATE lanes SET settled = ? WHERE user = ? AND signer = ?").run(settled.toString(), lower(user), lower(signer));
   }
 
   /** Remember a settlement transaction. */
   recordSettlement(txHash: Hex, status: string, items: number, paid: bigint, gasUsed: bigint): void {
-    this.db
-      .prepare(`INSERT INTO settlements (tx_hash, status, items, paid, gas_used, created_at) VALUES (?, ?, ?, ?, ?, ?)
+    this
+      .q(`INSERT INTO settlements (tx_hash, status, items, paid, gas_used, created_at) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (tx_hash) DO UPDATE SET status = excluded.status, paid = excluded.paid, gas_used = excluded.gas_used`)
       .run(lower(txHash), status, items, paid.toString(), gasUsed.toString(), Date.now());
   }
 
   settlements(limit = 20): { txHash: Hex; status: string; items: number; paid: bigint; gasUsed: bigint; createdAt: number }[] {
-    const rows = this.db.prepare("SELECT * FROM settlements ORDER BY created_at DESC LIMIT ?").all(limit) as { tx_hash: string; status: string; items: number; paid: string; gas_used: string; created_at: number }[];
+    const rows = this.q("SELECT * FROM settlements ORDER BY created_at DESC LIMIT ?").all(limit) as { tx_hash: string; status: string; items: number; paid: string; gas_used: string; created_at: number }[];
     return rows.map((r) => ({ txHash: r.tx_hash as Hex, status: r.status, items: r.items, paid: BigInt(r.paid), gasUsed: BigInt(r.gas_used), createdAt: r.created_at }));
   }
 
   /** Totals for status and metrics. */
   totals(): { lanes: number; billed: bigint; acked: bigint; settled: bigint; reserved: bigint } {
-    const lanes = this.db.prepare("SELECT billed, acked, settled FROM lanes").all() as { billed: string; acked: string; settled: string }[];
-    const reserved = this.db.prepare("SELECT max_cost FROM requests WHERE status = 'reserved'").all() as { max_cost: string }[];
+    const lanes = this.q("SELECT billed, acked, settled FROM lanes").all() as { billed: string; acked: string; settled: string }[];
+    const reserved = this.q("SELECT max_cost FROM requests WHERE status = 'reserved'").all() as { max_cost: string }[];
     return {
       lanes: lanes.length,
       billed: lanes.reduce((s, l) => s + BigInt(l.billed), 0n),
@@ -319,11 +330,11 @@ export class ProviderStore {
   }
 
   getMeta(key: string): string | undefined {
-    return (this.db.prepare("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
+    return (this.q("SELECT value FROM meta WHERE key = ?").get(key) as { value: string } | undefined)?.value;
   }
 
   setMeta(key: string, value: string): void {
-    this.db.prepare("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
+    this.q("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
   }
 }
 

@@ -1,0 +1,62 @@
+import { getAddress, keccak256, toBytes, type Hex } from "viem";
+import type { EscrowDomain } from "./domain.js";
+
+/**
+ * Hand-rolled EIP-712 encoding for this protocol's fixed types: the same digests as a generic encoder
+ * (tests pin them against viem, ethers and the contract's own `hashTicket`), about ten times faster,
+ * which matters on the provider's hot path (one ticket digest and one receipt digest per request).
+ */
+const DOMAIN_TYPEHASH = keccak256(toBytes("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"), "bytes");
+
+/** Words of an ABI encoding, filled in place. */
+export class Words {
+  readonly bytes: Uint8Array;
+  constructor(count: number) {
+    this.bytes = new Uint8Array(count * 32);
+  }
+  /** A 32-byte value (hex) at word `i`. */
+  bytes32(i: number, hex: Hex | Uint8Array): this {
+    this.bytes.set(typeof hex === "string" ? toBytes(hex) : hex, i * 32);
+    return this;
+  }
+  /** An unsigned integer (or an address, right-aligned) at word `i`. */
+  uint(i: number, value: bigint | number | string): this {
+    const hex = typeof value === "string" ? value.slice(2) : BigInt(value).toString(16);
+    const padded = hex.length % 2 === 1 ? `0${hex}` : hex;
+    const raw = toBytes(`0x${padded}`);
+    this.bytes.set(raw, i * 32 + 32 - raw.length);
+    return this;
+  }
+  hash(): Uint8Array {
+    return keccak256(this.bytes, "bytes");
+  }
+}
+
+const separators = new Map<string, Uint8Array>();
+
+/** The EIP-712 domain separator (cached per domain). */
+export function domainSeparator(domain: EscrowDomain): Uint8Array {
+  const key = `${domain.chainId}:${domain.verifyingContract.toLowerCase()}:${domain.name}:${domain.version}`;
+  let sep = separators.get(key);
+  if (!sep) {
+    sep = new Words(5)
+      .bytes32(0, DOMAIN_TYPEHASH)
+      .bytes32(1, keccak256(toBytes(domain.name), "bytes"))
+      .bytes32(2, keccak256(toBytes(domain.version), "bytes"))
+      .uint(3, domain.chainId)
+      .uint(4, getAddress(domain.verifyingContract))
+      .hash();
+    separators.set(key, sep);
+  }
+  return sep;
+}
+
+/** `keccak256(0x1901 ‖ domainSeparator ‖ structHash)`. */
+export function typedDigest(domain: EscrowDomain, structHash: Uint8Array): Hex {
+  const buf = new Uint8Array(66);
+  buf[0] = 0x19;
+  buf[1] = 0x01;
+  buf.set(domainSeparator(domain), 2);
+  buf.set(structHash, 34);
+  return keccak256(buf);
+}
