@@ -6,3 +6,4 @@ export * from "../generated/index.js";
 export * from "./deploy.js";
 export * from "./anvil.js";
 export * from "./local-chain.js";
+export * from "./gas.js";

@@ -15,6 +15,7 @@ import {
 import { privateKeyToAccount } from "viem/accounts";
 import { startAnvil, type Anvil, type AnvilOptions } from "./anvil.js";
 import { DEVNET_PARAMS, deployContracts, type DeployParams, type Deployment } from "./deploy.js";
+import { withGasMargin } from "./gas.js";
 
 /** A funded wallet client on the local chain. */
 export type LocalWallet = WalletClient<Transport, Chain, Account>;
@@ -79,7 +80,7 @@ export async function startLocalChain(options: LocalChainOptions = {}): Promise<
       if (!w) {
         const key = anvil.privateKeys[index] as Hex | undefined;
         if (!key) throw new Error(`anvil has no account ${index}`);
-        w = createWalletClient({ account: privateKeyToAccount(key), chain, transport, pollingInterval: 20, cacheTime: 0 });
+        w = withGasMargin(createWalletClient({ account: privateKeyToAccount(key), chain, transport, pollingInterval: 20, cacheTime: 0 }));
         wallets.set(index, w);
       }
       return w;

@@ -15,7 +15,7 @@ import {
   type Transport,
   type WalletClient,
 } from "viem";
-import { escrowAbi, serviceRegistryAbi } from "@0g-compute/contracts";
+import { escrowAbi, serviceRegistryAbi, withGasMargin } from "@0g-compute/contracts";
 import { TransactionError, toZeroGError } from "./chain-errors.js";
 import { escrowDomain, type EscrowDomain } from "./domain.js";
 import { InvalidArgumentError, ZeroGError } from "./errors.js";
@@ -116,7 +116,7 @@ export class ZeroGClient {
     const transport = http(options.network.rpcUrl, { retryCount: 2, timeout: 15_000 });
     const pollingInterval = options.pollingIntervalMs ?? 1000;
     this.publicClient = createPublicClient({ chain: this.chain, transport, pollingInterval, cacheTime: 0 });
-    this.walletClient = createWalletClient({ account: options.account, chain: this.chain, transport, pollingInterval, cacheTime: 0 });
+    this.walletClient = withGasMargin(createWalletClient({ account: options.account, chain: this.chain, transport, pollingInterval, cacheTime: 0 }));
     this.domain = escrowDomain(options.network.chainId, options.network.escrow);
   }
 

@@ -2,6 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import { createPublicClient, createWalletClient, defineChain, http, type Address, type Chain, type LocalAccount, type PublicClient, type Transport } from "viem";
+import { withGasMargin } from "@0g-compute/contracts";
 import { escrowDomain, type NetworkConfig, type ServiceInfo } from "@0g-compute/core";
 import type { Backend } from "./backend.js";
 import { ChainState } from "./chain-state.js";
@@ -104,7 +105,7 @@ export class ProviderNode {
     const transport = http(options.network.rpcUrl, { retryCount: 2, timeout: 15_000 });
     const pollingInterval = options.network.chainId === 31337 ? 50 : 1000;
     const publicClient = createPublicClient({ chain: chainDef, transport, pollingInterval, cacheTime: 0 });
-    const wallet = createWalletClient({ account: options.providerAccount, chain: chainDef, transport, pollingInterval, cacheTime: 0 });
+    const wallet = withGasMargin(createWalletClient({ account: options.providerAccount, chain: chainDef, transport, pollingInterval, cacheTime: 0 }));
     const provider = options.providerAccount.address;
     const store = new ProviderStore(options.dbPath, options.durability);
     const released = store.releaseStaleReservations();

@@ -15,6 +15,7 @@ import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { Command, CommanderError } from "commander";
 import { createPublicClient, createWalletClient, defineChain, http, type LocalAccount } from "viem";
+import { withGasMargin } from "@0g-compute/contracts";
 import { createKeystore, parseAmount, ZeroGError } from "@0g-compute/core";
 import { backendOf, configPath, ConfigError, fileHash, keyOf, loadConfig, networkOf, type ProviderConfig } from "../config.js";
 import { ProviderNode } from "../node.js";
@@ -96,7 +97,7 @@ async function context() {
   const transport = http(network.rpcUrl);
   const pollingInterval = network.chainId === 31337 ? 50 : 1000;
   const publicClient = createPublicClient({ chain, transport, pollingInterval });
-  const wallet = createWalletClient({ account: providerAccount, chain, transport, pollingInterval });
+  const wallet = withGasMargin(createWalletClient({ account: providerAccount, chain, transport, pollingInterval }));
   return { config, dir, network, providerAccount, publicClient, wallet };
 }
 
