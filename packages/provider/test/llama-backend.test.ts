@@ -37,7 +37,6 @@ beforeAll(async () => {
     await load("small", { kind: "scripted", contextLength: 256 }, { parallel: 1 }),
   ];
   [scripted, functionCall, random, small] = loads.map((l) => l.backend) as [LlamaBackend, LlamaBackend, LlamaBackend, LlamaBackend];
-  console.log(`LlamaBackend.load (getLlama + model + context + chat wrapper), ms: ${loads.map((l) => l.loadMs.toFixed(0)).join(", ")}`);
 });
 
 afterAll(async () => {
@@ -432,12 +431,9 @@ describe("LlamaBackend (random model)", () => {
     if (choice(completion).finish_reason === "stop") expect(() => JSON.parse(text)).not.toThrow();
   });
 
-  it("generates at a measurable rate with one thread", async () => {
+  it("the random model runs to the token limit (its speed is measured by bench:provider)", async () => {
     const body: ChatBody = { messages: [{ role: "user", content: "Tell me anything." }], temperature: 0 };
-    const started = performance.now();
     const { usage } = await random.complete(body, limits(512));
-    const seconds = (performance.now() - started) / 1000;
-    expect(usage.outputTokens).toBeGreaterThan(0);
-    console.log(`random model: ${usage.outputTokens} tokens in ${seconds.toFixed(2)} s = ${(usage.outputTokens / seconds).toFixed(0)} tokens/s (1 thread, prompt ${usage.inputTokens} tokens)`);
+    expect(usage.outputTokens).toBe(512);
   });
 });
