@@ -11,7 +11,6 @@ describe("Escrow ledger, channels and withdrawals", () => {
   let user: LocalWallet;
   let provider: LocalWallet;
   let stranger: LocalWallet;
-  let snapshot: Hex;
   const MIN_FUND = 100n;
   let LOCK: bigint;
 
@@ -27,15 +26,12 @@ describe("Escrow ledger, channels and withdrawals", () => {
     provider = f.chain.wallet(2);
     stranger = f.chain.wallet(3);
     LOCK = f.chain.deployment.params.lockSeconds;
-    snapshot = await f.chain.testClient.snapshot();
+    await f.checkpoint();
   });
   afterAll(async () => {
     await f?.chain.stop();
   });
-  beforeEach(async () => {
-    await f.chain.testClient.revert({ id: snapshot });
-    snapshot = await f.chain.testClient.snapshot();
-  });
+  beforeEach(() => f.rewind());
 
   it("has an immutable lock and no owner powers in its ABI", async () => {
     const { escrowAbi } = await import("../ts/index.js");

@@ -10,7 +10,6 @@ describe("Escrow session keys (delegated lanes)", () => {
   let provider: LocalWallet;
   let otherProvider: LocalWallet;
   let relayer: LocalWallet;
-  let snapshot: Hex;
   let LOCK: bigint;
   const key = randomAccount();
 
@@ -38,15 +37,12 @@ describe("Escrow session keys (delegated lanes)", () => {
     LOCK = f.chain.deployment.params.lockSeconds;
     await f.mined(f.escrowAs(user).write.depositAndFund([provider.account.address], { value: 10_000n }));
     await f.mined(f.escrowAs(user).write.depositAndFund([otherProvider.account.address], { value: 10_000n }));
-    snapshot = await f.chain.testClient.snapshot();
+    await f.checkpoint();
   });
   afterAll(async () => {
     await f?.chain.stop();
   });
-  beforeEach(async () => {
-    await f.chain.testClient.revert({ id: snapshot });
-    snapshot = await f.chain.testClient.snapshot();
-  });
+  beforeEach(() => f.rewind());
 
   it("an undelegated key's voucher is NotDelegated", async () => {
     const res = await settle([await keyVoucher(100n)]);

@@ -11,7 +11,6 @@ describe("Escrow settlement", () => {
   let user: LocalWallet;
   let provider: LocalWallet;
   let other: LocalWallet;
-  let snapshot: Hex;
 
   const userAccount = (): LocalAccount => user.account as LocalAccount;
   const escrow = () => f.escrowAs(provider);
@@ -28,15 +27,12 @@ describe("Escrow settlement", () => {
     provider = f.chain.wallet(2);
     other = f.chain.wallet(3);
     await f.mined(f.escrowAs(user).write.depositAndFund([provider.account.address], { value: 1000n }));
-    snapshot = await f.chain.testClient.snapshot();
+    await f.checkpoint();
   });
   afterAll(async () => {
     await f?.chain.stop();
   });
-  beforeEach(async () => {
-    await f.chain.testClient.revert({ id: snapshot });
-    snapshot = await f.chain.testClient.snapshot();
-  });
+  beforeEach(() => f.rewind());
 
   it("pays cumulative minus settled, and only the difference on a newer voucher", async () => {
     const r1 = await settle([await voucher(f.domain, userAccount(), { provider: provider.account.address, nonce: 1n, cumulative: 100n })]);
@@ -59,8 +55,7 @@ describe("Escrow settlement", () => {
     expect((await channel()).ownerSettled).toBe(100n);
 
     // Opposite order: total paid is still 100.
-    await f.chain.testClient.revert({ id: snapshot });
-    snapshot = await f.chain.testClient.snapshot();
+    await f.rewind();
     const a = await settle([rollback]);
     expect(a.settled[0]?.paid).toBe(10n);
     const b = await settle([high]);

@@ -29,6 +29,10 @@ export interface Fixture {
   registryAs(wallet: LocalWallet): ReturnType<typeof registryContract>;
   /** Wait for a transaction and fail unless it succeeded. */
   mined(hash: Promise<Hash> | Hash): Promise<TransactionReceipt>;
+  /** Remember the chain's state (call at the end of `beforeAll`). */
+  checkpoint(): Promise<void>;
+  /** Go back to the remembered state, and remember it again (call in `beforeEach`). */
+  rewind(): Promise<void>;
 }
 
 function escrowContract(chain: LocalChain, wallet: LocalWallet) {
@@ -54,8 +58,18 @@ export async function setup(options: LocalChainOptions = {}): Promise<Fixture> {
     if (receipt.status !== "success") throw new Error(`transaction ${receipt.transactionHash} reverted`);
     return receipt;
   };
+  let snapshot: Hex | undefined;
+  const checkpoint = async () => {
+    snapshot = await chain.testClient.snapshot();
+  };
   return {
     chain,
+    checkpoint,
+    async rewind() {
+      if (!snapshot) throw new Error("rewind() before checkpoint()");
+      await chain.testClient.revert({ id: snapshot });
+      await checkpoint();
+    },
     domain: escrowDomain(chain.chain.id, chain.deployment.escrow),
     escrowAs: (wallet) => escrowContract(chain, wallet),
     registryAs: (wallet) => registryContract(chain, wallet),

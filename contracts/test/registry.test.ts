@@ -63,7 +63,6 @@ describe("ServiceRegistry", () => {
   let provider: LocalWallet;
   let provider2: LocalWallet;
   let other: LocalWallet;
-  let snapshot: Hex;
   let STAKE: bigint;
   let TERMS_DELAY: bigint;
   let UNBOND_DELAY: bigint;
@@ -89,15 +88,12 @@ describe("ServiceRegistry", () => {
     STAKE = f.chain.deployment.params.providerStake;
     TERMS_DELAY = f.chain.deployment.params.termsDelaySeconds;
     UNBOND_DELAY = f.chain.deployment.params.unbondDelaySeconds;
-    snapshot = await f.chain.testClient.snapshot();
+    await f.checkpoint();
   });
   afterAll(async () => {
     await f?.chain.stop();
   });
-  beforeEach(async () => {
-    await f.chain.testClient.revert({ id: snapshot });
-    snapshot = await f.chain.testClient.snapshot();
-  });
+  beforeEach(() => f.rewind());
 
   // ------------------------------------------------------------------ 1. stake
 

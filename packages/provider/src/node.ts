@@ -1,9 +1,8 @@
 import { timingSafeEqual } from "node:crypto";
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
-import { createPublicClient, createWalletClient, defineChain, http, type Address, type Chain, type LocalAccount, type PublicClient, type Transport } from "viem";
-import { withGasMargin } from "@0g-compute/contracts";
-import { escrowDomain, type NetworkConfig, type ServiceInfo } from "@0g-compute/core";
+import type { Address, Chain, LocalAccount, PublicClient, Transport } from "viem";
+import { escrowDomain, ZeroGClient, type NetworkConfig, type ServiceInfo } from "@0g-compute/core";
 import type { Backend } from "./backend.js";
 import { ChainState } from "./chain-state.js";
 import { ProviderMetrics } from "./metrics.js";
@@ -101,11 +100,10 @@ export class ProviderNode {
 
   static async start(options: ProviderNodeOptions): Promise<ProviderNode> {
     const log = options.log ?? defaultLog;
-    const chainDef = defineChain({ id: options.network.chainId, name: options.network.name, nativeCurrency: { name: "0G", symbol: "0G", decimals: 18 }, rpcUrls: { default: { http: [options.network.rpcUrl] } } });
-    const transport = http(options.network.rpcUrl, { retryCount: 2, timeout: 15_000 });
-    const pollingInterval = options.network.chainId === 31337 ? 50 : 1000;
-    const publicClient = createPublicClient({ chain: chainDef, transport, pollingInterval, cacheTime: 0 });
-    const wallet = withGasMargin(createWalletClient({ account: options.providerAccount, chain: chainDef, transport, pollingInterval, cacheTime: 0 }));
+    // The SDK's client builds the chain definition and the clients (with the gas margin) from the network.
+    const sdk = new ZeroGClient({ network: options.network, account: options.providerAccount, pollingIntervalMs: options.network.chainId === 31337 ? 50 : 1000 });
+    const publicClient = sdk.publicClient;
+    const wallet = sdk.walletClient;
     const provider = options.providerAccount.address;
     const store = new ProviderStore(options.dbPath, options.durability);
     const released = store.releaseStaleReservations();

@@ -14,9 +14,8 @@ import { writeFile, access } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { Command, CommanderError } from "commander";
-import { createPublicClient, createWalletClient, defineChain, http, type LocalAccount } from "viem";
-import { withGasMargin } from "@0g-compute/contracts";
-import { createKeystore, parseAmount, ZeroGError } from "@0g-compute/core";
+import type { LocalAccount } from "viem";
+import { createKeystore, parseAmount, ZeroGClient, ZeroGError } from "@0g-compute/core";
 import { backendOf, configPath, ConfigError, fileHash, keyOf, loadConfig, networkOf, type ProviderConfig } from "../config.js";
 import { ProviderNode } from "../node.js";
 import { registerService, unregisterService } from "../registration.js";
@@ -93,11 +92,9 @@ async function context() {
   const { config, dir } = await loadConfig(opts().config);
   const network = networkOf(config);
   const providerAccount = await keyOf(config.keys.provider, dir);
-  const chain = defineChain({ id: network.chainId, name: network.name, nativeCurrency: { name: "0G", symbol: "0G", decimals: 18 }, rpcUrls: { default: { http: [network.rpcUrl] } } });
-  const transport = http(network.rpcUrl);
-  const pollingInterval = network.chainId === 31337 ? 50 : 1000;
-  const publicClient = createPublicClient({ chain, transport, pollingInterval });
-  const wallet = withGasMargin(createWalletClient({ account: providerAccount, chain, transport, pollingInterval }));
+  const sdk = new ZeroGClient({ network, account: providerAccount, pollingIntervalMs: network.chainId === 31337 ? 50 : 1000 });
+  const publicClient = sdk.publicClient;
+  const wallet = sdk.walletClient;
   return { config, dir, network, providerAccount, publicClient, wallet };
 }
 
