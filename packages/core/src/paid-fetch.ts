@@ -136,8 +136,10 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     const failures: { provider: Address; error: string }[] = [];
     let retriedTerms = false;
     let resynced = false;
-    const list = await candidates();
-    if (list.length === 0) throw new NoProviderError("no service matches the selection");
+    // A request names its model: only services of that model can answer it.
+    const wanted = typeof body.model === "string" && body.model !== "" ? body.model : undefined;
+    const list = (await candidates()).filter((s) => wanted === undefined || s.model === wanted);
+    if (list.length === 0) throw new NoProviderError(wanted ? `no service offers model ${wanted}` : "no service matches the selection");
     for (let i = 0; i < list.length; i++) {
       const service = list[i]!;
       const maxCost = BigInt(maxInputTokens) * service.inputPrice + BigInt(maxTokens) * service.outputPrice;
