@@ -24,3 +24,4 @@ export * from "./admission.js";
 export * from "./gateway.js";
 export * from "./file-lane-store.js";
 export * from "./budget.js";
+export * from "./spending-limit.js";

@@ -7,6 +7,7 @@ import { MemoryLaneStore, type LaneState, type LaneStore } from "./lane-store.js
 import type { NetworkConfig } from "./network.js";
 import { ReceiptError } from "./receipt.js";
 import { PaymentSession, type VerifiedReceipt } from "./session.js";
+import type { SpendingLimit, SpendingReservation } from "./spending-limit.js";
 import { SseParser } from "./sse.js";
 import type { SignedTicket } from "./ticket.js";
 import { decodeHeader, encodeHeader, ProviderError, RECEIPT_FIELD, RECEIPT_HEADER, receiptFromWire, TICKET_HEADER, ticketToWire } from "./wire.js";
@@ -39,6 +40,8 @@ export interface PaidFetchOptions {
   onReceipt?: (receipt: VerifiedReceipt) => void;
   /** Called before each attempt with the provider chosen and the lane's state; a hook for budgets and top-ups (see `AutoTopUp`). May throw to refuse. */
   beforeRequest?: (service: ServiceInfo, maxCost: bigint, lane: LaneState) => Promise<void>;
+  /** Caps on fees: each attempt reserves its maximum cost first and commits the verified fee (see {@link SpendingLimit}). */
+  spendingLimit?: SpendingLimit;
   /** Transport to the providers (default global fetch). */
   fetch?: typeof fetch;
   ackDelayMs?: number;
@@ -149,7 +152,14 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
       }
       const session = sessionFor(service);
       if (options.beforeRequest) await options.beforeRequest(service, maxCost, await session.state());
-      const ticket = await session.signTicket(hash, maxCost);
+      const hold = options.spendingLimit?.reserve(maxCost);
+      let ticket: SignedTicket;
+      try {
+        ticket = await session.signTicket(hash, maxCost);
+      } catch (err) {
+        hold?.release();
+        throw err;
+      }
       let res: Response;
       try {
         const headers = new Headers(init.headers);
@@ -160,12 +170,14 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         headers.set(TICKET_HEADER, encodeHeader(ticketToWire(ticket)));
         res = await doFetch(new URL(path, service.endpoint), { method: "POST", headers, body: rawBytes, ...(init.signal ? { signal: init.signal } : {}) });
       } catch (err) {
+        hold?.release();
         if (init.signal?.aborted) throw err;
         failedUntil.set(service.provider, Date.now() + 30_000);
         failures.push({ provider: service.provider, error: err instanceof Error ? err.message : String(err) });
         continue;
       }
       if (!res.ok) {
+        hold?.release();
         const error = await readProviderError(res);
         if (error.providerCode === "terms_changed" && !retriedTerms) {
           retriedTerms = true;
@@ -193,12 +205,18 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
       }
       await session.delivered(ticket);
       const bounds = { maxInputTokens, maxTokens };
-      return stream ? verifyStream(res, session, ticket, bounds) : verifyPlain(res, session, ticket, bounds);
+      if (stream) return verifyStream(res, session, ticket, bounds, hold);
+      try {
+        return await verifyPlain(res, session, ticket, bounds, hold);
+      } catch (err) {
+        hold?.release();
+        throw err;
+      }
     }
     throw new NoProviderError(`every provider failed (${failures.length})`, failures);
   }
 
-  async function verifyPlain(res: Response, session: PaymentSession, ticket: SignedTicket, bounds: { maxInputTokens: number; maxTokens: number }): Promise<Response> {
+  async function verifyPlain(res: Response, session: PaymentSession, ticket: SignedTicket, bounds: { maxInputTokens: number; maxTokens: number }, hold?: SpendingReservation): Promise<Response> {
     const bytes = new Uint8Array(await res.arrayBuffer());
     const header = res.headers.get(RECEIPT_HEADER);
     if (!header) throw new ReceiptError("bad_signature", "the provider sent no receipt");
@@ -208,12 +226,13 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
       maxInputTokens: bounds.maxInputTokens,
       maxOutputTokens: Math.min(bounds.maxTokens, bytes.length),
     });
+    hold?.commit(verified.fee);
     receipts.push(verified);
     options.onReceipt?.(verified);
     return new Response(bytes, { status: res.status, statusText: res.statusText, headers: endToEndHeaders(res.headers) });
   }
 
-  function verifyStream(res: Response, session: PaymentSession, ticket: SignedTicket, bounds: { maxInputTokens: number; maxTokens: number }): Response {
+  function verifyStream(res: Response, session: PaymentSession, ticket: SignedTicket, bounds: { maxInputTokens: number; maxTokens: number }, hold?: SpendingReservation): Response {
     const parser = new SseParser();
     const hasher = new StreamHasher();
     const decoder = new TextDecoder();
@@ -244,6 +263,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
       async flush(controller) {
         check(decoder.decode());
         if (receiptData === undefined) {
+          hold?.release();
           controller.error(new PaymentRequestError("STREAM_RECEIPT_MISSING", "the stream ended without a receipt", "the provider can be asked for it through the resync endpoint"));
           return;
         }
@@ -253,9 +273,11 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
             maxInputTokens: bounds.maxInputTokens,
             maxOutputTokens: Math.min(bounds.maxTokens, dataBytes),
           });
+          hold?.commit(verified.fee);
           receipts.push(verified);
           options.onReceipt?.(verified);
         } catch (err) {
+          hold?.release();
           controller.error(err);
         }
       },
