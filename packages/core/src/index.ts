@@ -25,3 +25,4 @@ export * from "./gateway.js";
 export * from "./file-lane-store.js";
 export * from "./budget.js";
 export * from "./spending-limit.js";
+export * from "./network-env.js";

@@ -15,6 +15,8 @@ export interface FakeUpstream {
   requests: number;
   /** Bodies received, newest last (for assertions on what the provider forwarded). */
   bodies: Record<string, unknown>[];
+  /** The object answered to `response_format: {type: "json_object"}` (no schema to follow); tests may change it. */
+  json: unknown;
   close(): Promise<void>;
 }
 
@@ -27,17 +29,65 @@ export interface FakeUpstreamOptions {
   slowMs?: number;
   /** Keep only the last N bodies (default 50). */
   keepBodies?: number;
+  /** The object answered in JSON mode (default `{"reply": "Hello from the fake upstream model ."}`). */
+  json?: unknown;
 }
+
+type JsonSchema = { type?: string | string[]; properties?: Record<string, JsonSchema>; items?: JsonSchema; enum?: unknown[]; const?: unknown; anyOf?: JsonSchema[]; oneOf?: JsonSchema[]; minimum?: number };
+
+/**
+ * A deterministic value that matches a JSON schema: strings are "Paris", numbers 1 (or the minimum),
+ * booleans true, arrays one item, objects every listed property, enums their first value.
+ */
+export function sampleFromSchema(schema: JsonSchema | undefined): unknown {
+  if (!schema || typeof schema !== "object") return {};
+  if ("const" in schema) return schema.const;
+  if (schema.enum && schema.enum.length > 0) return schema.enum[0];
+  const alt = schema.anyOf ?? schema.oneOf;
+  if (alt && alt.length > 0) return sampleFromSchema(alt.find((s) => s.type !== "null") ?? alt[0]);
+  const type = Array.isArray(schema.type) ? (schema.type.find((t) => t !== "null") ?? schema.type[0]) : schema.type;
+  switch (type) {
+    case "string":
+      return "Paris";
+    case "number":
+    case "integer":
+      return schema.minimum !== undefined && schema.minimum > 1 ? schema.minimum : 1;
+    case "boolean":
+      return true;
+    case "null":
+      return null;
+    case "array":
+      return [sampleFromSchema(schema.items)];
+    default:
+      return Object.fromEntries(Object.entries(schema.properties ?? {}).map(([k, v]) => [k, sampleFromSchema(v)]));
+  }
+}
+
+/** JSON text as tokens: a piece ends after each comma or colon. */
+const jsonTokens = (text: string): string[] => text.match(/[^,:]+[,:]?|[,:]/g) ?? [text];
 
 /**
  * Start a fake upstream on 127.0.0.1. Token counts are deterministic: input = words in all message
- * contents + 4 per message; output = words of the reply, cut at `max_tokens`. With `tools` (and a
- * `tool_choice` other than "none") it answers with calls: `get_weather({"city":"Paris"})`, and when
- * `parallel_tool_calls` is not false and a second tool exists, a second call to it with `{}`.
+ * contents + 4 per message; output = words of the reply, cut at `max_tokens` (and before the first
+ * `stop` sequence). With `tools` (and a `tool_choice` other than "none") it answers with calls: the
+ * first tool with arguments sampled from its schema (`get_weather({"city":"Paris"})`; a tool without
+ * parameters gets `{"city":"Paris"}`), and when `parallel_tool_calls` is not false and a second tool
+ * exists, a second call to it (`{}` when it has no properties). A `tool_choice` naming a function
+ * calls that one only. After a tool result (the last message has role "tool") it answers in text.
+ * `response_format` json_schema answers a sample of the schema ({@link sampleFromSchema}); json_object
+ * answers `json`. JSON replies are tokens split after each comma and colon.
  */
 export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Promise<FakeUpstream> {
   const words = (options.reply ?? "Hello from the fake upstream model .").split(" ");
-  const fake: FakeUpstream = { url: "", mode: options.mode ?? "ok", slowMs: options.slowMs ?? 50, requests: 0, bodies: [], close: async () => undefined };
+  const fake: FakeUpstream = {
+    url: "",
+    mode: options.mode ?? "ok",
+    slowMs: options.slowMs ?? 50,
+    requests: 0,
+    bodies: [],
+    json: options.json ?? { reply: words.join(" ") },
+    close: async () => undefined,
+  };
 
   const handler = async (req: IncomingMessage, res: ServerResponse) => {
     const chunks: Buffer[] = [];
@@ -48,13 +98,15 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       return;
     }
     const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
-      messages: { content?: unknown }[];
+      messages: { role?: string; content?: unknown }[];
       max_tokens?: number;
       stream?: boolean;
       stream_options?: { include_usage?: boolean };
-      tools?: { function: { name: string } }[];
+      tools?: { function: { name: string; parameters?: JsonSchema } }[];
       tool_choice?: unknown;
       parallel_tool_calls?: boolean;
+      stop?: string | string[];
+      response_format?: { type?: string; json_schema?: { schema?: JsonSchema } };
     };
     fake.bodies.push(body as Record<string, unknown>);
     if (fake.bodies.length > (options.keepBodies ?? 50)) fake.bodies.shift();
@@ -65,20 +117,37 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     const text = (c: unknown) => (typeof c === "string" ? c : Array.isArray(c) ? c.map((p: { text?: string }) => p.text ?? "").join(" ") : "");
     const promptTokens = body.messages.reduce((s, m) => s + text(m.content).split(/\s+/).filter(Boolean).length + 4, 0);
     const max = body.max_tokens ?? words.length;
-    const useTools = body.tools && body.tools.length > 0 && body.tool_choice !== "none";
-    const toolCalls = useTools
+    const afterToolResult = body.messages.at(-1)?.role === "tool";
+    const useTools = body.tools && body.tools.length > 0 && body.tool_choice !== "none" && !afterToolResult;
+    const named = typeof body.tool_choice === "object" && body.tool_choice !== null ? (body.tool_choice as { function?: { name?: string } }).function?.name : undefined;
+    const argsFor = (tool: { function: { parameters?: JsonSchema } }, fallback: unknown) => JSON.stringify(tool.function.parameters ? sampleFromSchema(tool.function.parameters) : fallback);
+    const chosen = named ? body.tools?.filter((t) => t.function.name === named) ?? [] : body.tools ?? [];
+    const toolCalls = useTools && chosen.length > 0
       ? [
-          { id: "call_1", type: "function", function: { name: body.tools![0]!.function.name, arguments: "{\"city\":\"Paris\"}" } },
-          ...(body.parallel_tool_calls !== false && body.tools!.length > 1 ? [{ id: "call_2", type: "function", function: { name: body.tools![1]!.function.name, arguments: "{}" } }] : []),
+          { id: "call_1", type: "function", function: { name: chosen[0]!.function.name, arguments: argsFor(chosen[0]!, { city: "Paris" }) } },
+          ...(!named && body.parallel_tool_calls !== false && chosen.length > 1 ? [{ id: "call_2", type: "function", function: { name: chosen[1]!.function.name, arguments: argsFor(chosen[1]!, {}) } }] : []),
         ]
       : [];
-    const out = useTools ? toolCalls.length * 8 : Math.min(max, words.length);
-    const reply = words.slice(0, out);
+    const rf = body.response_format?.type;
+    const replyWords = rf === "json_schema" ? jsonTokens(JSON.stringify(sampleFromSchema(body.response_format?.json_schema?.schema))) : rf === "json_object" ? jsonTokens(JSON.stringify(fake.json)) : words;
+    const json = rf === "json_schema" || rf === "json_object";
+    const join = (ws: string[]) => ws.join(json ? "" : " ");
+    // Cut before the first stop sequence (whole words only), as an OpenAI server does.
+    const stops = (typeof body.stop === "string" ? [body.stop] : body.stop ?? []).filter((s) => s !== "");
+    let full = replyWords;
+    for (let n = 1; n <= replyWords.length && stops.length > 0; n++) {
+      if (stops.some((s) => join(replyWords.slice(0, n)).includes(s))) {
+        full = replyWords.slice(0, n - 1);
+        break;
+      }
+    }
+    const out = toolCalls.length > 0 ? toolCalls.length * 8 : Math.min(max, full.length);
+    const reply = full.slice(0, out);
     const usage = { prompt_tokens: promptTokens, completion_tokens: out, total_tokens: promptTokens + out };
-    const finish = useTools ? "tool_calls" : out < words.length ? "length" : "stop";
+    const finish = toolCalls.length > 0 ? "tool_calls" : out < full.length ? "length" : "stop";
     if (!body.stream) {
       if (fake.mode === "slow") await new Promise((r) => setTimeout(r, fake.slowMs * Math.max(1, reply.length)));
-      const message = useTools ? { role: "assistant", content: null, tool_calls: toolCalls } : { role: "assistant", content: reply.join(" ") };
+      const message = toolCalls.length > 0 ? { role: "assistant", content: null, tool_calls: toolCalls } : { role: "assistant", content: join(reply) };
       res.writeHead(200, { "content-type": "application/json" });
       res.end(JSON.stringify({ id: "fake-1", object: "chat.completion", created: 0, model: "upstream", choices: [{ index: 0, message, finish_reason: finish }], ...(fake.mode === "no-usage" ? {} : { usage }) }));
       return;
@@ -86,7 +155,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     res.writeHead(200, { "content-type": "text/event-stream" });
     const send = (obj: unknown) => res.write(`data: ${JSON.stringify(obj)}\n\n`);
     const base = { id: "fake-1", object: "chat.completion.chunk", created: 0, model: "upstream" };
-    if (useTools) {
+    if (toolCalls.length > 0) {
       toolCalls.forEach((call, index) => {
         send({ ...base, choices: [{ index: 0, delta: { role: "assistant", tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }] } }] });
         send({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index, function: { arguments: call.function.arguments } }] } }] });
@@ -94,7 +163,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     } else {
       for (let i = 0; i < reply.length; i++) {
         if (res.destroyed) return;
-        send({ ...base, choices: [{ index: 0, delta: { ...(i === 0 ? { role: "assistant" } : {}), content: (i === 0 ? "" : " ") + reply[i] } }] });
+        send({ ...base, choices: [{ index: 0, delta: { ...(i === 0 ? { role: "assistant" } : {}), content: (i === 0 || json ? "" : " ") + reply[i] } }] });
         if (fake.mode === "slow") await new Promise((r) => setTimeout(r, fake.slowMs));
       }
     }
