@@ -31,6 +31,7 @@ import { createContentParser, createFunctionCallingParser, assembleStructuredOut
 import type { CallbackManagerForLLMRun } from "@langchain/core/callbacks/manager";
 import { AIMessageChunk, type BaseMessage } from "@langchain/core/messages";
 import { ChatGenerationChunk, type ChatResult } from "@langchain/core/outputs";
+import type { Serialized } from "@langchain/core/load/serializable";
 import type { Runnable } from "@langchain/core/runnables";
 import { toJsonSchema } from "@langchain/core/utils/json_schema";
 import { getSchemaDescription, isInteropZodSchema, type InteropZodType } from "@langchain/core/utils/types";
@@ -240,7 +241,7 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
       ...(fields.onReceipt !== undefined ? { onReceipt: fields.onReceipt } : {}),
       ...(fields.fetch !== undefined ? { fetch: fields.fetch } : {}),
     });
-    const stop = fields.stopSequences ?? fields.stop;
+    const stop = fields.stop ?? fields.stopSequences;
     if (stop !== undefined) this.stopSequences = stop;
     if (fields.maxSpend !== undefined) {
       this.maxSpend = fields.maxSpend;
@@ -249,6 +250,11 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
       this.spendingLimit = fields.spendingLimit;
     }
     if (this.maxCostPerRequest !== undefined) toWei(this.maxCostPerRequest);
+  }
+
+  /** The serialized model (keys replaced by secret references; amounts as decimal strings). */
+  override toJSON(): Serialized {
+    return JSON.parse(JSON.stringify(super.toJSON(), (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value))) as Serialized;
   }
 
   _llmType(): string {
