@@ -63,6 +63,17 @@ async function timed(n: number, fn: () => Promise<void>): Promise<number[]> {
 }
 
 async function main(): Promise<void> {
+  const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
+  if (only === "llama") {
+    const dir = await mkdtemp(join(tmpdir(), "0g-bench-"));
+    try {
+      const llama = await llamaRatio(dir);
+      console.log(`llama backend tokens/s: through the provider ${llama["llama tokens/s via provider"]}, direct ${llama["llama tokens/s direct"]}, ratio ${llama["llama tokens/s ratio provider/direct"]} (target >= ${TARGET_LLAMA})`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    return;
+  }
   const jsonIndex = process.argv.indexOf("--json");
   const jsonOut = jsonIndex > 0 ? process.argv[jsonIndex + 1] : undefined;
   const results: Record<string, number> = {};

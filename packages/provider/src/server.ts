@@ -240,7 +240,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
       throw new HttpRefusal("max_cost_too_low", "maxCost does not cover the input and one output token", { needed: (inputFee + ticket.terms.outputPrice).toString(), maxCost: ticket.terms.maxCost.toString() });
     }
 
-    const signers = [...new Set([checked.signer, ...ctx.store.lanesOf(ticket.user).map((l) => l.signer)])];
+    const signers = [...new Set([checked.signer, ...ctx.store.signersOf(ticket.user)])];
     const funds = await ctx.chain.channelFunds(ticket.user, signers);
     ctx.store.admit({ ticket, signer: checked.signer, digest: checked.digest, funds, policy: { creditLimit: ctx.creditLimit(service), ...(laneCap === undefined ? {} : { laneCap }) }, now: Date.now() });
     return { ticket, digest: checked.digest, service, body: { ...body, model: service.model }, exactInput, inputBound, maxOutputTokens };

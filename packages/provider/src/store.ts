@@ -155,6 +155,11 @@ export class ProviderStore {
     return (this.q("SELECT * FROM lanes WHERE user = ?").all(lower(user)) as LaneRow[]).map(toLane);
   }
 
+  /** The keys that have lanes on a user's channel (the user's own key included once it has one). */
+  signersOf(user: Address): Address[] {
+    return (this.q("SELECT signer FROM lanes WHERE user = ?").pluck().all(lower(user)) as string[]) as Address[];
+  }
+
   /** Lanes whose best voucher is worth more than what the chain has settled. */
   unsettledLanes(): (LaneRecord & { bestTicket: SignedTicket })[] {
     const rows = this.q("SELECT * FROM lanes WHERE best_ticket IS NOT NULL").all() as LaneRow[];
@@ -190,9 +195,11 @@ export class ProviderStore {
     const user = ticket.user;
     const run = this.db.transaction((): Admitted => {
       const row = this.q("SELECT * FROM lanes WHERE user = ? AND signer = ?").get(lower(user), lower(signer)) as LaneRow | undefined;
-      const lane = row ? toLane(row) : { user, signer, highestNonce: 0n, acked: 0n, billed: 0n, settled: 0n, bestTicket: undefined };
+      // The stored best voucher is parsed only when needed (a refusal's resync details, or the result).
+      const lane = { user, signer, highestNonce: row ? BigInt(row.highest_nonce) : 0n, acked: row ? BigInt(row.acked) : 0n, billed: row ? BigInt(row.billed) : 0n, settled: row ? BigInt(row.settled) : 0n };
+      const storedBest = (): SignedTicket | undefined => (row?.best_ticket ? ticketFromWire(JSON.parse(row.best_ticket)) : undefined);
       const window = row ? { highest: BigInt(row.highest_nonce), bitmap: BigInt(row.nonce_bitmap) } : EMPTY_NONCE_WINDOW;
-      const resync = () => ({ highestNonce: window.highest.toString(), acked: lane.acked.toString(), ...(lane.bestTicket ? { ticket: ticketToWire(lane.bestTicket) } : {}) });
+      const resync = () => ({ highestNonce: window.highest.toString(), acked: lane.acked.toString(), ...(row?.best_ticket ? { ticket: JSON.parse(row.best_ticket) as unknown } : {}) });
       let nextWindow;
       try {
         nextWindow = useNonce(window, ticket.nonce);
@@ -209,16 +216,19 @@ export class ProviderStore {
       if (ticket.cumulative < lane.acked && ticket.nonce > bestNonce) {
         throw new AdmissionError("cumulative_regressed", `cumulative ${ticket.cumulative} is below the acknowledged ${lane.acked}`, resync());
       }
-      const upgrades = ticket.cumulative > lane.acked || lane.bestTicket === undefined;
+      const upgrades = ticket.cumulative > lane.acked || !row?.best_ticket;
       const acked = upgrades ? ticket.cumulative : lane.acked;
 
       // Money checks for a paid request (an ack-only ticket reserves nothing).
       let free = 0n;
       const maxCost = ticket.terms.maxCost;
       if (maxCost > 0n) {
-        const lanes = (this.q("SELECT * FROM lanes WHERE user = ?").all(lower(user)) as LaneRow[]).map(toLane);
+        // Only the money columns: best vouchers stay unparsed.
+        const lanes = (this.q("SELECT signer, acked, billed, settled FROM lanes WHERE user = ?").all(lower(user)) as Pick<LaneRow, "signer" | "acked" | "billed" | "settled">[]).map(
+          (r) => ({ signer: r.signer, acked: BigInt(r.acked), billed: BigInt(r.billed), settled: BigInt(r.settled) }),
+        );
         const byKey = new Map(lanes.map((l) => [lower(l.signer), l]));
-        byKey.set(lower(signer), { ...lane, acked });
+        byKey.set(lower(signer), { signer, acked, billed: lane.billed, settled: lane.settled });
         let unsettled = 0n;
         let unacked = 0n;
         for (const l of byKey.values()) {
@@ -268,7 +278,7 @@ export class ProviderStore {
           .q("INSERT INTO requests (user, signer, nonce, digest, max_cost, status, created_at) VALUES (?, ?, ?, ?, ?, 'reserved', ?)")
           .run(lower(user), lower(signer), ticket.nonce.toString(), lower(digest), maxCost.toString(), nowMs);
       }
-      return { lane: { ...lane, highestNonce: nextWindow.highest, acked, bestTicket: upgrades ? ticket : lane.bestTicket }, free };
+      return { lane: { ...lane, highestNonce: nextWindow.highest, acked, bestTicket: upgrades ? ticket : storedBest() }, free };
     });
     return run.immediate();
   }
@@ -277,7 +287,7 @@ export class ProviderStore {
   bill(digest: Hex, receipt: SignedReceipt): void {
     this.db
       .transaction(() => {
-        const row = this.q("SELECT * FROM requests WHERE digest = ?").get(lower(digest)) as RequestRow | undefined;
+        const row = this.q("SELECT user, signer, status FROM requests WHERE digest = ?").get(lower(digest)) as Pick<RequestRow, "user" | "signer" | "status"> | undefined;
         if (!row) throw new Error(`no request ${digest}`);
         if (row.status === "billed") return; // idempotent: never bill twice
         if (row.status !== "reserved") throw new Error(`request ${digest} is ${row.status}`);

@@ -19,6 +19,8 @@ let scripted: LlamaBackend;
 let functionCall: LlamaBackend;
 let random: LlamaBackend;
 let small: LlamaBackend;
+/** Longer than the stream lookahead, so that an unread stream holds its sequence. */
+const SMALL_REPLY = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen";
 
 async function load(name: string, model: TestModelOptions, options: { parallel?: number; contextSize?: number } = {}): Promise<{ backend: LlamaBackend; loadMs: number }> {
   const info = await writeTestModel(join(dir, `${name}.gguf`), model);
@@ -34,7 +36,7 @@ beforeAll(async () => {
     await load("scripted", { kind: "scripted" }, { parallel: 2 }),
     await load("function-call", { kind: "function-call" }),
     await load("random", { kind: "random", seed: 7 }, { parallel: 1 }),
-    await load("small", { kind: "scripted", contextLength: 256 }, { parallel: 1 }),
+    await load("small", { kind: "scripted", contextLength: 256, reply: SMALL_REPLY }, { parallel: 1 }),
   ];
   [scripted, functionCall, random, small] = loads.map((l) => l.backend) as [LlamaBackend, LlamaBackend, LlamaBackend, LlamaBackend];
 });
@@ -208,7 +210,7 @@ describe("LlamaBackend (scripted model)", () => {
   });
 
   it("queues requests while every sequence is busy; a queued request can be aborted", async () => {
-    // `small` has one sequence. A stream whose consumer does not read on holds it (generation waits for the consumer).
+    // `small` has one sequence. A stream whose consumer does not read on holds it (generation runs a few tokens ahead, then waits).
     const body: ChatBody = { messages: [{ role: "user", content: "Hi" }], temperature: 0 };
     const held = small.stream(body, limits());
     const first = await held.next();
@@ -224,8 +226,8 @@ describe("LlamaBackend (scripted model)", () => {
     // A queued request that is not aborted runs once the sequence is free.
     const waiting = small.complete(body, limits());
     const rest = await collect(held);
-    expect(content([first.value as ChatCompletionChunk, ...rest.chunks])).toBe(DEFAULT_SCRIPTED_REPLY);
-    expect(choice((await waiting).completion).message.content).toBe(DEFAULT_SCRIPTED_REPLY);
+    expect(content([first.value as ChatCompletionChunk, ...rest.chunks])).toBe(SMALL_REPLY);
+    expect(choice((await waiting).completion).message.content).toBe(SMALL_REPLY);
   });
 
   it("refuses a prompt longer than the context with a 400, never truncating it", async () => {
@@ -239,7 +241,7 @@ describe("LlamaBackend (scripted model)", () => {
     }
     // A prompt that fits still works on the same backend.
     const ok = await small.complete({ messages: [{ role: "user", content: "Hi" }], temperature: 0 }, limits());
-    expect(choice(ok.completion).message.content).toBe(DEFAULT_SCRIPTED_REPLY);
+    expect(choice(ok.completion).message.content).toBe(SMALL_REPLY);
   });
 
   it("refuses malformed tool conversations with a 400 (and cannot count them)", async () => {

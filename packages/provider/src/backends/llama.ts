@@ -33,6 +33,9 @@ import {
   type Usage,
 } from "../backend.js";
 
+/** Chunks a stream may produce ahead of its consumer before generation waits. */
+const STREAM_LOOKAHEAD = 8;
+
 /** Options for {@link LlamaBackend.load}. */
 export interface LlamaBackendOptions {
   /** A .gguf file. */
@@ -289,9 +292,11 @@ export class LlamaBackend implements Backend {
       },
       onToolCallStart: ({ index, id: callId, name }) => push({ tool_calls: [{ index, id: callId, type: "function", function: { name, arguments: "" } }] }),
       onToolCallArguments: (index, text) => push({ tool_calls: [{ index, function: { arguments: text } }] }),
-      // Generation waits for the consumer to take what was produced: an abort then stops it within a token.
+      // Generation runs ahead of the consumer by at most STREAM_LOOKAHEAD chunks, so that sending a token
+      // overlaps with computing the next one; a slow consumer holds generation back. An abort stops it
+      // at the next token whatever the queue holds.
       ready: () =>
-        queue.length === 0 || signal.aborted
+        queue.length < STREAM_LOOKAHEAD || signal.aborted
           ? Promise.resolve()
           : new Promise<void>((resolve) => {
               drained = resolve;
@@ -309,7 +314,7 @@ export class LlamaBackend implements Backend {
       while (true) {
         while (queue.length > 0) {
           const next = queue.shift() as ChatCompletionChunk;
-          if (queue.length === 0) {
+          if (queue.length < STREAM_LOOKAHEAD) {
             drained?.();
             drained = undefined;
           }
