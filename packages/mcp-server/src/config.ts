@@ -1,7 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { homedir } from "node:os";
 import { join } from "node:path";
-import { accountFromEnv, KeyError, loadKeystore, parseAmount, resolveNetwork, ZeroGError, type NetworkConfig, type NetworkPreset, type ZeroGClient } from "@0g-compute/core";
+import { accountFromEnv, defaultHome, KeyError, loadKeystore, networkFromEnv, parseAmount, ZeroGError, type NetworkConfig, type ZeroGClient } from "@0g-compute/core";
 import { McpConfigError } from "./errors.js";
 
 /** A signing account (the type core's clients take). */
@@ -85,43 +84,6 @@ function addressVar(env: NodeJS.ProcessEnv, name: string): Address | undefined {
   return value as Address;
 }
 
-/** The state directory: `ZG_HOME`, else `~/.0g-compute` (shared with the 0g-compute CLI). */
-export function homeFromEnv(env: NodeJS.ProcessEnv = process.env): string {
-  return env.ZG_HOME ?? join(homedir(), ".0g-compute");
-}
-
-/**
- * The network from `ZG_NETWORK` (devnet, galileo, mainnet or custom; default devnet) with overrides
- * `ZG_RPC_URL`, `ZG_ESCROW`, `ZG_REGISTRY`, `ZG_CHAIN_ID`; for devnet also the record a running
- * devnet leaves in `$ZG_HOME/devnet.json`. The same rules as the 0g-compute CLI.
- *
- * @example
- * const network = await networkFromEnv({ ZG_NETWORK: "galileo", ZG_ESCROW: "0x…", ZG_REGISTRY: "0x…" });
- */
-export async function networkFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<NetworkConfig> {
-  const name = (env.ZG_NETWORK ?? "devnet") as NetworkPreset | "custom";
-  let devnet: { rpcUrl?: string; escrow?: string; registry?: string; chainId?: number; fromBlock?: string } = {};
-  if (name === "devnet") {
-    try {
-      devnet = JSON.parse(await readFile(join(homeFromEnv(env), "devnet.json"), "utf8")) as typeof devnet;
-    } catch {
-      devnet = {};
-    }
-  }
-  const rpcUrl = env.ZG_RPC_URL ?? devnet.rpcUrl;
-  const escrow = env.ZG_ESCROW ?? devnet.escrow;
-  const registry = env.ZG_REGISTRY ?? devnet.registry;
-  const chainId = env.ZG_CHAIN_ID ? Number(env.ZG_CHAIN_ID) : devnet.chainId;
-  if (chainId !== undefined && !Number.isInteger(chainId)) throw new McpConfigError(`ZG_CHAIN_ID is not an integer: "${env.ZG_CHAIN_ID}"`);
-  return resolveNetwork(name, {
-    ...(rpcUrl ? { rpcUrl } : {}),
-    ...(escrow ? { escrow } : {}),
-    ...(registry ? { registry } : {}),
-    ...(chainId !== undefined ? { chainId } : {}),
-    ...(devnet.fromBlock ? { fromBlock: BigInt(devnet.fromBlock) } : {}),
-  });
-}
-
 /**
  * The signing key, in this order: a session key (`ZG_SESSION_KEY`, with the paying account in
  * `ZG_USER`), the account's key (`ZG_PRIVATE_KEY`), or the encrypted keystore (`ZG_KEYSTORE`, default
@@ -136,7 +98,7 @@ export async function accountFromEnvironment(env: NodeJS.ProcessEnv = process.en
     return { account: accountFromEnv("ZG_SESSION_KEY", env), user };
   }
   if (env.ZG_PRIVATE_KEY) return { account: accountFromEnv("ZG_PRIVATE_KEY", env) };
-  const path = env.ZG_KEYSTORE ?? join(homeFromEnv(env), "keystore.json");
+  const path = env.ZG_KEYSTORE ?? join(defaultHome(env), "keystore.json");
   let password = env.ZG_KEYSTORE_PASSWORD;
   if (password === undefined && env.ZG_KEYSTORE_PASSWORD_FILE) {
     try {
@@ -162,7 +124,9 @@ export async function accountFromEnvironment(env: NodeJS.ProcessEnv = process.en
 export async function configFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<ZeroGMcpOptions> {
   let network: NetworkConfig;
   try {
-    network = await networkFromEnv(env);
+    // The same rules as the 0g-compute CLI: ZG_NETWORK, ZG_RPC_URL, ZG_ESCROW, ZG_REGISTRY, ZG_CHAIN_ID, the devnet record.
+    if (env.ZG_CHAIN_ID !== undefined && !/^\d+$/.test(env.ZG_CHAIN_ID)) throw new McpConfigError(`ZG_CHAIN_ID is not an integer: "${env.ZG_CHAIN_ID}"`);
+    network = networkFromEnv({ env });
   } catch (err) {
     if (err instanceof ZeroGError) throw err;
     throw new McpConfigError(`cannot resolve the network: ${err instanceof Error ? err.message : String(err)}`);
@@ -188,6 +152,6 @@ export async function configFromEnv(env: NodeJS.ProcessEnv = process.env): Promi
     ...(maxCost !== undefined ? { maxCostPerRequest: maxCost } : {}),
     ...(model ? { model } : {}),
     ...(provider ? { provider } : {}),
-    stateDir: join(homeFromEnv(env), "mcp"),
+    stateDir: join(defaultHome(env), "mcp"),
   };
 }
