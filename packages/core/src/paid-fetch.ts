@@ -30,6 +30,11 @@ export interface PaidFetchOptions {
   store?: LaneStore;
   /** Which services to consider, and how to rank them. */
   select?: ServiceFilter & { sortBy?: SortBy };
+  /**
+   * Tokens added to a request's byte count to bound its input tokens (default {@link INPUT_TOKEN_ALLOWANCE}).
+   * Chat templates that render tool definitions with instructions need more; a function gets the parsed body.
+   */
+  inputTokenAllowance?: number | ((body: Record<string, unknown>) => number);
   /** `max_tokens` set on requests that have none (default 512). */
   defaultMaxTokens?: number;
   /** Refuse requests whose maximum cost is above this (wei). */
@@ -133,7 +138,8 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     const stream = body.stream === true;
     const raw = JSON.stringify(body);
     const rawBytes = new TextEncoder().encode(raw);
-    const maxInputTokens = rawBytes.length + INPUT_TOKEN_ALLOWANCE;
+    const allowance = typeof options.inputTokenAllowance === "function" ? options.inputTokenAllowance(body) : (options.inputTokenAllowance ?? INPUT_TOKEN_ALLOWANCE);
+    const maxInputTokens = rawBytes.length + allowance;
     const hash = requestHash(path, rawBytes);
 
     const failures: { provider: Address; error: string }[] = [];

@@ -162,11 +162,11 @@ export function completionToMessage(completion: OpenAICompletion, responseMetada
   const { toolCalls, invalid } = parseToolCalls(choice.message.tool_calls ?? []);
   return new AIMessage({
     content: choice.message.content ?? "",
-    ...(completion.id ? { id: completion.id } : {}),
     tool_calls: toolCalls,
     invalid_tool_calls: invalid,
     ...(completion.usage ? { usage_metadata: usageMetadata(completion.usage) } : {}),
-    response_metadata: { ...responseMetadata, finish_reason: choice.finish_reason ?? null },
+    // The provider's completion id is metadata, not the message id: ids need not be unique across providers.
+    response_metadata: { ...responseMetadata, ...(completion.id ? { completion_id: completion.id } : {}), finish_reason: choice.finish_reason ?? null },
   });
 }
 
@@ -201,7 +201,6 @@ export function deltaToChunk(chunk: OpenAIStreamChunk): { message: AIMessageChun
     text,
     message: new AIMessageChunk({
       content: text,
-      ...(chunk.id ? { id: chunk.id } : {}),
       tool_call_chunks: toolCallChunks,
       response_metadata: finish ? { finish_reason: finish } : {},
     }),

@@ -312,7 +312,7 @@ describe("ChatZeroG conformance (LangChain standard chat-model tests)", () => {
       await model.invoke([human]);
       const cached = await model.cache!.lookup(prompt, llmKey);
       expect(cached).toHaveLength(1);
-      const cachedMessage = (cached![0] as { message: AIMessage }).message;
+      const cachedMessage = (cached![0] as unknown as { message: AIMessage }).message;
       const paidBefore = (await model.receipts()).length;
       const result = await model.invoke([human]);
       expect(result).toEqual(cachedMessage);
