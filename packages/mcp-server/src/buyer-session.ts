@@ -318,6 +318,7 @@ export class BuyerSession {
       onReceipt: (r) => {
         this.receiptList.push(r);
         this.feesPaid += r.fee;
+        this.options.log?.(`paid ${formatAmount(r.fee)} to ${r.provider} for ${r.model} (${r.receipt.inputTokens} in + ${r.receipt.outputTokens} out tokens), receipt verified`);
       },
     });
     this.fetches.set(key, paid);
@@ -352,6 +353,7 @@ export class BuyerSession {
       const result = await move();
       hold.commit(amount);
       this.fundsMoved += amount;
+      this.options.log?.(`moved ${formatAmount(amount)} (${formatAmount(this.fundsMoved)} this session)`);
       return result;
     } catch (err) {
       hold.release();

@@ -45,7 +45,7 @@ export interface ZeroGMcpOptions {
   stateDir?: string;
   /** Milliseconds between progress notifications while an `ask` waits for tokens (default 5000). */
   progressIntervalMs?: number;
-  /** Diagnostics, one line at a time (default: stderr; never stdout, which carries the protocol). */
+  /** Diagnostics, one line at a time (default: none). The bin writes them to stderr: stdout carries the protocol. */
   log?: (line: string) => void;
 }
 
