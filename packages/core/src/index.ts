@@ -26,3 +26,4 @@ export * from "./file-lane-store.js";
 export * from "./budget.js";
 export * from "./spending-limit.js";
 export * from "./network-env.js";
+export * from "./zk/index.js";
