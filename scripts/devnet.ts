@@ -1,168 +1,258 @@
 /**
- * `npm start`: a one-command local 0G Compute network.
+ * `npm start`: the whole 0G Compute story on this machine, with real parts and nothing downloaded.
  *
- * Starts anvil on 127.0.0.1, deploys the escrow and the registry, and walks through the payment
- * lifecycle on-chain with real transactions: a provider posts its bond and lists a service, a user
- * deposits and funds a channel, signs cumulative vouchers off-chain, the provider settles the newest
- * one in a batch, the user asks to withdraw the rest, the lock passes (chain time is advanced), and
- * the user takes the rest back. Prints a report and exits 0, stopping anvil by its PID.
+ * Starts anvil on 127.0.0.1 and deploys the contracts, generates two small GGUF test models, starts
+ * two provider nodes (node-llama-cpp) that register their services on-chain, and funds a demo user.
+ * Then, in front of the user: a LangChain agent calls a tool and streams an answer bought from a
+ * provider; an MCP client calls the `ask` tool of the MCP server; every receipt is verified; the
+ * providers settle on-chain; the user asks to withdraw, the lock passes (the local chain's clock is
+ * advanced), and the user takes the rest back. Prints a report and exits 0, stopping every process
+ * it started.
  *
- * Flags: `--keep` leaves the chain running (Ctrl-C stops it) and prints how to reach it.
+ * Flags:
+ *   --keep               leave the network running (Ctrl-C stops it) and print the local gateway URL and
+ *                        token, the provider URLs, and an MCP client configuration
+ *   --model <file.gguf>  serve a real GGUF model (one provider) instead of the generated ones
  */
 import { mkdir, writeFile } from "node:fs/promises";
-import { homedir } from "node:os";
-import { join } from "node:path";
-import { formatEther, getContract, keccak256, parseEther, toHex, type Address, type Hash, type LocalAccount } from "viem";
-import { escrowAbi, serviceRegistryAbi, startLocalChain, type LocalChain } from "@0g-compute/contracts";
-import { escrowDomain, signTicket, toVoucher, type Terms } from "@0g-compute/core";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { randomBytes } from "node:crypto";
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import { AIMessageChunk, ToolMessage } from "@langchain/core/messages";
+import { createAgent, tool } from "langchain";
+import { z } from "zod";
+import { formatEther, type Address } from "viem";
+import { privateKeyToAccount } from "viem/accounts";
+import { createPaidFetch, defaultHome, MemoryLaneStore, parseAmount, startGateway, type Gateway, type VerifiedReceipt } from "@0g-compute/core";
+import { ChatZeroG } from "@0g-compute/langchain";
+import { BuyerSession, createZeroGMcpServer } from "@0g-compute/mcp-server";
+import { startLocalNetwork, type LocalNetwork, type LocalUser } from "@0g-compute/provider/testing";
 
-const keep = process.argv.includes("--keep");
-const log = (line = ""): void => console.log(line);
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const { values: flags } = parseArgs({ options: { keep: { type: "boolean", default: false }, model: { type: "string" } }, strict: true });
+const say = (line = ""): void => console.log(line);
 const og = (wei: bigint): string => `${formatEther(wei)} 0G`;
+
+/** Devnet prices: 1 0G per million input tokens, 2 0G per million output tokens. */
+const INPUT_PRICE = 1_000_000_000_000n;
+const OUTPUT_PRICE = 2_000_000_000_000n;
+const DEPOSIT = parseAmount("1");
+const FUND = parseAmount("0.1");
+
+const getWeather = tool(async ({ city }: { city: string }) => `It is sunny and 21 °C in ${city}.`, {
+  name: "get_weather",
+  description: "Current weather in a city.",
+  schema: z.object({ city: z.string().describe("The city, e.g. Paris") }),
+});
+
+interface StepCost {
+  calls: number;
+  inputTokens: number;
+  outputTokens: number;
+  fee: bigint;
+  verified: number;
+}
+
+function costOf(receipts: readonly VerifiedReceipt[]): StepCost {
+  return receipts.reduce<StepCost>(
+    (s, r) => ({ calls: s.calls + 1, inputTokens: s.inputTokens + r.receipt.inputTokens, outputTokens: s.outputTokens + r.receipt.outputTokens, fee: s.fee + r.fee, verified: s.verified + 1 }),
+    { calls: 0, inputTokens: 0, outputTokens: 0, fee: 0n, verified: 0 },
+  );
+}
 
 async function main(): Promise<void> {
   const started = Date.now();
-  log("Starting a local chain (anvil on 127.0.0.1) and deploying the contracts...");
-  const chain = await startLocalChain();
+  const modelPath = flags.model ? resolve(flags.model) : undefined;
+  say(`Starting a local network: anvil on 127.0.0.1, the contracts, and ${modelPath ? `a provider serving ${basename(modelPath)}` : "two providers serving generated GGUF test models"} (node-llama-cpp)...`);
+  const net = await startLocalNetwork({
+    providers: modelPath
+      ? [{ kind: "llama", modelPath, modelId: basename(modelPath).replace(/\.gguf$/i, "") }]
+      : [{ kind: "llama", model: "function-call" }, { kind: "llama", model: "scripted" }],
+    inputPrice: INPUT_PRICE,
+    outputPrice: OUTPUT_PRICE,
+    node: { autoSettle: flags.keep },
+  });
+  let gateway: Gateway | undefined;
   const stop = async (): Promise<void> => {
-    await chain.stop();
+    await gateway?.close().catch(() => undefined);
+    await net.stop();
   };
   process.once("SIGINT", () => void stop().then(() => process.exit(130)));
   process.once("SIGTERM", () => void stop().then(() => process.exit(143)));
-
   try {
-    const report = await walkThrough(chain);
-    log();
-    log("Report");
-    for (const [k, v] of report) log(`  ${k.padEnd(34)} ${v}`);
-    log();
-    log(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
-    if (keep) {
-      const d = chain.deployment;
-      log();
-      log("The network keeps running (Ctrl-C to stop):");
-      log(`  RPC URL     ${chain.rpcUrl}   chain id ${chain.chain.id}`);
-      log(`  escrow      ${d.escrow}`);
-      log(`  registry    ${d.registry}`);
-      log(`  accounts    anvil's development accounts (mnemonic "test test ... junk"), never for real funds`);
-      const home = process.env.ZG_HOME ?? join(homedir(), ".0g-compute");
-      await mkdir(home, { recursive: true, mode: 0o700 });
-      await writeFile(join(home, "devnet.json"), JSON.stringify({ rpcUrl: chain.rpcUrl, chainId: chain.chain.id, escrow: d.escrow, registry: d.registry, fromBlock: d.fromBlock.toString() }, null, 2));
-      log(`  CLI         0g-compute --network devnet finds it through ${join(home, "devnet.json")}`);
+    const user = await story(net);
+    say();
+    say(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+    if (flags.keep) {
+      gateway = await keepRunning(net, user);
       await new Promise<void>(() => undefined);
     }
   } finally {
-    if (!keep) await stop();
+    if (!flags.keep) await stop();
   }
 }
 
-async function walkThrough(chain: LocalChain): Promise<[string, string][]> {
-  const report: [string, string][] = [];
-  const { deployment, publicClient } = chain;
-  const providerWallet = chain.wallet(2);
-  const userWallet = chain.wallet(1);
-  const provider = providerWallet.account.address;
-  const user = userWallet.account.address;
-  const escrowAs = (w: typeof userWallet) => getContract({ address: deployment.escrow, abi: escrowAbi, client: { public: publicClient, wallet: w } });
-  const registry = getContract({ address: deployment.registry, abi: serviceRegistryAbi, client: { public: publicClient, wallet: providerWallet } });
-  let gasTotal = 0n;
-  const mined = async (label: string, hash: Promise<Hash>): Promise<bigint> => {
-    const receipt = await publicClient.waitForTransactionReceipt({ hash: await hash });
-    if (receipt.status !== "success") throw new Error(`${label} reverted (${receipt.transactionHash})`);
-    gasTotal += receipt.gasUsed;
-    log(`  ${label.padEnd(46)} gas ${String(receipt.gasUsed).padStart(7)}  tx ${receipt.transactionHash.slice(0, 18)}...`);
-    return receipt.gasUsed;
-  };
+async function story(net: LocalNetwork): Promise<LocalUser> {
+  const [agentProvider, chatProvider] = [net.providers[0]!, net.providers[1] ?? net.providers[0]!];
+  for (const p of net.providers) say(`  provider ${p.address}  ${p.model.padEnd(20)} ${p.node.url}  (in ${og(INPUT_PRICE * 1_000_000n)} / out ${og(OUTPUT_PRICE * 1_000_000n)} per 1M tokens)`);
+  const user = await net.newUser({ deposit: DEPOSIT, fund: FUND });
+  const channels = net.providers.map((p) => p.address);
+  say(`  demo user ${user.account.address}: deposited ${og(DEPOSIT)}, funded a channel of ${og(FUND)} to each provider`);
+  const before = await user.client.balances(channels);
 
-  report.push(["RPC", `${chain.rpcUrl} (chain id ${chain.chain.id})`]);
-  report.push(["escrow / registry", `${deployment.escrow} / ${deployment.registry}`]);
-  report.push(["deploy gas (escrow + registry)", `${deployment.gasUsed.escrow} + ${deployment.gasUsed.registry}`]);
-  report.push(["withdrawal lock", `${deployment.params.lockSeconds} s`]);
-  const walletBefore = await publicClient.getBalance({ address: user });
-
-  log();
-  log("Provider lists a service");
-  const inputPrice = parseEther("0.000001"); // per input token
-  const outputPrice = parseEther("0.000002"); // per output token
-  await mined("provider posts its listing bond", registry.write.stake({ value: deployment.params.providerStake }));
-  await mined(
-    "provider registers service \"demo\"",
-    registry.write.addService([{
-      name: "demo",
-      model: "0g-demo-model",
-      modelHash: keccak256(toHex("0g-demo-model")),
-      quantization: "F32",
-      endpoint: "http://127.0.0.1:8080",
-      inputPrice,
-      outputPrice,
-      signer: provider,
-      metadata: JSON.stringify({ contextLength: 2048 }),
-    }]),
-  );
-  const [service] = await registry.read.getProviderServices([provider]);
-  if (!service) throw new Error("service not listed");
-
-  log();
-  log("User deposits and funds a channel to the provider");
-  await mined("user deposits 1 0G and funds the channel", escrowAs(userWallet).write.depositAndFund([provider], { value: parseEther("1") }));
-
-  log();
-  log("User signs one ticket per request (off-chain, no gas); each acknowledges the fees so far");
-  const domain = escrowDomain(chain.chain.id, deployment.escrow);
-  const requests = [
-    { input: 120n, output: 80n },
-    { input: 300n, output: 210n },
-    { input: 90n, output: 400n },
-  ];
-  let cumulative = 0n;
-  let newest: Awaited<ReturnType<typeof signTicket>> | undefined;
-  const deadline = (await chain.now()) + 600n;
-  for (const [i, r] of requests.entries()) {
-    const fee = r.input * inputPrice + r.output * outputPrice;
-    cumulative += fee;
-    const terms: Terms = {
-      serviceId: service.id,
-      serviceVersion: service.version,
-      inputPrice,
-      outputPrice,
-      maxCost: fee,
-      requestHash: keccak256(toHex(`request ${i + 1}`)),
-      deadline,
-    };
-    newest = await signTicket(userWallet.account as LocalAccount, domain, { user, provider, nonce: BigInt(i + 1), cumulative, terms });
-    log(`  ticket ${i + 1}: ${r.input} in + ${r.output} out tokens = ${og(fee)}; cumulative ${og(cumulative)}`);
+  // 1. A LangChain agent with a tool, streaming its answer.
+  say();
+  say(`1. LangChain agent (ChatZeroG on ${agentProvider.model}) with a get_weather tool`);
+  const question = "What is the weather like in Paris today?";
+  say(`   > ${question}`);
+  const llm = new ChatZeroG({ network: net.network, privateKey: user.privateKey, model: agentProvider.model, provider: agentProvider.address, maxSpend: "0.05", maxTokens: 128, temperature: 0 });
+  const agent = createAgent({ model: llm, tools: [getWeather], systemPrompt: "You answer weather questions with the get_weather tool." });
+  let streamed = "";
+  const replies = new Map<string, AIMessageChunk>(); // chunks of each model call, merged
+  for await (const [message] of await agent.stream({ messages: [{ role: "user", content: question }] }, { streamMode: "messages" })) {
+    if (message instanceof AIMessageChunk) {
+      const id = message.id ?? "";
+      const merged = replies.get(id);
+      replies.set(id, merged ? merged.concat(message) : message);
+      if (typeof message.content === "string" && message.content !== "") {
+        if (streamed === "") process.stdout.write("   < ");
+        process.stdout.write(message.content);
+        streamed += message.content;
+      }
+    } else if (message instanceof ToolMessage) {
+      say(`   tool ${message.name ?? "call"} -> ${String(message.content)}`);
+    }
   }
-  if (!newest) throw new Error("no ticket");
+  if (streamed !== "") say();
+  const toolCalls = [...replies.values()].flatMap((m) => m.tool_calls ?? []).map((c) => `${c.name}(${JSON.stringify(c.args)})`);
+  const agentCost = costOf(await llm.receipts());
+  await llm.close(); // acknowledges the last receipt
+  say(`   ${agentCost.calls} paid model calls, ${agentCost.inputTokens} + ${agentCost.outputTokens} tokens, ${og(agentCost.fee)}, receipts verified ${agentCost.verified}/${agentCost.calls}${toolCalls.length ? `; tool calls: ${toolCalls.join(", ")}` : ""}`);
 
-  log();
-  log("Provider settles the newest voucher (one signature covers every request)");
-  const settleGas = await mined("provider settles a batch of 1 voucher", escrowAs(providerWallet).write.settle([provider, [toVoucher(newest)]]));
-  const earned = await escrowAs(providerWallet).read.earnings([provider]);
-  await mined("provider withdraws its earnings", escrowAs(providerWallet).write.withdrawEarnings([provider]));
+  // 2. An MCP client calling the MCP server's `ask` tool.
+  say();
+  say(`2. MCP client -> MCP server tool "ask" (${chatProvider.model})`);
+  const buyer = new BuyerSession({
+    network: net.network,
+    account: privateKeyToAccount(user.privateKey),
+    caps: { feesPerSession: parseAmount("0.01"), feesPerDay: parseAmount("0.1"), fundsPerSession: 0n, fundsPerDay: 0n },
+    model: chatProvider.model,
+    provider: chatProvider.address,
+  });
+  const server = createZeroGMcpServer(buyer);
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await server.connect(serverSide);
+  const mcp = new Client({ name: "0g-devnet-demo", version: "0.1.0" });
+  await mcp.connect(clientSide);
+  const tools = (await mcp.listTools()).tools.map((t) => t.name);
+  say(`   tools: ${tools.join(", ")}`);
+  let progressEvents = 0;
+  const asked = await mcp.callTool({ name: "ask", arguments: { prompt: "Say hello to the network.", max_tokens: 32, temperature: 0 } }, undefined, { onprogress: () => (progressEvents += 1) });
+  if (asked.isError) throw new Error(`ask failed: ${JSON.stringify(asked.content)}`);
+  const answer = asked.structuredContent as { text: string; usage: { input_tokens: number; output_tokens: number }; cost: { wei: string; og: string } };
+  say(`   < ${answer.text}`);
+  const mcpCost = costOf(buyer.receipts);
+  await mcp.close();
+  await buyer.close();
+  say(`   ${answer.usage.input_tokens} + ${answer.usage.output_tokens} tokens, ${answer.cost.og} 0G, receipt verified ${mcpCost.verified}/${mcpCost.calls}, ${progressEvents} progress notifications`);
 
-  log();
-  log("User takes the rest back: request, lock, execute");
-  const [balance] = await escrowAs(userWallet).read.getChannel([user, provider]);
-  await mined(`user requests a withdrawal of ${og(balance)}`, escrowAs(userWallet).write.requestWithdraw([provider, balance]));
-  const [, , , unlockAt] = await escrowAs(userWallet).read.getChannel([user, provider]);
-  log(`  unlocks at chain time ${unlockAt}; advancing the local chain's clock by the lock`);
-  await chain.increaseTime(deployment.params.lockSeconds);
-  await mined("user executes the withdrawal to its ledger", escrowAs(userWallet).write.executeWithdraw([provider]));
-  const ledger = await escrowAs(userWallet).read.ledger([user]);
-  await mined("user withdraws its ledger to its wallet", escrowAs(userWallet).write.withdrawLedger([ledger, user]));
-  const walletAfter = await publicClient.getBalance({ address: user });
+  // 3. Settlement on-chain.
+  say();
+  say("3. Providers settle the newest vouchers on-chain");
+  const settlements: { provider: Address; tx?: string; paid: bigint; gas: bigint }[] = [];
+  for (const p of net.providers) {
+    const run = await p.node.settle();
+    settlements.push({ provider: p.address, ...(run.txHash ? { tx: run.txHash } : {}), paid: run.paid, gas: run.gasUsed });
+    say(`   ${p.model.padEnd(20)} ${run.txHash ? `tx ${run.txHash}  gas ${run.gasUsed}  paid ${og(run.paid)}` : `nothing to settle (${run.reason ?? "settled already"})`}`);
+  }
 
-  report.push(["fees for 3 requests", `${og(cumulative)} (${requests.reduce((a, r) => a + r.input + r.output, 0n)} tokens)`]);
-  report.push(["provider earned", og(earned)]);
-  report.push(["settlement gas (1 voucher)", String(settleGas)]);
-  report.push(["user refunded after the lock", og(balance)]);
-  report.push(["user wallet before / after", `${og(walletBefore)} / ${og(walletAfter)}`]);
-  report.push(["gas for the whole walk-through", String(gasTotal)]);
-  if (earned !== cumulative) throw new Error(`provider earned ${earned}, expected ${cumulative}`);
-  return report;
+  // 4. Withdrawal: request, lock, complete.
+  say();
+  const lock = net.chain.deployment.params.lockSeconds;
+  say(`4. The user withdraws what is left (lock: ${lock} s)`);
+  let unlockAt = 0n;
+  for (const provider of channels) {
+    const r = await user.client.requestWithdraw(provider, "all");
+    if (r.unlockAt > unlockAt) unlockAt = r.unlockAt;
+  }
+  const early = await user.client.completeWithdraw(channels[0]!, { toWallet: false }).then(() => "completed", (e: { code?: string }) => e.code ?? "refused");
+  say(`   requested; completing before the unlock is refused (${early})`);
+  await net.chain.increaseTime(unlockAt - (await net.chain.now()) + 1n);
+  say(`   the local chain's clock moves ${lock} s on`);
+  let refunded = 0n;
+  for (const provider of channels) refunded += (await user.client.completeWithdraw(provider, { toWallet: false })).amount;
+  say(`   refunded ${og(refunded)} to the ledger`);
+  const after = await user.client.balances(channels);
+
+  // Report.
+  const fees = agentCost.fee + mcpCost.fee;
+  const paid = settlements.reduce((s, x) => s + x.paid, 0n);
+  const gas = settlements.reduce((s, x) => s + x.gas, 0n);
+  const funded = FUND * BigInt(channels.length);
+  const rows: [string, string][] = [
+    ["RPC", `${net.chain.rpcUrl} (chain id ${net.chain.chain.id})`],
+    ["providers", net.providers.map((p) => p.node.url).join(" ")],
+    ["ledger before / after", `${og(before.ledger)} / ${og(after.ledger)}`],
+    ["channels before / after", `${og(before.channels.reduce((s, c) => s + c.balance, 0n))} / ${og(after.channels.reduce((s, c) => s + c.balance, 0n))}`],
+    ["LangChain agent", `${agentCost.calls} calls, ${agentCost.inputTokens} + ${agentCost.outputTokens} tokens, ${og(agentCost.fee)}`],
+    ["MCP ask", `${mcpCost.calls} call, ${mcpCost.inputTokens} + ${mcpCost.outputTokens} tokens, ${og(mcpCost.fee)}`],
+    ["fees paid (verified receipts)", `${og(fees)} (${agentCost.verified + mcpCost.verified} receipts, all verified)`],
+    ["settled on-chain", `${og(paid)} in ${settlements.filter((s) => s.tx).length} transactions, ${gas} gas`],
+    ["refunded after the lock", og(refunded)],
+    ["funded - fees = refunded", funded - fees === refunded && paid === fees ? "yes" : "NO"],
+  ];
+  say();
+  say("Report");
+  for (const [k, v] of rows) say(`  ${k.padEnd(30)} ${v}`);
+  if (funded - fees !== refunded || paid !== fees) throw new Error("the books do not balance");
+  return user;
+}
+
+/** --keep: fund the demo user again, start a gateway for it, and print how to reach everything. */
+async function keepRunning(net: LocalNetwork, user: LocalUser): Promise<Gateway> {
+  for (const p of net.providers) await user.client.fund(p.address, FUND);
+  const paidFetch = createPaidFetch({
+    network: net.network,
+    publicClient: user.client.publicClient,
+    domain: user.client.domain,
+    user: user.account.address,
+    signer: user.account,
+    store: new MemoryLaneStore(),
+  });
+  const token = randomBytes(24).toString("hex");
+  const gateway = await startGateway({ paidFetch, token });
+  const home = defaultHome();
+  await mkdir(home, { recursive: true, mode: 0o700 });
+  const d = net.chain.deployment;
+  const record = join(home, "devnet.json");
+  await writeFile(record, JSON.stringify({ rpcUrl: net.chain.rpcUrl, chainId: net.chain.chain.id, escrow: d.escrow, registry: d.registry, fromBlock: d.fromBlock.toString() }, null, 2));
+  const mcpConfig = {
+    mcpServers: {
+      "0g-compute": {
+        command: "node",
+        args: [join(root, "packages", "mcp-server", "dist", "cli.js")],
+        env: { ZG_NETWORK: "devnet", ZG_HOME: home, ZG_PRIVATE_KEY: user.privateKey, ZG_MCP_SPEND_CAP_SESSION: "0.01", ZG_MCP_SPEND_CAP_DAY: "0.1" },
+      },
+    },
+  };
+  say();
+  say("The network keeps running (Ctrl-C stops it):");
+  say(`  RPC           ${net.chain.rpcUrl}  (chain id ${net.chain.chain.id}; escrow ${d.escrow}, registry ${d.registry})`);
+  for (const p of net.providers) say(`  provider      ${p.node.url}  ${p.model}`);
+  say(`  gateway       ${gateway.url}  (OpenAI-compatible; bearer token ${token})`);
+  say(`                curl ${gateway.url}/chat/completions -H "authorization: Bearer ${token}" -H "content-type: application/json" \\`);
+  say(`                  -d '{"model":"${net.providers.at(-1)!.model}","messages":[{"role":"user","content":"Hi"}],"max_tokens":32}'`);
+  say(`  demo user     ${user.account.address}, key ${user.privateKey} (a throwaway devnet key; 0g-compute uses it as ZG_PRIVATE_KEY)`);
+  say(`  devnet record ${record} (0g-compute --network devnet, ChatZeroG and the MCP server find the chain through it)`);
+  say("  MCP client configuration (e.g. claude_desktop_config.json):");
+  for (const line of JSON.stringify(mcpConfig, null, 2).split("\n")) say(`    ${line}`);
+  return gateway;
 }
 
 main().catch((err: unknown) => {
-  console.error(err instanceof Error ? err.message : err);
+  console.error(err instanceof Error ? `${err.name}: ${err.message}` : err);
   process.exit(1);
 });
