@@ -9,7 +9,8 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync, existsSync, renameSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { fileURLToPath, pathToFileURL } from "node:url";
+import { poseidonHasherSource } from "../zk/poseidon-sol.js";
 
 const require = createRequire(import.meta.url);
 const solc = require("solc") as {
@@ -26,7 +27,50 @@ const EXPORTS = [
   { file: "Escrow.sol", name: "Escrow", id: "escrow" },
   { file: "ServiceRegistry.sol", name: "ServiceRegistry", id: "serviceRegistry" },
   { file: "test/ReentrantReceiver.sol", name: "ReentrantReceiver", id: "reentrantReceiver" },
+  { file: "ZkEscrow.sol", name: "ZkEscrow", id: "zkEscrow" },
+  { file: "generated/PoseidonHasher.sol", name: "PoseidonHasher", id: "poseidonHasher" },
 ] as const;
+
+/** Sources generated at build time rather than kept in `src` (deterministic, so they hash like sources). */
+function generatedSources(): Record<string, { content: string }> {
+  return { "generated/PoseidonHasher.sol": { content: poseidonHasherSource() } };
+}
+
+type SolcOutput = {
+  errors?: { severity: string; formattedMessage: string }[];
+  contracts: Record<string, Record<string, { abi: unknown[]; evm: { bytecode: { object: string }; deployedBytecode: { object: string } } }>>;
+};
+
+/** Compile standard-JSON sources with this project's settings; throws on errors. */
+export function compileSources(sources: Record<string, { content: string }>): SolcOutput {
+  const output = JSON.parse(
+    solc.compile(JSON.stringify({ language: "Solidity", sources, settings: SETTINGS }), { import: findImport }),
+  ) as SolcOutput;
+  const errors = (output.errors ?? []).filter((e) => e.severity === "error");
+  if (errors.length > 0) throw new Error(`solidity compilation failed:\n${errors.map((e) => e.formattedMessage).join("\n")}`);
+  return output;
+}
+
+/**
+ * Compile one generated contract (e.g. a snarkjs-exported verifier) with the project's settings, cached
+ * in `cacheDir` by the hash of its source and the compiler.
+ *
+ * @example
+ * const { abi, bytecode } = compileStandalone(verifierSource, "Groth16Verifier", buildDir);
+ */
+export function compileStandalone(source: string, name: string, cacheDir: string): { abi: unknown[]; bytecode: `0x${string}` } {
+  const hash = createHash("sha256").update(JSON.stringify({ source, name, settings: SETTINGS, solc: solc.version() })).digest("hex").slice(0, 16);
+  const cached = join(cacheDir, `${name}.${hash}.json`);
+  if (existsSync(cached)) return JSON.parse(readFileSync(cached, "utf8")) as { abi: unknown[]; bytecode: `0x${string}` };
+  const output = compileSources({ [`${name}.sol`]: { content: source } });
+  const artifact = output.contracts[`${name}.sol`]?.[name];
+  if (!artifact) throw new Error(`compiler output lacks ${name}`);
+  const result = { abi: artifact.abi, bytecode: `0x${artifact.evm.bytecode.object}` as `0x${string}` };
+  mkdirSync(cacheDir, { recursive: true });
+  writeFileSync(cached + ".tmp", JSON.stringify(result));
+  renameSync(cached + ".tmp", cached);
+  return result;
+}
 
 const SETTINGS = {
   optimizer: { enabled: true, runs: 10_000 },
@@ -61,6 +105,7 @@ function main(): void {
   const files = listSources(srcDir).sort();
   const sources: Record<string, { content: string }> = {};
   for (const file of files) sources[relative(srcDir, file)] = { content: readFileSync(file, "utf8") };
+  Object.assign(sources, generatedSources());
 
   const ozVersion = (require("@openzeppelin/contracts/package.json") as { version: string }).version;
   const hash = createHash("sha256")
@@ -72,18 +117,14 @@ function main(): void {
   }
 
   const started = Date.now();
-  const output = JSON.parse(
-    solc.compile(JSON.stringify({ language: "Solidity", sources, settings: SETTINGS }), { import: findImport }),
-  ) as {
-    errors?: { severity: string; formattedMessage: string }[];
-    contracts: Record<string, Record<string, { abi: unknown[]; evm: { bytecode: { object: string }; deployedBytecode: { object: string } } }>>;
-  };
-  const errors = (output.errors ?? []).filter((e) => e.severity === "error");
-  for (const e of output.errors ?? []) process.stderr.write(e.formattedMessage + "\n");
-  if (errors.length > 0) {
-    process.stderr.write(`solidity compilation failed with ${errors.length} error(s)\n`);
+  let output: SolcOutput;
+  try {
+    output = compileSources(sources);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n`);
     process.exit(1);
   }
+  for (const e of output.errors ?? []) process.stderr.write(e.formattedMessage + "\n");
 
   mkdirSync(outDir, { recursive: true });
   const index: string[] = [
@@ -110,4 +151,5 @@ function main(): void {
   process.stderr.write(`compiled ${files.length} Solidity files with solc ${solc.version()} in ${Date.now() - started} ms\n`);
 }
 
-main();
+// Run only as a script (the ZK build imports compileStandalone without compiling everything).
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) main();

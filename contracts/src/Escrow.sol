@@ -94,7 +94,7 @@ contract Escrow is EIP712, ReentrancyGuard {
     /// @notice Next delegation nonce per user; bumped by every signed delegation used and every revocation.
     mapping(address user => uint64) public delegationNonce;
 
-    mapping(address user => mapping(address provider => Channel)) private _channels;
+    mapping(address user => mapping(address provider => Channel)) internal _channels;
     mapping(address user => mapping(address provider => mapping(address key => KeyLane))) private _keyLanes;
 
     // ---------------------------------------------------------------- events
@@ -354,7 +354,7 @@ contract Escrow is EIP712, ReentrancyGuard {
         emit Deposited(user, amount, balance);
     }
 
-    function _fund(address user, address provider, uint128 amount) private {
+    function _fund(address user, address provider, uint128 amount) internal virtual {
         if (amount == 0) revert ZeroAmount();
         if (provider == address(0)) revert ZeroAddress();
         if (provider == user) revert SelfChannel();

@@ -7,3 +7,4 @@ export * from "./deploy.js";
 export * from "./anvil.js";
 export * from "./local-chain.js";
 export * from "./gas.js";
+export * from "./zk.js";

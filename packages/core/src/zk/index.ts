@@ -3,3 +3,5 @@ export * from "./field.js";
 export * from "./voucher.js";
 export * from "./tree.js";
 export * from "./batch.js";
+export * from "./proof.js";
+export * from "./indexer.js";
