@@ -164,7 +164,7 @@ export function buildZkBatch(args: {
       continue;
     }
     const { leaf, siblings } = tree.proof(e.leafIndex);
-    if (leaf.keyHash !== 0n && leaf.keyHash !== e.keyHash) throw new ZkError("ZK_QUEUE_MISMATCH", `queue entry key differs from leaf ${e.leafIndex}'s`);
+    if (args.unchecked !== true && leaf.keyHash !== 0n && leaf.keyHash !== e.keyHash) throw new ZkError("ZK_QUEUE_MISMATCH", `queue entry key differs from leaf ${e.leafIndex}'s`);
     qLeafIndex.push(String(e.leafIndex));
     qKeyHash.push(e.keyHash.toString());
     qAmount.push(e.amount.toString());
@@ -244,6 +244,8 @@ export function buildZkBatch(args: {
     for (const k of ["vFunded", "vOldPaid", "vCumulative", "vAx", "vAy", "vS", "vR8x", "vR8y"] as const) v[k].push("0");
   }
   if (amount > ZK_MAX_AMOUNT * BigInt(shape.batchSize)) throw new ZkError("ZK_AMOUNT_RANGE", "batch amount out of range");
+  // Only an unchecked (test) batch can go negative; the circuit refuses it, but the input must be a field element.
+  if (amount < 0n) amount += SNARK_FIELD;
 
   const newRoot = tree.root;
   const paddedWords = [...words, ...Array.from({ length: shape.batchSize - words.length }, () => 0n)];
