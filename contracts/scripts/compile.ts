@@ -28,6 +28,7 @@ const EXPORTS = [
   { file: "ServiceRegistry.sol", name: "ServiceRegistry", id: "serviceRegistry" },
   { file: "test/ReentrantReceiver.sol", name: "ReentrantReceiver", id: "reentrantReceiver" },
   { file: "ZkEscrow.sol", name: "ZkEscrow", id: "zkEscrow" },
+  { file: "test/AcceptingVerifier.sol", name: "AcceptingVerifier", id: "acceptingVerifier" },
   { file: "generated/PoseidonHasher.sol", name: "PoseidonHasher", id: "poseidonHasher" },
 ] as const;
 

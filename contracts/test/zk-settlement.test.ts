@@ -92,7 +92,7 @@ describe("ZK settlement on-chain", () => {
     const state = await syncZkState(f.chain.publicClient, f.zk.escrow, P(), f.art.config.depth);
     const { leaf, siblings } = state.tree.proof(leaf1);
     const ledgerBefore = await f.escrowAs(u1).read.ledger([u1.account.address]);
-    await f.mined(f.escrowAs(u1).write.zkExecuteWithdraw([P(), Number(leaf.funded), Number(leaf.paid), siblings]));
+    await f.mined(f.escrowAs(u1).write.zkExecuteWithdraw([P(), leaf.funded, leaf.paid, siblings]));
     expect((await f.escrowAs(u1).read.ledger([u1.account.address])) - ledgerBefore).toBe(300n);
     await expect(f.settle(provider, inFlight, proof)).rejects.toThrow(/InvalidProof/);
 

@@ -130,6 +130,38 @@ async function withLock<T>(lockDir: string, ready: () => boolean, work: () => Pr
   }
 }
 
+/** Compile the circuit for `config` into `dir` (circom2, --O2): main.r1cs and main_js/main.wasm. */
+async function compileCircuit(config: ZkCircuitConfig, dir: string): Promise<void> {
+  mkdirSync(dir, { recursive: true });
+  // circom2 must run from the folder that holds node_modules: it cannot include files above it.
+  const nodeModules = dirname(packageDir("circomlib"));
+  const cwd = dirname(nodeModules);
+  const main = join(dir, "main.circom");
+  writeFileSync(main, [
+    "pragma circom 2.1.5;",
+    `include "${relative(cwd, circuitFile)}";`,
+    `component main {public [pub]} = ZkSettlement(${config.batchSize}, ${config.queueSlots}, ${config.depth});`,
+    "",
+  ].join("\n"));
+  const circom = join(packageDir("circom2"), "cli.js");
+  await run(process.execPath, [circom, relative(cwd, main), "--r1cs", "--wasm", "--O2", "-o", relative(cwd, dir), "-l", relative(cwd, nodeModules), "-l", "."], cwd);
+}
+
+/**
+ * Compile only (no keys), to count constraints: cached like the full build.
+ *
+ * @example
+ * const { constraints } = await countZkConstraints({ batchSize: 64, queueSlots: 16, depth: 16 });
+ */
+export async function countZkConstraints(config: ZkCircuitConfig): Promise<{ constraints: number; power: number }> {
+  const dir = join(ZK_BUILD_DIR, `k${config.batchSize}-q${config.queueSlots}-d${config.depth}-${toolchainHash(config)}`);
+  const r1cs = join(dir, "main.r1cs");
+  if (!existsSync(r1cs)) await compileCircuit(config, dir);
+  const info = await snarkjs.r1cs.info(r1cs);
+  await (globalThis as { curve_bn128?: { terminate(): Promise<void> } }).curve_bn128?.terminate();
+  return { constraints: info.nConstraints, power: circuitPower(info) };
+}
+
 /** The snarkjs domain power for a circuit (how snarkjs sizes it). */
 function circuitPower(info: { nConstraints: number; nPubInputs: number; nOutputs: number }): number {
   return Math.floor(Math.log2(info.nConstraints + info.nPubInputs + info.nOutputs)) + 1;
@@ -177,18 +209,7 @@ export async function ensureZkArtifacts(config: ZkCircuitConfig, options: ZkBuil
       return out;
     };
     try {
-      // circom2 must run from the folder that holds node_modules: it cannot include files above it.
-      const nodeModules = dirname(packageDir("circomlib"));
-      const cwd = dirname(nodeModules);
-      const main = join(dir, "main.circom");
-      writeFileSync(main, [
-        "pragma circom 2.1.5;",
-        `include "${relative(cwd, circuitFile)}";`,
-        `component main {public [pub]} = ZkSettlement(${config.batchSize}, ${config.queueSlots}, ${config.depth});`,
-        "",
-      ].join("\n"));
-      const circom = join(packageDir("circom2"), "cli.js");
-      await step("compile", () => run(process.execPath, [circom, relative(cwd, main), "--r1cs", "--wasm", "--O2", "-o", relative(cwd, dir), "-l", relative(cwd, nodeModules), "-l", "."], cwd));
+      await step("compile", () => compileCircuit(config, dir));
       const r1cs = join(dir, "main.r1cs");
       const wasm = join(dir, "main_js", "main.wasm");
       const info = await snarkjs.r1cs.info(r1cs);
