@@ -219,7 +219,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         throw err;
       }
     }
-    throw new NoProviderError(`every provider failed (${failures.length})`, failures);
+    throw new NoProviderError(`every provider failed (${failures.length}): ${failures.map((f) => `${f.provider}: ${f.error}`).join("; ")}`, failures);
   }
 
   async function verifyPlain(res: Response, session: PaymentSession, ticket: SignedTicket, bounds: { maxInputTokens: number; maxTokens: number }, hold?: SpendingReservation): Promise<Response> {
