@@ -87,9 +87,9 @@ contract ZkEscrow is Escrow {
     event ZkDeposited(
         address indexed user, address indexed provider, uint32 leafIndex, uint96 amount, uint64 position, uint256 keyHash
     );
-    /// @notice A proof moved the provider's tree to `newRoot`, consumed queue entries [fromPos, toPos)
-    /// and paid `amount`. The per-user updates are in the transaction's `data` argument.
-    event ZkSettled(address indexed provider, uint256 newRoot, uint64 fromPos, uint64 toPos, uint128 amount);
+    /// @notice A proof consumed queue entries [fromPos, toPos) and paid `amount`. The new root and the
+    /// per-user updates are in the transaction's `newRoot` and `data` arguments (calldata is cheaper).
+    event ZkSettled(address indexed provider, uint64 fromPos, uint64 toPos, uint128 amount);
     event ZkWithdrawRequested(address indexed user, address indexed provider, uint96 amount, uint64 unlockAt);
     event ZkWithdrawCancelled(address indexed user, address indexed provider);
     /// @notice An exit moved `amount` from leaf `leafIndex` to the user's ledger; the leaf now holds
@@ -253,8 +253,13 @@ contract ZkEscrow is Escrow {
         uint64 toPos = counters.length - fromPos > ZK_QUEUE_SLOTS ? fromPos + ZK_QUEUE_SLOTS : counters.length;
         uint256 oldRoot = _zkRoot[provider];
         if (oldRoot == 0) oldRoot = ZK_EMPTY_ROOT;
-        uint256 oldQueueHash = _zkQueueHash[provider][fromPos];
-        uint256 newQueueHash = toPos == fromPos ? oldQueueHash : _zkQueueHash[provider][toPos];
+        // With nothing to consume the queue hashes play no part; both are 0 (saves two cold reads).
+        uint256 oldQueueHash;
+        uint256 newQueueHash;
+        if (toPos != fromPos) {
+            oldQueueHash = _zkQueueHash[provider][fromPos];
+            newQueueHash = _zkQueueHash[provider][toPos];
+        }
 
         uint256 pub = _publicInput(
             [
@@ -280,9 +285,10 @@ contract ZkEscrow is Escrow {
         _zkRoot[provider] = newRoot;
         uint256 earned = uint256(counters.earnings) + amount;
         if (earned > type(uint96).max) revert ZkAmountTooLarge();
-        _zkCounters[provider].consumed = toPos;
-        _zkCounters[provider].earnings = uint96(earned);
-        emit ZkSettled(provider, newRoot, fromPos, toPos, amount);
+        counters.consumed = toPos;
+        counters.earnings = uint96(earned);
+        _zkCounters[provider] = counters; // one slot
+        emit ZkSettled(provider, fromPos, toPos, amount);
     }
 
     /// @notice Move the caller's ZK earnings into its `earnings` (then `withdrawEarnings`).
@@ -296,15 +302,16 @@ contract ZkEscrow is Escrow {
     }
 
     /// @dev keccak challenge r (128 bits) and the low 125 bits of P(r), packed as one field element.
+    /// P's coefficients from the top: the data words (16 bytes each, last first), then the header.
     function _publicInput(uint256[10] memory header, bytes calldata data) private pure returns (uint256 pub) {
         uint256 r = uint256(keccak256(bytes.concat(abi.encode(header), data))) & type(uint128).max;
         uint256 acc;
-        unchecked {
-            for (uint256 i = data.length; i != 0; i -= 16) {
-                acc = addmod(mulmod(acc, r, FIELD), uint256(uint128(bytes16(data[i - 16:i]))), FIELD);
+        assembly ("memory-safe") {
+            for { let i := data.length } i { i := sub(i, 16) } {
+                acc := addmod(mulmod(acc, r, FIELD), shr(128, calldataload(add(data.offset, sub(i, 16)))), FIELD)
             }
-            for (uint256 j = 10; j != 0; --j) {
-                acc = addmod(mulmod(acc, r, FIELD), header[j - 1], FIELD);
+            for { let j := 10 } j { j := sub(j, 1) } {
+                acc := addmod(mulmod(acc, r, FIELD), mload(add(header, shl(5, sub(j, 1)))), FIELD)
             }
         }
         pub = r | ((acc & LOW_125) << 128);

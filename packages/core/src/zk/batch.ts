@@ -143,9 +143,10 @@ export function buildZkBatch(args: {
   const oldRoot = tree.root;
   const zeroPath = (): string[] => Array.from({ length: D }, () => "0");
 
-  // 1. Queue entries, in order.
+  // 1. Queue entries, in order. With none to consume, the escrow uses 0 for both queue hashes.
   const nQueue = Math.min(args.pendingQueue.length, shape.queueSlots);
-  let q = args.oldQueueHash;
+  const oldQueueHash = nQueue === 0 ? 0n : args.oldQueueHash;
+  let q = oldQueueHash;
   const qLeafIndex: string[] = [];
   const qKeyHash: string[] = [];
   const qAmount: string[] = [];
@@ -249,17 +250,17 @@ export function buildZkBatch(args: {
 
   const newRoot = tree.root;
   const paddedWords = [...words, ...Array.from({ length: shape.batchSize - words.length }, () => 0n)];
-  const committed = [oldRoot, newRoot, args.oldQueueHash, q, BigInt(nQueue), BigInt(scope.chainId), BigInt(scope.escrow), BigInt(scope.provider), amount, ...paddedWords];
+  const committed = [oldRoot, newRoot, oldQueueHash, q, BigInt(nQueue), BigInt(scope.chainId), BigInt(scope.escrow), BigInt(scope.provider), amount, ...paddedWords];
   const commitment = commitValues(committed);
   const data = (words.length === 0 ? "0x" : concat(words.map((w) => toHex(w, { size: 16 })))) as Hex;
-  const publicInput = zkPublicInput({ commitment, oldRoot, newRoot, oldQueueHash: args.oldQueueHash, newQueueHash: q, nQueue, scope, amount, data });
+  const publicInput = zkPublicInput({ commitment, oldRoot, newRoot, oldQueueHash, newQueueHash: q, nQueue, scope, amount, data });
 
   const input: ZkBatch["input"] = {
     pub: publicInput.toString(),
     commitment: commitment.toString(),
     oldRoot: oldRoot.toString(),
     newRoot: newRoot.toString(),
-    oldQueueHash: args.oldQueueHash.toString(),
+    oldQueueHash: oldQueueHash.toString(),
     newQueueHash: q.toString(),
     nQueue: String(nQueue),
     chainId: String(scope.chainId),
