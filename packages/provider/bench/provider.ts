@@ -12,6 +12,7 @@
  * Loopback only; every process it starts is stopped by PID. `--json out.json` writes the figures.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -32,11 +33,13 @@ const PER_CLIENT = 40;
 const SEQUENTIAL = 300;
 const TARGET_THROUGHPUT = 0.9;
 const TARGET_LLAMA = 0.95;
+/** Upstream answer times for the backend-bound throughput runs. */
+const LATENCIES_MS = [100, 1000];
 
 const children: ChildProcess[] = [];
 function child(script: string, args: string[], env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<{ proc: ChildProcess; line: string }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [...nodeArgs, script, ...args], { cwd: root, env, stdio: ["ignore", "pipe", "inherit"] });
+    const proc = spawn(process.execPath, [...nodeArgs, script, ...args], { cwd: root, env, stdio: ["pipe", "pipe", "inherit"] });
     children.push(proc);
     let out = "";
     proc.stdout!.on("data", (c: Buffer) => {
@@ -45,6 +48,25 @@ function child(script: string, args: string[], env: NodeJS.ProcessEnv = process.
       if (nl >= 0) resolve({ proc, line: out.slice(0, nl) });
     });
     proc.once("exit", (code) => reject(new Error(`${script} exited ${code}`)));
+  });
+}
+
+/** CPU time (user + system) a process has used so far, in ms (Linux; undefined elsewhere). */
+function cpuMs(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime in clock ticks of 10 ms
+  } catch {
+    return undefined;
+  }
+}
+
+/** Tell the fake upstream child to answer after `ms`. */
+function setLatency(upstream: ChildProcess, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    upstream.stdout!.once("data", () => resolve());
+    upstream.stdin!.write(`latency ${ms}\n`);
   });
 }
 
@@ -81,8 +103,11 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "0g-bench-"));
   try {
     const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
-    const upstream = (await child(join(dist, "testing", "fake-upstream-server.js"), [])).line;
-    const unpaid = (await child(join(dist, "testing", "unpaid-server.js"), [upstream, MODEL])).line;
+    const upstreamChild = await child(join(dist, "testing", "fake-upstream-server.js"), []);
+    const upstream = upstreamChild.line;
+    const profile = process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
+    const unpaidChild = await child(join(dist, "testing", "unpaid-server.js"), [upstream, MODEL], process.env, profile);
+    const unpaid = unpaidChild.line;
 
     // The provider, as an operator runs it.
     const port = 21000 + Math.floor(Math.random() * 20000);
@@ -103,10 +128,10 @@ async function main(): Promise<void> {
       name: "chat", model: MODEL, modelHash: keccak256(toHex(MODEL)), quantization: "", endpoint: `http://127.0.0.1:${port}`,
       inputPrice: 1000n, outputPrice: 2000n, signer: privateKeyToAccount(responseKey).address, metadata: "{}",
     });
-    const providerUrl = (await child(join(dist, "cli", "main.js"), ["--config", join(dir, "0g-provider.json"), "--json", "start"], {
+    const providerChild = await child(join(dist, "cli", "main.js"), ["--config", join(dir, "0g-provider.json"), "--json", "start"], {
       ...process.env, BENCH_PROVIDER_KEY: chain.anvil.privateKeys[2], BENCH_RESPONSE_KEY: responseKey, BENCH_ADMIN_TOKEN: "bench",
-    }, process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])).line;
-    const url = (JSON.parse(providerUrl) as { url: string }).url;
+    }, profile);
+    const url = (JSON.parse(providerChild.line) as { url: string }).url;
 
     // Users: one channel each.
     // One extra user for the sequential run, so the load test's lanes start fresh.
@@ -144,28 +169,34 @@ async function main(): Promise<void> {
     const service = (await client.registry.read.getProviderServices([providerWallet.account.address]))[0]!;
     const hash = requestHash("/v1/chat/completions", body);
     const deadline = (await chain.now()) + 3600n;
+    let latencyOffset = 0;
     const tickets: string[][] = await Promise.all(users.map((u) => Promise.all(Array.from({ length: PER_CLIENT }, async (_, i) =>
       encodeHeader(ticketToWire(await signTicket(u, domain, {
         user: u.address, provider: providerWallet.account.address, nonce: BigInt(1 + i), cumulative: 0n,
         terms: { serviceId: service.id, serviceVersion: service.version, inputPrice: 1000n, outputPrice: 2000n, maxCost: 10n ** 12n, requestHash: hash, deadline },
       })))))));
-    const load = async (target: string, headersFor: (client: number, i: number) => Record<string, string>): Promise<number> => {
+    /** Requests per second, and the server's CPU ms per request (from /proc), for `perClient` requests per client. */
+    const load = async (target: string, server: ChildProcess, headersFor: (client: number, i: number) => Record<string, string>, perClient = PER_CLIENT): Promise<{ rps: number; cpuPerRequest?: number }> => {
       let failures = 0;
+      const cpu0 = cpuMs(server.pid);
       const started = performance.now();
       await Promise.all(users.map(async (_, ci) => {
-        for (let i = 0; i < PER_CLIENT; i++) {
+        for (let i = 0; i < perClient; i++) {
           const res = await fetch(`${target}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headersFor(ci, i) }, body });
           await res.arrayBuffer();
           if (!res.ok) failures += 1;
         }
       }));
       const seconds = (performance.now() - started) / 1000;
+      const cpu1 = cpuMs(server.pid);
       if (failures > 0) throw new Error(`${failures} requests failed during the load test`);
-      return (CLIENTS * PER_CLIENT) / seconds;
+      const n = CLIENTS * perClient;
+      return { rps: n / seconds, ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuPerRequest: (cpu1 - cpu0) / n } : {}) };
     };
-    await load(unpaid, () => ({})); // warm up
-    const unpaidRps = await load(unpaid, () => ({}));
-    const paidRps = await load(url, (ci, i) => ({ [TICKET_HEADER]: tickets[ci]![i]! }));
+    await load(unpaid, unpaidChild.proc, () => ({})); // warm up
+    const unpaidRun = await load(unpaid, unpaidChild.proc, () => ({}));
+    const paidRun = await load(url, providerChild.proc, (ci, i) => ({ [TICKET_HEADER]: tickets[ci]![i]! }));
+    const [unpaidRps, paidRps] = [unpaidRun.rps, paidRun.rps];
     if (process.env.BENCH_PROFILE_DIR) {
       const m = await (await fetch(`${url}/metrics`)).text();
       console.log(m.split("\n").filter((l) => /_(sum|count) /.test(l)).join("\n"));
@@ -174,6 +205,31 @@ async function main(): Promise<void> {
     results["paid throughput rps"] = Math.round(paidRps);
     results["throughput ratio paid/unpaid (64 clients)"] = +(paidRps / unpaidRps).toFixed(3);
     console.log(`throughput with ${CLIENTS} concurrent clients: paid ${Math.round(paidRps)} req/s, unpaid ${Math.round(unpaidRps)} req/s, ratio ${results["throughput ratio paid/unpaid (64 clients)"]} (target >= ${TARGET_THROUGHPUT})`);
+    if (paidRun.cpuPerRequest !== undefined && unpaidRun.cpuPerRequest !== undefined) {
+      results["server CPU ms per request, paid provider"] = +paidRun.cpuPerRequest.toFixed(3);
+      results["server CPU ms per request, unpaid server"] = +unpaidRun.cpuPerRequest.toFixed(3);
+      console.log(`server CPU per request: paid provider ${results["server CPU ms per request, paid provider"]} ms, unpaid server ${results["server CPU ms per request, unpaid server"]} ms (the payment layer's cost is the difference; with an instant upstream the ratio cannot exceed unpaid/paid CPU where cores are saturated)`);
+    }
+
+    // 2b. The same with an upstream that takes as long as a short real answer: throughput is then bound by
+    // the backend, not the payment layer. Tickets continue each client's nonces.
+    for (const latency of LATENCIES_MS) {
+      await setLatency(upstreamChild.proc, latency);
+      const perClient = Math.max(2, Math.min(PER_CLIENT, Math.round(8000 / latency)));
+      const u = await load(unpaid, unpaidChild.proc, () => ({}), perClient);
+      const offset = PER_CLIENT;
+      const extra: string[][] = await Promise.all(users.map((usr) => Promise.all(Array.from({ length: perClient }, async (_, i) =>
+        encodeHeader(ticketToWire(await signTicket(usr, domain, {
+          user: usr.address, provider: providerWallet.account.address, nonce: BigInt(1 + offset + i + latencyOffset), cumulative: 0n,
+          terms: { serviceId: service.id, serviceVersion: service.version, inputPrice: 1000n, outputPrice: 2000n, maxCost: 10n ** 12n, requestHash: hash, deadline },
+        })))))));
+      latencyOffset += perClient;
+      const p = await load(url, providerChild.proc, (ci, i) => ({ [TICKET_HEADER]: extra[ci]![i]! }), perClient);
+      const key = `throughput ratio paid/unpaid (64 clients, upstream ${latency} ms)`;
+      results[key] = +(p.rps / u.rps).toFixed(3);
+      console.log(`throughput with ${CLIENTS} clients, upstream answering in ${latency} ms: paid ${Math.round(p.rps)} req/s, unpaid ${Math.round(u.rps)} req/s, ratio ${results[key]}`);
+    }
+    await setLatency(upstreamChild.proc, 0);
 
     // 3. llama backend through the provider against direct node-llama-cpp.
     const llama = await llamaRatio(dir).catch((err: unknown) => {

@@ -242,7 +242,8 @@ export function createProviderApp(ctx: ProviderContext): Hono {
 
     const signers = [...new Set([checked.signer, ...ctx.store.signersOf(ticket.user)])];
     const funds = await ctx.chain.channelFunds(ticket.user, signers);
-    ctx.store.admit({ ticket, signer: checked.signer, digest: checked.digest, funds, policy: { creditLimit: ctx.creditLimit(service), ...(laneCap === undefined ? {} : { laneCap }) }, now: Date.now() });
+    const policy = { creditLimit: ctx.creditLimit(service), ...(laneCap === undefined ? {} : { laneCap }) };
+    await ctx.store.group(() => ctx.store.admit({ ticket, signer: checked.signer, digest: checked.digest, funds, policy, now: Date.now() }));
     return { ticket, digest: checked.digest, service, body: { ...body, model: service.model }, exactInput, inputBound, maxOutputTokens };
   }
 
@@ -255,7 +256,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
   async function receiptFor(a: Admission, hash: Hex, usage: Usage) {
     const fee = feeFor(a.ticket.terms, usage.inputTokens, usage.outputTokens);
     const receipt = await signReceipt(ctx.responseSigner, ctx.domain, { ticketDigest: a.digest, responseHash: hash, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, fee });
-    ctx.store.bill(a.digest, receipt); // stored before it is sent
+    await ctx.store.group(() => ctx.store.bill(a.digest, receipt)); // durable before it is sent
     ctx.metrics.tokens.inc({ kind: "input" }, usage.inputTokens);
     ctx.metrics.tokens.inc({ kind: "output" }, usage.outputTokens);
     ctx.metrics.billedWei.inc(Number(fee));

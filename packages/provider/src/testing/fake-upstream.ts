@@ -11,6 +11,8 @@ export interface FakeUpstream {
   mode: FakeUpstreamMode;
   /** Delay per word in "slow" mode (ms); tests may change it. */
   slowMs: number;
+  /** Fixed delay before every answer (ms); may be changed at run time. */
+  latencyMs: number;
   /** Requests received. */
   requests: number;
   /** Bodies received, newest last (for assertions on what the provider forwarded). */
@@ -29,6 +31,8 @@ export interface FakeUpstreamOptions {
   slowMs?: number;
   /** Keep only the last N bodies (default 50). */
   keepBodies?: number;
+  /** A fixed delay before every answer, like a real model's time to answer (default 0). */
+  latencyMs?: number;
   /** The object answered in JSON mode (default `{"reply": "Hello from the fake upstream model ."}`). */
   json?: unknown;
 }
@@ -83,6 +87,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     url: "",
     mode: options.mode ?? "ok",
     slowMs: options.slowMs ?? 50,
+    latencyMs: options.latencyMs ?? 0,
     requests: 0,
     bodies: [],
     json: options.json ?? { reply: words.join(" ") },
@@ -110,6 +115,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     };
     fake.bodies.push(body as Record<string, unknown>);
     if (fake.bodies.length > (options.keepBodies ?? 50)) fake.bodies.shift();
+    if (fake.latencyMs > 0) await new Promise((r) => setTimeout(r, fake.latencyMs));
     if (fake.mode === "crash") {
       res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: "upstream crashed" } }));
       return;
