@@ -68,6 +68,8 @@ export class Settler {
       provider: Address;
       metrics: ProviderMetrics;
       log: (event: string, fields?: Record<string, unknown>) => void;
+      /** Optional ZK mode (e.g. a `ZkSettler`): runs after each voucher-mode run; proves in its own process. */
+      zk?: { run(): Promise<unknown> };
     },
     private readonly policy: SettlementPolicy = DEFAULT_SETTLEMENT_POLICY,
   ) {
@@ -90,6 +92,8 @@ export class Settler {
     const tick = () => {
       this.run()
         .catch((err: unknown) => this.deps.log("settle_failed", { error: (err as Error).message }))
+        .then(() => this.deps.zk?.run())
+        .catch((err: unknown) => this.deps.log("zk_settle_failed", { error: (err as Error).message }))
         .finally(() => {
           this.timer = setTimeout(tick, this.policy.intervalMs);
           this.timer.unref();

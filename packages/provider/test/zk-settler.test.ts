@@ -1,0 +1,65 @@
+// The provider's ZK mode on anvil with the CI circuit: the settler rebuilds its tree from the chain,
+// proves in a separate process, and settles deposits and vouchers of several users per proof.
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { getContract, type LocalAccount } from "viem";
+import { deployZkEscrow, startLocalChain, zkEscrowAbi, type LocalChain, type ZkDeployment } from "@0g-compute/contracts";
+import { deriveZkKey, signZkVoucher, type ZkKey, type ZkVoucher } from "@0g-compute/core";
+import { ZkSettler } from "../src/index.js";
+import { CI_CIRCUIT, ensureZkArtifacts, type ZkArtifacts } from "../../../contracts/zk/build.js";
+
+describe("provider ZK settlement", () => {
+  let chain: LocalChain;
+  let art: ZkArtifacts;
+  let zk: ZkDeployment;
+  let settler: ZkSettler;
+  const vouchers: ZkVoucher[] = [];
+
+  beforeAll(async () => {
+    art = await ensureZkArtifacts(CI_CIRCUIT);
+    chain = await startLocalChain({ params: { minFund: 0n } });
+    zk = await deployZkEscrow(chain.wallet(0), chain.publicClient, {
+      lockSeconds: 3600n, minFund: 0n, verifier: { abi: art.verifierAbi, bytecode: art.verifierBytecode }, ...art.config,
+    });
+    const provider = chain.wallet(5);
+    settler = new ZkSettler({
+      publicClient: chain.publicClient,
+      wallet: provider as never,
+      escrow: zk.escrow,
+      provider: provider.account.address,
+      artifacts: { wasm: art.wasm, zkey: art.zkey, shape: art.config },
+      vouchers: () => vouchers,
+    });
+  }, 600_000);
+  afterAll(async () => {
+    await settler?.close();
+    await chain?.stop();
+  });
+
+  it("settles queued deposits and several users' vouchers, proving off the serving process", async () => {
+    const provider = chain.wallet(5).account.address;
+    const keys: ZkKey[] = [];
+    for (const i of [1, 2]) {
+      const user = chain.wallet(i);
+      const key = await deriveZkKey(user.account as LocalAccount, chain.chain.id, zk.escrow);
+      keys.push(key);
+      const escrow = getContract({ address: zk.escrow, abi: zkEscrowAbi, client: { public: chain.publicClient, wallet: user } });
+      await chain.publicClient.waitForTransactionReceipt({ hash: await escrow.write.openZkChannel([provider, key.publicKey[0], key.publicKey[1]]) });
+      await chain.publicClient.waitForTransactionReceipt({ hash: await escrow.write.zkDeposit([provider], { value: 1000n }) });
+    }
+    const scope = { chainId: chain.chain.id, escrow: zk.escrow, provider };
+    vouchers.push(signZkVoucher(keys[0]!, { ...scope, leafIndex: 0 }, 400n), signZkVoucher(keys[1]!, { ...scope, leafIndex: 1 }, 700n));
+
+    // Q = 1: the first proof brings in user 1's deposit and pays its voucher; user 2 is not in the tree yet.
+    const first = await settler.run();
+    expect(first).toMatchObject({ consumed: 1, applied: 1, paid: 400n });
+    expect(first.skipped).toEqual([{ leafIndex: 1, reason: "unknown-leaf" }]);
+    expect(settler.proverPid).not.toBe(0);
+    expect(settler.proverPid).not.toBe(process.pid);
+
+    const second = await settler.run();
+    expect(second).toMatchObject({ consumed: 1, applied: 1, paid: 700n });
+    expect((await settler.run()).reason).toBe("nothing-due");
+    const escrow = getContract({ address: zk.escrow, abi: zkEscrowAbi, client: chain.publicClient });
+    expect((await escrow.read.getZkProvider([provider]))[4]).toBe(1100n);
+  });
+});
