@@ -110,12 +110,14 @@ async function realVerifierCost(): Promise<{ real: bigint; standIn: bigint; veri
   }
 }
 
+/** Keys already built for this K and depth (any queue size: the row reports the one used). */
 function builtArtifacts(config: ZkCircuitConfig): ZkArtifacts | undefined {
   if (!existsSync(ZK_BUILD_DIR)) return undefined;
-  const prefix = `k${config.batchSize}-q${config.queueSlots}-d${config.depth}-`;
   for (const d of readdirSync(ZK_BUILD_DIR)) {
     const file = join(ZK_BUILD_DIR, d, "artifacts.json");
-    if (d.startsWith(prefix) && !d.endsWith(".lock") && existsSync(file)) return JSON.parse(readFileSync(file, "utf8")) as ZkArtifacts;
+    if (d.startsWith(`k${config.batchSize}-q`) && d.includes(`-d${config.depth}-`) && !d.endsWith(".lock") && existsSync(file)) {
+      return JSON.parse(readFileSync(file, "utf8")) as ZkArtifacts;
+    }
   }
   return undefined;
 }
@@ -150,7 +152,8 @@ async function main(): Promise<void> {
     log(`proving K=${k}`);
     const run = spawnSync(process.execPath, ["--conditions=@0g-compute/source", "--import", "tsx", join(here, "zk-prove.ts"), join(art.dir, "artifacts.json")], { encoding: "utf8", maxBuffer: 1 << 20 });
     if (run.status !== 0) throw new Error(`prover failed: ${run.stderr}`);
-    const out = JSON.parse(run.stdout.trim().split("\n").pop()!) as { proveMs: number; maxRssMiB: number; cpuMs: number; verified: boolean };
+    const out = JSON.parse(run.stdout.trim().split("\n").pop()!) as { proveMs: number; maxRssMiB: number; cpuMs: number; verified: boolean; Q: number };
+    log(`K=${k}: proved with Q=${out.Q}, ${art.constraints} constraints`);
     if (!out.verified) throw new Error("bench proof did not verify");
     proving.set(k, out);
   }
