@@ -1,4 +1,7 @@
-import { concat, keccak256, toBytes, type Hex } from "viem";
+import { bytesToHex, hexToBytes, type Hex } from "viem";
+import { keccak256Bytes, keccak256Hex } from "./keccak.js";
+
+const utf8 = new TextEncoder();
 
 /** 32 zero bytes: the start of a stream's hash chain, and the request hash of an ack-only ticket. */
 export const ZERO_HASH: Hex = `0x${"0".repeat(64)}`;
@@ -13,14 +16,14 @@ export const ZERO_HASH: Hex = `0x${"0".repeat(64)}`;
  * const h = requestHash("/v1/chat/completions", body);
  */
 export function requestHash(path: string, rawBody: string | Uint8Array): Hex {
-  const body = typeof rawBody === "string" ? new TextEncoder().encode(rawBody) : rawBody;
-  return keccak256(concat([toBytes(`POST ${path}\n`), body]));
+  const body = typeof rawBody === "string" ? utf8.encode(rawBody) : rawBody;
+  return keccak256Hex(utf8.encode(`POST ${path}\n`), body);
 }
 
 /** Hash of a non-streaming response: keccak256 of the raw body bytes. */
 export function responseHash(rawBody: string | Uint8Array): Hex {
-  const body = typeof rawBody === "string" ? new TextEncoder().encode(rawBody) : rawBody;
-  return keccak256(body);
+  const body = typeof rawBody === "string" ? utf8.encode(rawBody) : rawBody;
+  return keccak256Hex(body);
 }
 
 /**
@@ -29,19 +32,19 @@ export function responseHash(rawBody: string | Uint8Array): Hex {
  * Independent of TCP chunking, line endings and keep-alive comments.
  */
 export class StreamHasher {
-  private current: Hex = ZERO_HASH;
+  private current: Uint8Array = hexToBytes(ZERO_HASH);
   private count = 0;
 
   /** Add one event's data field. */
   update(data: string): this {
-    this.current = keccak256(concat([this.current, keccak256(toBytes(data))]));
+    this.current = keccak256Bytes(this.current, keccak256Bytes(utf8.encode(data)));
     this.count += 1;
     return this;
   }
 
   /** The hash so far. */
   digest(): Hex {
-    return this.current;
+    return bytesToHex(this.current);
   }
 
   /** Number of events hashed. */
