@@ -254,35 +254,41 @@ async function main(): Promise<void> {
 async function llamaRatio(dir: string): Promise<Record<string, number>> {
   const { writeTestModel } = await import("../src/test-model/generate.js");
   const { LlamaBackend } = await import("../src/backends/llama.js");
-  const { ProviderNode } = await import("../src/node.js");
   const modelPath = join(dir, "random.gguf");
   await writeTestModel(modelPath, { kind: "random", seed: 1, size: "bench" });
   const TOKENS = 128;
-  const ROUNDS = 3;
+  const ROUNDS = 8;
   const body = { model: "random", messages: [{ role: "user" as const, content: "count" }], max_tokens: TOKENS };
 
   const direct = await LlamaBackend.load({ modelPath, modelId: "random", threads: 1, parallel: 1 });
   await direct.complete(body, { maxOutputTokens: 8, signal: new AbortController().signal });
-  let tokens = 0;
-  let started = performance.now();
-  for (let i = 0; i < ROUNDS; i++) tokens += (await direct.complete(body, { maxOutputTokens: TOKENS, signal: new AbortController().signal })).usage.outputTokens;
-  const directTps = tokens / ((performance.now() - started) / 1000);
-  await direct.close();
+  const directOnce = async (): Promise<number> => (await direct.complete(body, { maxOutputTokens: TOKENS, signal: new AbortController().signal })).usage.outputTokens;
 
   const chain = await startLocalChain({ params: { minFund: 0n }, anvil: { accounts: 4 } });
+  let provider: ChildProcess | undefined;
   try {
     const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
-    const responseKey = privateKeyToAccount(generatePrivateKey());
-    const node = await ProviderNode.start({
-      network, providerAccount: chain.wallet(2).account as LocalAccount, responseSigner: responseKey,
-      backend: await LlamaBackend.load({ modelPath, modelId: "random", threads: 1, parallel: 1 }),
-      dbPath: join(dir, "llama.db"), autoSettle: false, log: () => undefined, creditLimit: 10n ** 18n,
+    // The provider runs in its own process, as an operator runs it; the client here plays the user.
+    const responseKey = generatePrivateKey();
+    const port = 21000 + Math.floor(Math.random() * 20000);
+    await writeFile(join(dir, "llama-provider.json"), JSON.stringify({
+      network: { name: "devnet", rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry },
+      keys: { provider: { env: "BENCH_PROVIDER_KEY" }, response: { env: "BENCH_RESPONSE_KEY" } },
+      server: { host: "127.0.0.1", port, publicUrl: `http://127.0.0.1:${port}` },
+      admin: { port: port + 1, tokenEnv: "BENCH_ADMIN_TOKEN" },
+      backend: { kind: "llama", modelPath, threads: 1, parallel: 1 },
+      service: { name: "chat", model: "random", inputPrice: "1", outputPrice: "1" },
+      database: "llama.db",
+      creditLimit: (10n ** 18n).toString(),
+      settlement: { intervalSeconds: 3600 },
+    }));
+    await registerService(chain.wallet(2) as unknown as Parameters<typeof registerService>[0], chain.publicClient, network, {
+      name: "chat", model: "random", modelHash: keccak256(toHex("random")) as Hex, quantization: "F32", endpoint: `http://127.0.0.1:${port}`, inputPrice: 1n, outputPrice: 1n, signer: privateKeyToAccount(responseKey).address, metadata: "{}",
     });
-    try {
-      await registerService(chain.wallet(2) as unknown as Parameters<typeof registerService>[0], chain.publicClient, network, {
-        name: "chat", model: "random", modelHash: keccak256(toHex("random")) as Hex, quantization: "F32", endpoint: node.url, inputPrice: 1n, outputPrice: 1n, signer: responseKey.address, metadata: "{}",
-      });
-      await node.services.refresh();
+    provider = (await child(join(dist, "cli", "main.js"), ["--config", join(dir, "llama-provider.json"), "--json", "start"], {
+      ...process.env, BENCH_PROVIDER_KEY: chain.anvil.privateKeys[2], BENCH_RESPONSE_KEY: responseKey, BENCH_ADMIN_TOKEN: "bench",
+    }, process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])).proc;
+    {
       const user = new ZeroGClient({ network, account: chain.wallet(1).account as LocalAccount, pollingIntervalMs: 20 });
       await user.depositAndFund(chain.wallet(2).account.address, 10n ** 17n);
       const paid = createPaidFetch({ network, publicClient: user.publicClient, domain: user.domain, user: user.address, signer: user.account, store: new MemoryLaneStore() });
@@ -292,21 +298,33 @@ async function llamaRatio(dir: string): Promise<Record<string, number>> {
         return paid.receipts.at(-1)!.receipt.outputTokens;
       };
       await ask(8);
-      tokens = 0;
-      started = performance.now();
-      for (let i = 0; i < ROUNDS; i++) tokens += await ask(TOKENS);
-      const viaTps = tokens / ((performance.now() - started) / 1000);
+      // Interleaved rounds (direct, then through the provider), so that drift in the machine's load
+      // falls on both sides alike.
+      let directTokens = 0;
+      let directMs = 0;
+      let viaTokens = 0;
+      let viaMs = 0;
+      for (let i = 0; i < ROUNDS; i++) {
+        let t = performance.now();
+        directTokens += await directOnce();
+        directMs += performance.now() - t;
+        t = performance.now();
+        viaTokens += await ask(TOKENS);
+        viaMs += performance.now() - t;
+      }
+      const directTps = directTokens / (directMs / 1000);
+      const viaTps = viaTokens / (viaMs / 1000);
       await paid.close();
       return {
         "llama tokens/s direct": +directTps.toFixed(1),
         "llama tokens/s via provider": +viaTps.toFixed(1),
         "llama tokens/s ratio provider/direct": +(viaTps / directTps).toFixed(3),
       };
-    } finally {
-      await node.stop();
     }
   } finally {
+    if (provider?.pid !== undefined && provider.exitCode === null) process.kill(provider.pid, "SIGTERM");
     await chain.stop();
+    await direct.close();
   }
 }
 
