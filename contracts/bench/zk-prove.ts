@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import * as snarkjs from "snarkjs";
-import { buildZkBatch, signZkVoucher, zkKeyFromSecret, ZkChannelTree } from "@0g-compute/core";
+import { buildZkBatch, signZkVoucher, zkKeyFromSecret, ZkChannelTree } from "@0g-compute/core/zk";
 import type { ZkArtifacts } from "../zk/build.js";
 
 async function main(): Promise<void> {

@@ -2,17 +2,7 @@
 // honest batch, breaks one thing the way a cheating provider would, and expects the circuit to refuse it.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import * as snarkjs from "snarkjs";
-import {
-  buildZkBatch,
-  signZkVoucher,
-  zkKeyFromSecret,
-  zkPublicInput,
-  ZkChannelTree,
-  type ZkBatch,
-  type ZkKey,
-  type ZkQueueEntry,
-  type ZkVoucher,
-} from "@0g-compute/core";
+import { buildZkBatch, signZkVoucher, zkKeyFromSecret, zkPublicInput, ZkChannelTree, type ZkBatch, type ZkKey, type ZkQueueEntry, type ZkVoucher } from "@0g-compute/core/zk";
 import { CI_CIRCUIT, ensureZkArtifacts, type ZkArtifacts } from "../zk/build.js";
 
 const scope = { chainId: 31337, escrow: "0x5FbDB2315678afecb367f032d93F642f64180aa3", provider: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" } as const;

@@ -1,7 +1,7 @@
 // Shared helpers for the ZK settlement tests: artifacts, a ZK-enabled deployment, proving.
 import * as snarkjs from "snarkjs";
 import { getContract, type Address, type Hash, type TransactionReceipt } from "viem";
-import { buildZkBatch, syncZkState, zkProofWords, type ZkBatch, type ZkKey, type ZkQueueEntry, type ZkVoucher } from "@0g-compute/core";
+import { buildZkBatch, syncZkState, zkProofWords, type ZkBatch, type ZkKey, type ZkQueueEntry, type ZkVoucher } from "@0g-compute/core/zk";
 import { deployZkEscrow, startLocalChain, zkEscrowAbi, type LocalChain, type LocalWallet, type ZkDeployment } from "../ts/index.js";
 import { CI_CIRCUIT, ensureZkArtifacts, type ZkArtifacts } from "../zk/build.js";
 

@@ -3,7 +3,7 @@
 // Tests run in order and build on each other's chain state.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { parseEventLogs, type LocalAccount } from "viem";
-import { deriveZkKey, signZkVoucher, syncZkState, type ZkBatch, type ZkKey } from "@0g-compute/core";
+import { deriveZkKey, signZkVoucher, syncZkState, type ZkBatch, type ZkKey } from "@0g-compute/core/zk";
 import { zkEscrowAbi, type LocalWallet } from "../ts/index.js";
 import { LOCK, openAndDeposit, setupZk, type ZkFixture } from "./zk-helpers.js";
 

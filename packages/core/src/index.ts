@@ -26,4 +26,3 @@ export * from "./file-lane-store.js";
 export * from "./budget.js";
 export * from "./spending-limit.js";
 export * from "./network-env.js";
-export * from "./zk/index.js";

@@ -16,4 +16,3 @@ export * from "./server.js";
 export * from "./service-book.js";
 export * from "./settlement.js";
 export * from "./store.js";
-export * from "./zk/index.js";

@@ -3,8 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { getContract, type LocalAccount } from "viem";
 import { deployZkEscrow, startLocalChain, zkEscrowAbi, type LocalChain, type ZkDeployment } from "@0g-compute/contracts";
-import { deriveZkKey, signZkVoucher, type ZkKey, type ZkVoucher } from "@0g-compute/core";
-import { ZkSettler } from "../src/index.js";
+import { deriveZkKey, signZkVoucher, type ZkKey, type ZkVoucher } from "@0g-compute/core/zk";
+import { ZkSettler } from "../src/zk/index.js";
 import { CI_CIRCUIT, ensureZkArtifacts, type ZkArtifacts } from "../../../contracts/zk/build.js";
 
 describe("provider ZK settlement", () => {

@@ -1,3 +1,3 @@
-/** ZK-mode settlement for providers: the worker-thread prover and the ZK settler. */
+/** ZK-mode settlement for providers (`@0g-compute/provider/zk`): the prover (a separate process) and the ZK settler. */
 export * from "./prover.js";
 export * from "./settler.js";

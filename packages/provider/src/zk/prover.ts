@@ -3,7 +3,8 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { spawn, type ChildProcess } from "node:child_process";
-import { ZeroGError, type SnarkjsGroth16Proof } from "@0g-compute/core";
+import { ZeroGError } from "@0g-compute/core";
+import { type SnarkjsGroth16Proof } from "@0g-compute/core/zk";
 
 /** Proving failed in the prover process. */
 export class ZkProverError extends ZeroGError {

@@ -1,6 +1,7 @@
 import { getContract, parseEventLogs, type Address, type Chain, type Hex, type LocalAccount, type PublicClient, type Transport, type WalletClient } from "viem";
 import { zkEscrowAbi } from "@0g-compute/contracts";
-import { buildZkBatch, syncZkState, toZeroGError, zkProofWords, type ZkCircuitShape, type ZkSkipReason, type ZkVoucher } from "@0g-compute/core";
+import { toZeroGError } from "@0g-compute/core";
+import { buildZkBatch, syncZkState, zkProofWords, type ZkCircuitShape, type ZkSkipReason, type ZkVoucher } from "@0g-compute/core/zk";
 import { ZkProver, type ZkProverArtifacts } from "./prover.js";
 
 /** What one ZK settlement run did. */
