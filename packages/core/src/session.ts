@@ -177,7 +177,10 @@ export class PaymentSession {
    */
   async flushAck(): Promise<void> {
     this.cancelAck();
-    this.acking ??= this.sendAck().finally(() => {
+    // An acknowledgement already on its way carries only what was verified when it left: wait for it,
+    // then send again if more has been verified since (otherwise the last fees would never be acknowledged).
+    while (this.acking) await this.acking.catch(() => undefined);
+    this.acking = this.sendAck().finally(() => {
       this.acking = undefined;
     });
     return this.acking;

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { keccak256, toHex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { escrowDomain, FileLaneStore, LaneLockedError, PaymentSession, ZERO_HASH, type LaneId, type ServiceInfo } from "../src/index.js";
+import { decodeHeader, escrowDomain, FileLaneStore, LaneLockedError, MemoryLaneStore, PaymentSession, TICKET_HEADER, ticketFromWire, ZERO_HASH, type LaneId, type ServiceInfo } from "../src/index.js";
 
 const domain = escrowDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
 const user = privateKeyToAccount(generatePrivateKey());
@@ -68,4 +68,28 @@ describe("FileLaneStore", () => {
       await expect(FileLaneStore.open(dir)).rejects.toMatchObject({ code: "LANE_STATE_CORRUPT" });
       await expect(stat(join(dir, "lanes.lock"))).rejects.toThrow(); // the lock is released again
     }));
+});
+
+describe("PaymentSession acknowledgements", () => {
+  it("a flush while an acknowledgement is on its way sends another one for what was verified since", async () => {
+    const store = new MemoryLaneStore();
+    const acks: bigint[] = [];
+    let release: (() => void) | undefined;
+    const fakeFetch = (async (_url: string | URL | Request, init?: RequestInit) => {
+      const header = new Headers(init?.headers).get(TICKET_HEADER)!;
+      acks.push(ticketFromWire(decodeHeader("ticket", header)).cumulative);
+      if (acks.length === 1) await new Promise<void>((r) => (release = r)); // the first ack is slow
+      return new Response(JSON.stringify({ ok: true }), { headers: { "content-type": "application/json" } });
+    }) as typeof fetch;
+    const session = new PaymentSession({ domain, user: user.address, signer: user, service, store, fetch: fakeFetch });
+    await store.update(lane, (s) => ({ ...s, acked: 10n }));
+    const first = session.flushAck(); // in flight with 10
+    while (!release) await new Promise((r) => setTimeout(r, 1));
+    await store.update(lane, (s) => ({ ...s, acked: 25n })); // another receipt verified meanwhile
+    const closing = session.close();
+    release();
+    await Promise.all([first, closing]);
+    expect(acks).toEqual([10n, 25n]);
+    expect((await store.read(lane)).sentCumulative).toBe(25n);
+  });
 });

@@ -53,6 +53,7 @@ export interface SettlementRun {
  */
 export class Settler {
   private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private running: Promise<SettlementRun> | undefined;
   private readonly urgent = new Set<string>();
   private nextNonce: number | undefined;
@@ -89,12 +90,14 @@ export class Settler {
 
   start(): void {
     if (this.timer) return;
+    this.stopped = false;
     const tick = () => {
       this.run()
         .catch((err: unknown) => this.deps.log("settle_failed", { error: (err as Error).message }))
         .then(() => this.deps.zk?.run())
         .catch((err: unknown) => this.deps.log("zk_settle_failed", { error: (err as Error).message }))
         .finally(() => {
+          if (this.stopped) return; // stopped while this run was in flight: do not re-arm
           this.timer = setTimeout(tick, this.policy.intervalMs);
           this.timer.unref();
         });
@@ -104,6 +107,7 @@ export class Settler {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
   }
