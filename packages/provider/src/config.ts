@@ -67,6 +67,18 @@ export const providerConfigSchema = z.strictObject({
       marginSeconds: z.number().positive().optional(),
     })
     .default({}),
+  /** ZK-mode settlement beside voucher mode (see docs/zk-settlement.md): the ZkEscrow and the circuit's files and shape. */
+  zk: z
+    .strictObject({
+      escrow: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
+      wasm: z.string(),
+      zkey: z.string(),
+      batchSize: z.number().int().positive(),
+      queueSlots: z.number().int().positive(),
+      depth: z.number().int().positive(),
+      fromBlock: decimal.optional(),
+    })
+    .optional(),
 });
 export type ProviderConfig = z.infer<typeof providerConfigSchema>;
 

@@ -2,6 +2,7 @@ import { timingSafeEqual } from "node:crypto";
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import type { Address, Chain, LocalAccount, PublicClient, Transport } from "viem";
+import type { ZkSettler, ZkSettlerDeps } from "./zk/settler.js";
 import { escrowDomain, ZeroGClient, type NetworkConfig, type ServiceInfo } from "@0g-compute/core";
 import type { Backend } from "./backend.js";
 import { ChainState } from "./chain-state.js";
@@ -40,6 +41,12 @@ export interface ProviderNodeOptions {
   cacheMs?: number;
   /** Structured log sink (default: JSON lines on stderr). */
   log?: (event: string, fields?: Record<string, unknown>) => void;
+  /**
+   * ZK-mode settlement beside voucher mode: the `ZkEscrow` deployment and the circuit its verifier was
+   * made for. Users hand ZK vouchers to `POST /v1/zk/vouchers`; the settlement loop proves them in a
+   * separate process and settles them with one proof per batch.
+   */
+  zk?: { escrow: Address; artifacts: ZkSettlerDeps["artifacts"]; fromBlock?: bigint };
 }
 
 /** A snapshot for `0g-provider status` and the admin API. */
@@ -96,6 +103,8 @@ export class ProviderNode {
     private readonly servers: ServerType[],
     private readonly options: ProviderNodeOptions,
     private readonly publicClient: PublicClient<Transport, Chain>,
+    /** The ZK settler, when ZK mode is configured. */
+    readonly zk?: ZkSettler,
   ) {}
 
   static async start(options: ProviderNodeOptions): Promise<ProviderNode> {
@@ -126,7 +135,23 @@ export class ProviderNode {
       maxRequestSeconds: options.maxRequestSeconds ?? 300,
       log,
     });
-    const settler = new Settler({ store, chain, publicClient, wallet, escrow: options.network.escrow, provider, metrics, log }, { ...DEFAULT_SETTLEMENT_POLICY, ...options.settlement });
+    // ZK mode is loaded only when configured (it brings Poseidon and the prover).
+    let zk: ZkSettler | undefined;
+    if (options.zk) {
+      const zkMode = await import("./zk/index.js");
+      app.route("/", zkMode.zkVoucherIntake({ store, publicClient, chainId: options.network.chainId, escrow: options.zk.escrow, provider }));
+      zk = new zkMode.ZkSettler({
+        publicClient,
+        wallet,
+        escrow: options.zk.escrow,
+        provider,
+        artifacts: options.zk.artifacts,
+        vouchers: () => zkMode.storedZkVouchers(store),
+        ...(options.zk.fromBlock === undefined ? {} : { fromBlock: options.zk.fromBlock }),
+        log,
+      });
+    }
+    const settler = new Settler({ store, chain, publicClient, wallet, escrow: options.network.escrow, provider, metrics, log, ...(zk ? { zk } : {}) }, { ...DEFAULT_SETTLEMENT_POLICY, ...options.settlement });
     chain.start();
     if (options.autoSettle !== false) settler.start();
 
@@ -154,7 +179,7 @@ export class ProviderNode {
       servers.push(a.server);
       adminUrl = `http://127.0.0.1:${a.port}`;
     }
-    node = new ProviderNode(url, adminUrl, store, chain, settler, metrics, services, servers, options, publicClient);
+    node = new ProviderNode(url, adminUrl, store, chain, settler, metrics, services, servers, options, publicClient, zk);
     log("provider_started", { provider, url, admin: adminUrl, backend: options.backend.kind, models: options.backend.models().map((m) => m.id) });
     return node;
   }
@@ -188,6 +213,7 @@ export class ProviderNode {
     this.settler.stop();
     this.chain.stop();
     await Promise.all(this.servers.map(close));
+    await this.zk?.close();
     await this.options.backend.close();
     this.store.close();
   }

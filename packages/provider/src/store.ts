@@ -137,6 +137,12 @@ export class ProviderStore {
         created_at INTEGER NOT NULL
       );
       CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS zk_vouchers (
+        leaf_index INTEGER PRIMARY KEY,
+        cumulative TEXT NOT NULL,
+        voucher TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
     `);
   }
 
@@ -371,6 +377,27 @@ export class ProviderStore {
   settlements(limit = 20): { txHash: Hex; status: string; items: number; paid: bigint; gasUsed: bigint; createdAt: number }[] {
     const rows = this.q("SELECT * FROM settlements ORDER BY created_at DESC LIMIT ?").all(limit) as { tx_hash: string; status: string; items: number; paid: string; gas_used: string; created_at: number }[];
     return rows.map((r) => ({ txHash: r.tx_hash as Hex, status: r.status, items: r.items, paid: BigInt(r.paid), gasUsed: BigInt(r.gas_used), createdAt: r.created_at }));
+  }
+
+  /**
+   * Keep a ZK-mode voucher (its JSON, already verified) if it is the leaf's newest: a higher cumulative
+   * than the one held. Returns the cumulative held afterwards.
+   */
+  putZkVoucher(leafIndex: number, cumulative: bigint, json: string): bigint {
+    return this.db
+      .transaction((): bigint => {
+        const row = this.q("SELECT cumulative FROM zk_vouchers WHERE leaf_index = ?").get(leafIndex) as { cumulative: string } | undefined;
+        if (row && BigInt(row.cumulative) >= cumulative) return BigInt(row.cumulative);
+        this.q("INSERT INTO zk_vouchers (leaf_index, cumulative, voucher, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (leaf_index) DO UPDATE SET cumulative = excluded.cumulative, voucher = excluded.voucher, updated_at = excluded.updated_at")
+          .run(leafIndex, cumulative.toString(), json, Date.now());
+        return cumulative;
+      })
+      .immediate();
+  }
+
+  /** The newest ZK-mode voucher of every leaf, as stored (JSON). */
+  zkVoucherJson(): string[] {
+    return this.q("SELECT voucher FROM zk_vouchers ORDER BY leaf_index").pluck().all() as string[];
   }
 
   /** Totals for status and metrics. */

@@ -5,3 +5,4 @@ export * from "./tree.js";
 export * from "./batch.js";
 export * from "./proof.js";
 export * from "./indexer.js";
+export * from "./submit.js";

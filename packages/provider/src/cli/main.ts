@@ -14,7 +14,7 @@ import { writeFile, access } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { Command, CommanderError } from "commander";
-import type { LocalAccount } from "viem";
+import type { Address, LocalAccount } from "viem";
 import { createKeystore, parseAmount, ZeroGClient, ZeroGError } from "@0g-compute/core";
 import { backendOf, configPath, ConfigError, fileHash, keyOf, loadConfig, networkOf, type ProviderConfig } from "../config.js";
 import { ProviderNode } from "../node.js";
@@ -154,6 +154,15 @@ program
         ...(s.maxAgeSeconds ? { maxAgeMs: s.maxAgeSeconds * 1000 } : {}),
         ...(s.marginSeconds ? { marginSeconds: BigInt(s.marginSeconds) } : {}),
       },
+      ...(config.zk
+        ? {
+            zk: {
+              escrow: config.zk.escrow as Address,
+              artifacts: { wasm: configPath(dir, config.zk.wasm), zkey: configPath(dir, config.zk.zkey), shape: { batchSize: config.zk.batchSize, queueSlots: config.zk.queueSlots, depth: config.zk.depth } },
+              ...(config.zk.fromBlock ? { fromBlock: BigInt(config.zk.fromBlock) } : {}),
+            },
+          }
+        : {}),
     });
     print({ url: node.url, admin: node.adminUrl, provider: providerAccount.address, ...(process.env[config.admin.tokenEnv] ? {} : { adminToken: token }) }, `serving at ${node.url} (admin ${node.adminUrl})${process.env[config.admin.tokenEnv] ? "" : `\nadmin token ${token}`}`);
     await new Promise<void>((done) => {
