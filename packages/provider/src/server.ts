@@ -187,6 +187,16 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     return ticketFromWire(decodeHeader("ticket", header));
   }
 
+  const freshReads = new Map<string, number>();
+  function freshReadAllowed(user: Address): boolean {
+    const key = user.toLowerCase();
+    const now = Date.now();
+    if (now - (freshReads.get(key) ?? 0) < 1000) return false;
+    freshReads.set(key, now);
+    if (freshReads.size > 10_000) for (const [k, t] of freshReads) if (now - t >= 1000) freshReads.delete(k);
+    return true;
+  }
+
   async function admit(c: Context): Promise<Admission> {
     const encoding = c.req.header("content-encoding") ?? "identity";
     if (encoding !== "identity") throw new HttpRefusal("encoding_not_supported", "send the request body with identity encoding");
@@ -241,9 +251,20 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     }
 
     const signers = [...new Set([checked.signer, ...ctx.store.signersOf(ticket.user)])];
-    const funds = await ctx.chain.channelFunds(ticket.user, signers);
     const policy = { creditLimit: ctx.creditLimit(service), ...(laneCap === undefined ? {} : { laneCap }) };
-    await ctx.store.group(() => ctx.store.admit({ ticket, signer: checked.signer, digest: checked.digest, funds, policy, now: Date.now() }));
+    const admitWith = async () => {
+      const funds = await ctx.chain.channelFunds(ticket.user, signers);
+      await ctx.store.group(() => ctx.store.admit({ ticket, signer: checked.signer, digest: checked.digest, funds, policy, now: Date.now() }));
+    };
+    try {
+      await admitWith();
+    } catch (err) {
+      // The cached channel may predate a deposit made a moment ago: before refusing for lack of funds, read
+      // the chain again (at most once a second per user, so refusals cannot be used to flood the RPC).
+      if (!(err instanceof AdmissionError && err.protocolCode === "insufficient_balance") || !freshReadAllowed(ticket.user)) throw err;
+      ctx.chain.invalidate(ticket.user);
+      await admitWith();
+    }
     return { ticket, digest: checked.digest, service, body: { ...body, model: service.model }, exactInput, inputBound, maxOutputTokens };
   }
 

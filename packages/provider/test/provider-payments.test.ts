@@ -147,4 +147,20 @@ describe("provider payments: credit, session keys, cut streams, settlement", () 
     expect(metrics).toMatch(/zg_provider_requests_total\{outcome="ok"\} \d+/);
     expect(metrics).toMatch(/zg_provider_refusals_total\{code="ack_required"\} 1/);
   });
+
+  it("a deposit made a moment ago counts: before refusing for lack of funds the node reads the chain again", async () => {
+    // Cached channel state that neither expires nor hears events during the test.
+    await f.restart({ cacheMs: 600_000, pollMs: 600_000 });
+    const hana = await f.user(3);
+    const first = ask("before the deposit");
+    const refused = await post(f.node.url, first, await f.rawTicket(hana.account as LocalAccount, first, { nonce: 1n, terms: { maxCost: 2n * 10n ** 8n } }));
+    expect(refused.status).toBe(402);
+    expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("insufficient_balance");
+    await hana.depositAndFund(provider, 10n ** 16n);
+    await new Promise((r) => setTimeout(r, 1100)); // one fresh read per user per second
+    const second = ask("after the deposit");
+    const served = await post(f.node.url, second, await f.rawTicket(hana.account as LocalAccount, second, { nonce: 2n, terms: { maxCost: 2n * 10n ** 8n } }));
+    expect(served.status).toBe(200);
+    await served.text();
+  });
 });
