@@ -31,7 +31,7 @@ import type { ChainState } from "./chain-state.js";
 import { recoverNative } from "./native-crypto.js";
 import type { ProviderMetrics } from "./metrics.js";
 import type { ServiceBook } from "./service-book.js";
-import type { ProviderStore } from "./store.js";
+import type { ProviderStore, RequestKey } from "./store.js";
 
 /** Everything the HTTP layer needs. */
 export interface ProviderContext {
@@ -75,6 +75,8 @@ function plain(details: Record<string, unknown> | undefined): Record<string, unk
 interface Admission {
   ticket: SignedTicket;
   digest: Hex;
+  /** The request's lane and nonce: what the store knows it by. */
+  key: RequestKey;
   service: ServiceInfo;
   body: ChatBody;
   exactInput: number | undefined;
@@ -131,7 +133,10 @@ export function createProviderApp(ctx: ProviderContext): Hono {
   app.get("/v1/receipts/:digest", (c) => {
     const digest = c.req.param("digest");
     if (!/^0x[0-9a-fA-F]{64}$/.test(digest)) return refuse(c, ctx, "invalid_request", "not a ticket digest");
-    const r = ctx.store.request(digest as Hex);
+    // A ticket digest does not name its signing key; `?signer=` picks the lane when both keys signed it.
+    const signer = c.req.query("signer");
+    if (signer !== undefined && !/^0x[0-9a-fA-F]{40}$/.test(signer)) return refuse(c, ctx, "invalid_request", "signer is not an address");
+    const r = ctx.store.request(digest as Hex, signer as Address | undefined);
     if (!r?.receipt) return c.json(protocolErrorBody("invalid_request", "no receipt for this ticket"), 404);
     return c.json({ receipt: receiptToWire(r.receipt) });
   });
@@ -265,7 +270,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
       ctx.chain.invalidate(ticket.user);
       await admitWith();
     }
-    return { ticket, digest: checked.digest, service, body: { ...body, model: service.model }, exactInput, inputBound, maxOutputTokens };
+    return { ticket, digest: checked.digest, key: { user: ticket.user, signer: checked.signer, nonce: ticket.nonce }, service, body: { ...body, model: service.model }, exactInput, inputBound, maxOutputTokens };
   }
 
   /** Token counts billed: exact input when known, never above the bound the fee limit was computed from. */
@@ -277,7 +282,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
   async function receiptFor(a: Admission, hash: Hex, usage: Usage) {
     const fee = feeFor(a.ticket.terms, usage.inputTokens, usage.outputTokens);
     const receipt = await signReceipt(ctx.responseSigner, ctx.domain, { ticketDigest: a.digest, responseHash: hash, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, fee });
-    await ctx.store.group(() => ctx.store.bill(a.digest, receipt)); // durable before it is sent
+    await ctx.store.group(() => ctx.store.bill(a.key, receipt)); // durable before it is sent
     ctx.metrics.tokens.inc({ kind: "input" }, usage.inputTokens);
     ctx.metrics.tokens.inc({ kind: "output" }, usage.outputTokens);
     ctx.metrics.billedWei.inc(Number(fee));
@@ -289,7 +294,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     try {
       result = await ctx.backend.complete(a.body, { maxOutputTokens: a.maxOutputTokens, signal });
     } catch (err) {
-      ctx.store.release(a.digest);
+      ctx.store.release(a.key);
       ctx.metrics.requests.inc({ outcome: "backend_error" });
       ctx.log("backend_error", { error: (err as Error).message });
       const status = err instanceof BackendError ? err.status : 502;
@@ -331,7 +336,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
           }
           const usage = billable(a, step.value);
           if (!produced && usage.outputTokens === 0 && controller.signal.aborted) {
-            ctx.store.release(a.digest);
+            ctx.store.release(a.key);
             ctx.metrics.requests.inc({ outcome: "aborted" });
             return;
           }
@@ -341,7 +346,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
           if (!controller.signal.aborted) out.enqueue(encoder.encode("data: [DONE]\n\n"));
           ctx.metrics.requests.inc({ outcome: controller.signal.aborted ? "aborted" : "ok" });
         } catch (err) {
-          ctx.store.release(a.digest);
+          ctx.store.release(a.key);
           ctx.metrics.requests.inc({ outcome: "backend_error" });
           ctx.log("backend_error", { error: (err as Error).message, stream: true });
           write(JSON.stringify(protocolErrorBody("backend_error", `the model backend failed: ${(err as Error).message}`)), false);

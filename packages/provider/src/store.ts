@@ -58,6 +58,13 @@ export interface CreditPolicy {
   laneCap?: bigint;
 }
 
+/** A request's identity: its lane (user and signing key) and the ticket's nonce. */
+export interface RequestKey {
+  user: Address;
+  signer: Address;
+  nonce: bigint;
+}
+
 /** The outcome of an admission: the reservation was written in the same transaction. */
 export interface Admitted {
   lane: LaneRecord;
@@ -119,7 +126,7 @@ export class ProviderStore {
         user TEXT NOT NULL,
         signer TEXT NOT NULL,
         nonce TEXT NOT NULL,
-        digest TEXT NOT NULL UNIQUE,
+        digest TEXT NOT NULL,
         max_cost TEXT NOT NULL,
         status TEXT NOT NULL CHECK (status IN ('reserved', 'billed', 'released')),
         fee TEXT NOT NULL DEFAULT '0',
@@ -128,6 +135,9 @@ export class ProviderStore {
         PRIMARY KEY (user, signer, nonce)
       );
       CREATE INDEX IF NOT EXISTS requests_reserved ON requests (user, status);
+      -- A ticket digest does not name its signing key: the owner and a session key may sign the same
+      -- ticket on their two lanes. Requests are keyed by lane and nonce; the digest is only looked up.
+      CREATE INDEX IF NOT EXISTS requests_digest ON requests (digest);
       CREATE TABLE IF NOT EXISTS settlements (
         tx_hash TEXT PRIMARY KEY,
         status TEXT NOT NULL,
@@ -159,7 +169,7 @@ export class ProviderStore {
    * requests share one WAL commit instead of paying one each.
    *
    * @example
-   * await store.group(() => store.bill(digest, receipt)); // durable: the receipt may now be sent
+   * await store.group(() => store.bill({ user, signer, nonce }, receipt)); // durable: the receipt may now be sent
    */
   group<T>(write: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
@@ -219,9 +229,11 @@ export class ProviderStore {
     return rows.map(toLane).filter((l): l is LaneRecord & { bestTicket: SignedTicket } => l.bestTicket !== undefined && l.acked > l.settled);
   }
 
-  /** A request by ticket digest. */
-  request(digest: Hex): RequestRecord | undefined {
-    const row = this.q("SELECT * FROM requests WHERE digest = ?").get(lower(digest)) as RequestRow | undefined;
+  /** A request by ticket digest (and signing key, when the same ticket was signed on two lanes); the newest first. */
+  request(digest: Hex, signer?: Address): RequestRecord | undefined {
+    const row = (signer
+      ? this.q("SELECT * FROM requests WHERE digest = ? AND signer = ? ORDER BY created_at DESC LIMIT 1").get(lower(digest), lower(signer))
+      : this.q("SELECT * FROM requests WHERE digest = ? ORDER BY created_at DESC LIMIT 1").get(lower(digest))) as RequestRow | undefined;
     return row ? toRequest(row) : undefined;
   }
 
@@ -337,23 +349,24 @@ export class ProviderStore {
   }
 
   /** Record the receipt of a reserved request (before it is sent) and add its fee to the lane's billed total. */
-  bill(digest: Hex, receipt: SignedReceipt): void {
+  bill(key: RequestKey, receipt: SignedReceipt): void {
+    const id = [lower(key.user), lower(key.signer), key.nonce.toString()] as const;
     this.db
       .transaction(() => {
-        const row = this.q("SELECT user, signer, status FROM requests WHERE digest = ?").get(lower(digest)) as Pick<RequestRow, "user" | "signer" | "status"> | undefined;
-        if (!row) throw new Error(`no request ${digest}`);
+        const row = this.q("SELECT status FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(...id) as Pick<RequestRow, "status"> | undefined;
+        if (!row) throw new Error(`no request ${id.join(":")}`);
         if (row.status === "billed") return; // idempotent: never bill twice
-        if (row.status !== "reserved") throw new Error(`request ${digest} is ${row.status}`);
-        this.q("UPDATE requests SET status = 'billed', fee = ?, receipt = ? WHERE digest = ?").run(receipt.fee.toString(), JSON.stringify(receiptToWire(receipt)), lower(digest));
-        const lane = this.q("SELECT billed FROM lanes WHERE user = ? AND signer = ?").get(row.user, row.signer) as { billed: string };
-        this.q("UPDATE lanes SET billed = ? WHERE user = ? AND signer = ?").run((BigInt(lane.billed) + receipt.fee).toString(), row.user, row.signer);
+        if (row.status !== "reserved") throw new Error(`request ${id.join(":")} is ${row.status}`);
+        this.q("UPDATE requests SET status = 'billed', fee = ?, receipt = ? WHERE user = ? AND signer = ? AND nonce = ?").run(receipt.fee.toString(), JSON.stringify(receiptToWire(receipt)), ...id);
+        const lane = this.q("SELECT billed FROM lanes WHERE user = ? AND signer = ?").get(id[0], id[1]) as { billed: string };
+        this.q("UPDATE lanes SET billed = ? WHERE user = ? AND signer = ?").run((BigInt(lane.billed) + receipt.fee).toString(), id[0], id[1]);
       })
       .immediate();
   }
 
   /** Drop a reservation that produced nothing billable (an error before any output). */
-  release(digest: Hex): void {
-    this.q("UPDATE requests SET status = 'released' WHERE digest = ? AND status = 'reserved'").run(lower(digest));
+  release(key: RequestKey): void {
+    this.q("UPDATE requests SET status = 'released' WHERE user = ? AND signer = ? AND nonce = ? AND status = 'reserved'").run(lower(key.user), lower(key.signer), key.nonce.toString());
   }
 
   /** After a crash, reservations without a receipt were never answered: release them. Returns how many. */

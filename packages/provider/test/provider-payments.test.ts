@@ -74,6 +74,29 @@ describe("provider payments: credit, session keys, cut streams, settlement", () 
     await unauthorized.close();
   });
 
+  it("the same ticket signed by the owner and by a session key is two requests on two lanes", async () => {
+    // A ticket digest does not name the signing key: both lanes may send identical tickets.
+    const ivy = await f.user(4, 10n ** 16n);
+    const key = privateKeyToAccount(generatePrivateKey());
+    await ivy.authorizeSessionKey(provider, key.address, 10n ** 15n, (await f.chain.now()) + 86_400n);
+    const body = ask("same ticket twice");
+    const terms = { maxCost: 2n * 10n ** 8n, deadline: (await f.chain.now()) + 600n };
+    const owner = await f.rawTicket(ivy.account as LocalAccount, body, { nonce: 1n, terms });
+    const keyed = await f.rawTicket(key, body, { user: ivy.address, nonce: 1n, terms });
+    for (const ticket of [owner, keyed]) {
+      const res = await post(f.node.url, body, ticket);
+      expect(res.status).toBe(200);
+      await res.text();
+    }
+    expect(f.node.store.lane(ivy.address, ivy.address).billed).toBeGreaterThan(0n);
+    expect(f.node.store.lane(ivy.address, key.address).billed).toBe(f.node.store.lane(ivy.address, ivy.address).billed);
+    const d = ticketDigest(escrowDomain(f.chain.chain.id, f.chain.deployment.escrow), ticketFromWire(decodeHeader("ticket", keyed)));
+    for (const signer of [ivy.address, key.address]) {
+      const r = await fetch(`${f.node.url}/v1/receipts/${d}?signer=${signer}`);
+      expect(r.status).toBe(200);
+    }
+  });
+
   it("M2: a client that disconnects mid-stream is billed only what was produced, and can fetch the receipt later", async () => {
     const frank = await f.user(8, 10n ** 16n);
     const body = ask("long answer please", { stream: true, max_tokens: 7 });

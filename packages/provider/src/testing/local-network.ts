@@ -181,7 +181,10 @@ async function startProvider(chain: LocalChain, network: NetworkConfig, dir: str
     admin: { token: `admin-${index}` },
     pollMs: 200,
     cacheMs: 1000,
-    log: () => undefined,
+    // Quiet unless ZG_LOCAL_NETWORK_LOG is set (then JSON lines on stderr, one per event).
+    log: process.env.ZG_LOCAL_NETWORK_LOG
+      ? (event: string, fields: Record<string, unknown> = {}) => process.stderr.write(`${JSON.stringify({ provider: index, event, ...fields }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))}\n`)
+      : () => undefined,
     ...options.node,
   });
   const backend = await makeBackend();
