@@ -23,7 +23,8 @@ interface BenchOutput {
 interface Row {
   benchmark: string;
   figure: string;
-  value: number;
+  /** null: a figure with a target that the benchmark could not measure. */
+  value: number | null;
   target?: string;
   met?: boolean;
 }
@@ -89,6 +90,9 @@ async function main(): Promise<void> {
         const met = target === undefined ? undefined : meets(value, target);
         rows.push({ benchmark: parsed.benchmark, figure, value, ...(target === undefined ? {} : { target }), ...(met === undefined ? {} : { met }) });
       }
+      for (const [figure, target] of Object.entries(parsed.targets ?? {})) {
+        if (!(figure in parsed.results)) rows.push({ benchmark: parsed.benchmark, figure, value: null, target, met: false });
+      }
       rows.push({ benchmark: parsed.benchmark, figure: "wall time of the benchmark (s)", value: Math.round((Date.now() - t0) / 100) / 10 });
     }
   } finally {
@@ -103,7 +107,7 @@ async function main(): Promise<void> {
     "",
     "| benchmark | figure | value | target | met |",
     "|---|---|---:|---|---|",
-    ...rows.map((r) => `| ${r.benchmark} | ${r.figure} | ${r.value} | ${r.target ?? ""} | ${r.met === undefined ? "" : r.met ? "yes" : "**no**"} |`),
+    ...rows.map((r) => `| ${r.benchmark} | ${r.figure} | ${r.value ?? "not measured"} | ${r.target ?? ""} | ${r.met === undefined ? "" : r.value === null ? "**not measured**" : r.met ? "yes" : "**no**"} |`),
     ...(failures.length ? ["", `Failed to run: ${failures.join(", ")}`] : []),
     "",
   ];
