@@ -26,7 +26,7 @@ import { createAgent, tool } from "langchain";
 import { z } from "zod";
 import { formatEther, type Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { createPaidFetch, defaultHome, MemoryLaneStore, parseAmount, startGateway, type Gateway, type VerifiedReceipt } from "@0g-compute/core";
+import { defaultHome, parseAmount, startGateway, type Gateway, type VerifiedReceipt } from "@0g-compute/core";
 import { ChatZeroG } from "@0g-compute/langchain";
 import { BuyerSession, createZeroGMcpServer } from "@0g-compute/mcp-server";
 import { startLocalNetwork, type LocalNetwork, type LocalUser } from "@0g-compute/provider/testing";
@@ -214,14 +214,7 @@ async function story(net: LocalNetwork): Promise<LocalUser> {
 /** --keep: fund the demo user again, start a gateway for it, and print how to reach everything. */
 async function keepRunning(net: LocalNetwork, user: LocalUser): Promise<Gateway> {
   for (const p of net.providers) await user.client.fund(p.address, FUND);
-  const paidFetch = createPaidFetch({
-    network: net.network,
-    publicClient: user.client.publicClient,
-    domain: user.client.domain,
-    user: user.account.address,
-    signer: user.account,
-    store: new MemoryLaneStore(),
-  });
+  const paidFetch = user.paidFetch();
   const token = randomBytes(24).toString("hex");
   const gateway = await startGateway({ paidFetch, token });
   const home = defaultHome();

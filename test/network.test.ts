@@ -5,10 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { parseEther, type Address, type LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import {
-  createPaidFetch,
   encodeHeader,
   escrowDomain,
-  MemoryLaneStore,
   NoProviderError,
   requestHash,
   signTicket,
@@ -40,17 +38,7 @@ afterAll(async () => {
 });
 
 function paidFetchFor(user: LocalUser, select: { provider?: Address } = {}): PaidFetch {
-  const f = createPaidFetch({
-    network: net.network,
-    publicClient: user.client.publicClient,
-    domain: user.client.domain,
-    user: user.account.address,
-    signer: user.account,
-    store: new MemoryLaneStore(),
-    select: { model: MODEL, ...select },
-    ackDelayMs: 10,
-    catalogueTtlSeconds: 0,
-  });
+  const f = user.paidFetch({ select: { model: MODEL, ...select }, ackDelayMs: 10, catalogueTtlSeconds: 0 });
   fetches.push(f);
   return f;
 }
@@ -232,12 +220,13 @@ describe("bad requests at the network's edge", () => {
     const first = await post(1, body, ticket);
     expect(first.status).toBe(200);
     await first.text();
+    const served = net.providers[1]!.upstream!.requests;
     const replay = await post(1, body, ticket);
     expect(replay.status).toBe(409);
     const err = ((await replay.json()) as { error: { code: string; details: { receipt?: unknown } } }).error;
     expect(err.code).toBe("nonce_used");
     expect(err.details.receipt).toBeDefined();
-    expect(net.providers[1]!.upstream!.requests).toBeGreaterThan(0);
+    expect(net.providers[1]!.upstream!.requests).toBe(served); // never executed a second time
   });
 
   it("refuses an underfunded channel before any work is done", async () => {

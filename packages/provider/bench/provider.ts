@@ -74,16 +74,6 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function timed(n: number, fn: () => Promise<void>): Promise<number[]> {
-  const out: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const t = performance.now();
-    await fn();
-    out.push(performance.now() - t);
-  }
-  return out.sort((a, b) => a - b);
-}
-
 async function main(): Promise<void> {
   const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
   if (only === "llama") {
@@ -159,13 +149,15 @@ async function main(): Promise<void> {
     const withPay: number[] = [];
     const overhead: number[] = [];
     for (let i = 0; i < SEQUENTIAL; i++) {
-      const [u] = await timed(1, () => post(unpaid, body).then(() => undefined));
-      const [p] = await timed(1, async () => {
-        await (await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body })).text();
-      });
-      base.push(u!);
-      withPay.push(p!);
-      overhead.push(p! - u!);
+      let t = performance.now();
+      await post(unpaid, body);
+      const u = performance.now() - t;
+      t = performance.now();
+      await (await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body })).text();
+      const p = performance.now() - t;
+      base.push(u);
+      withPay.push(p);
+      overhead.push(p - u);
     }
     await paid.close();
     for (const xs of [base, withPay, overhead]) xs.sort((a, b) => a - b);

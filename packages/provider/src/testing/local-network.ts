@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { keccak256, parseEther, toHex, type Address, type Hex, type LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { startLocalChain, type DeployParams, type LocalChain } from "@0g-compute/contracts";
-import { resolveNetwork, ZeroGClient, type NetworkConfig } from "@0g-compute/core";
+import { createPaidFetch, MemoryLaneStore, resolveNetwork, ZeroGClient, type NetworkConfig, type PaidFetch, type PaidFetchOptions } from "@0g-compute/core";
 import type { Backend } from "../backend.js";
 import { UpstreamBackend } from "../backends/upstream.js";
 import { ProviderNode, type ProviderNodeOptions } from "../node.js";
@@ -67,6 +67,8 @@ export interface LocalUser {
   privateKey: Hex;
   account: LocalAccount;
   client: ZeroGClient;
+  /** A paying fetch for this user on this network (lane state in memory unless `store` is given). */
+  paidFetch(options?: Partial<PaidFetchOptions>): PaidFetch;
 }
 
 export interface LocalNetwork {
@@ -137,7 +139,9 @@ export async function startLocalNetwork(options: LocalNetworkOptions = {}): Prom
       if (deposit > 0n) await client.deposit(deposit);
       const fund = o.fund ?? parseEther("0.1");
       if (fund > 0n) for (const i of o.providers ?? providers.map((p) => p.index)) await client.fund(providers[i]!.address, fund);
-      return { privateKey, account, client };
+      const paidFetch = (over: Partial<PaidFetchOptions> = {}): PaidFetch =>
+        createPaidFetch({ network, publicClient: client.publicClient, domain: client.domain, user: account.address, signer: account, store: new MemoryLaneStore(), ...over });
+      return { privateKey, account, client, paidFetch };
     },
     stop,
   };
