@@ -1,5 +1,6 @@
 import { getAddress, toBytes, type Hex } from "viem";
 import type { EscrowDomain } from "./domain.js";
+import { InvalidArgumentError } from "./errors.js";
 import { keccak256Bytes, keccak256Hex } from "./keccak.js";
 
 /**
@@ -17,12 +18,22 @@ export class Words {
   }
   /** A 32-byte value (hex) at word `i`. */
   bytes32(i: number, hex: Hex | Uint8Array): this {
-    this.bytes.set(typeof hex === "string" ? toBytes(hex) : hex, i * 32);
+    const bytes = typeof hex === "string" ? toBytes(hex) : hex;
+    if (bytes.length !== 32) throw new InvalidArgumentError(`expected 32 bytes, got ${bytes.length}`);
+    this.bytes.set(bytes, i * 32);
     return this;
   }
-  /** An unsigned integer (or an address, right-aligned) at word `i`. */
-  uint(i: number, value: bigint | number | string): this {
+  /**
+   * An unsigned integer of at most `bits` bits (or an address, right-aligned) at word `i`. A value that
+   * does not fit its declared width is refused: a generic encoder would refuse it too, and a digest of a
+   * value the contract cannot hold would sign something no one can settle.
+   */
+  uint(i: number, value: bigint | number | string, bits = 256): this {
+    if (typeof value !== "string" && (typeof value === "number" ? !Number.isSafeInteger(value) || value < 0 : value < 0n || value >> BigInt(bits) !== 0n)) {
+      throw new InvalidArgumentError(`value ${value} does not fit uint${bits}`);
+    }
     const hex = typeof value === "string" ? value.slice(2) : BigInt(value).toString(16);
+    if (hex.length > bits / 4) throw new InvalidArgumentError(`value ${value} does not fit uint${bits}`);
     const padded = hex.length % 2 === 1 ? `0${hex}` : hex;
     const raw = toBytes(`0x${padded}`);
     this.bytes.set(raw, i * 32 + 32 - raw.length);

@@ -45,9 +45,9 @@ export function receiptDigest(domain: EscrowDomain, receipt: Receipt): Hex {
     .bytes32(0, RECEIPT_TYPEHASH)
     .bytes32(1, receipt.ticketDigest)
     .bytes32(2, receipt.responseHash)
-    .uint(3, receipt.inputTokens)
-    .uint(4, receipt.outputTokens)
-    .uint(5, receipt.fee)
+    .uint(3, receipt.inputTokens, 32)
+    .uint(4, receipt.outputTokens, 32)
+    .uint(5, receipt.fee, 128)
     .hash();
   return typedDigest(domain, struct);
 }

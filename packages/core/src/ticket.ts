@@ -111,12 +111,12 @@ function termsStructHash(t: Terms): Uint8Array {
   return new Words(8)
     .bytes32(0, TERMS_TYPEHASH)
     .bytes32(1, t.serviceId)
-    .uint(2, t.serviceVersion)
-    .uint(3, t.inputPrice)
-    .uint(4, t.outputPrice)
-    .uint(5, t.maxCost)
+    .uint(2, t.serviceVersion, 32)
+    .uint(3, t.inputPrice, 128)
+    .uint(4, t.outputPrice, 128)
+    .uint(5, t.maxCost, 128)
     .bytes32(6, t.requestHash)
-    .uint(7, t.deadline)
+    .uint(7, t.deadline, 64)
     .hash();
 }
 
@@ -129,10 +129,10 @@ export function hashTerms(terms: Terms): Hex {
 export function ticketDigest(domain: EscrowDomain, ticket: Ticket): Hex {
   const struct = new Words(6)
     .bytes32(0, TICKET_TYPEHASH)
-    .uint(1, ticket.user)
-    .uint(2, ticket.provider)
-    .uint(3, ticket.nonce)
-    .uint(4, ticket.cumulative)
+    .uint(1, ticket.user, 160)
+    .uint(2, ticket.provider, 160)
+    .uint(3, ticket.nonce, 64)
+    .uint(4, ticket.cumulative, 128)
     .bytes32(5, termsStructHash(ticket.terms))
     .hash();
   return typedDigest(domain, struct);

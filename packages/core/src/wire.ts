@@ -1,8 +1,9 @@
 import { z } from "zod";
 import type { Hex } from "viem";
-import { ZeroGError } from "./errors.js";
+import { InvalidArgumentError, ZeroGError } from "./errors.js";
 import type { SignedReceipt } from "./receipt.js";
-import type { SignedTicket } from "./ticket.js";
+import { validateTicket, type SignedTicket } from "./ticket.js";
+import { MAX_UINT128 } from "./uint.js";
 
 /** Request header carrying the signed ticket (base64url of its JSON wire form). */
 export const TICKET_HEADER = "x-0g-ticket";
@@ -76,7 +77,7 @@ export function ticketFromWire(value: unknown): SignedTicket {
   const parsed = ticketWireSchema.safeParse(value);
   if (!parsed.success) throw new WireFormatError("ticket", parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
   const w = parsed.data;
-  return {
+  const ticket: SignedTicket = {
     user: w.user as Hex,
     provider: w.provider as Hex,
     nonce: BigInt(w.nonce),
@@ -92,6 +93,14 @@ export function ticketFromWire(value: unknown): SignedTicket {
     },
     signature: w.signature as Hex,
   };
+  // Every integer must fit the width the contract and the EIP-712 type give it (a 78-digit string does not).
+  try {
+    validateTicket(ticket);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) throw new WireFormatError("ticket", err.message);
+    throw err;
+  }
+  return ticket;
 }
 
 export function receiptToWire(r: SignedReceipt): ReceiptWire {
@@ -102,7 +111,9 @@ export function receiptFromWire(value: unknown): SignedReceipt {
   const parsed = receiptWireSchema.safeParse(value);
   if (!parsed.success) throw new WireFormatError("receipt", parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "));
   const w = parsed.data;
-  return { ticketDigest: w.ticketDigest as Hex, responseHash: w.responseHash as Hex, inputTokens: w.inputTokens, outputTokens: w.outputTokens, fee: BigInt(w.fee), signature: w.signature as Hex };
+  const fee = BigInt(w.fee);
+  if (fee > MAX_UINT128) throw new WireFormatError("receipt", `fee out of range: ${fee}`);
+  return { ticketDigest: w.ticketDigest as Hex, responseHash: w.responseHash as Hex, inputTokens: w.inputTokens, outputTokens: w.outputTokens, fee, signature: w.signature as Hex };
 }
 
 /** base64url(JSON) for headers. */

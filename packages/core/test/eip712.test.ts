@@ -21,8 +21,14 @@ import {
   InvalidArgumentError,
   RECEIPT_TYPE,
   RECEIPT_TYPES,
+  receiptDigest,
+  ticketFromWire,
+  ticketToWire,
+  receiptFromWire,
+  WireFormatError,
   type Ticket,
 } from "../src/index.js";
+import { hashTypedData } from "viem";
 
 const rand = (bytes: number): bigint => BigInt(toHex(randomBytes(bytes)));
 const randomAddress = (): Address => privateKeyToAccount(generatePrivateKey()).address;
@@ -115,6 +121,65 @@ describe("EIP-712 definitions shared by core and the escrow", () => {
     expect(v.termsHash).toBe(hashTerms(t.terms));
     expect(v.r).toMatch(/^0x[0-9a-f]{64}$/);
     expect(v.vs).toMatch(/^0x[0-9a-f]{64}$/);
+  });
+
+  it("fuzz: receipt digests agree between core's fast encoder, viem and ethers", () => {
+    const domain = escrowDomain(chain.chain.id, chain.deployment.escrow);
+    for (let i = 0; i < 40; i++) {
+      const r = {
+        ticketDigest: toHex(randomBytes(32)),
+        responseHash: toHex(randomBytes(32)),
+        inputTokens: Number(rand(4)),
+        outputTokens: Number(rand(4)),
+        fee: rand(16),
+      };
+      const mine = receiptDigest(domain, r);
+      expect(mine).toBe(hashTypedData({ domain, types: RECEIPT_TYPES, primaryType: "Receipt", message: r }));
+      expect(mine).toBe(TypedDataEncoder.hash(domain, ethersTypes(RECEIPT_TYPES), r));
+    }
+    // Boundary values encode like the generic encoders too.
+    const edge = { ticketDigest: toHex(randomBytes(32)), responseHash: toHex(randomBytes(32)), inputTokens: 2 ** 32 - 1, outputTokens: 0, fee: 2n ** 128n - 1n };
+    expect(receiptDigest(domain, edge)).toBe(hashTypedData({ domain, types: RECEIPT_TYPES, primaryType: "Receipt", message: edge }));
+  });
+
+  it("the fast encoder refuses values wider than their declared type, as a typed error", () => {
+    const domain = escrowDomain(31337, randomAddress());
+    const t = randomTicket();
+    expect(() => ticketDigest(domain, { ...t, cumulative: 2n ** 128n })).toThrow(InvalidArgumentError);
+    expect(() => ticketDigest(domain, { ...t, cumulative: 2n ** 256n })).toThrow(InvalidArgumentError);
+    expect(() => ticketDigest(domain, { ...t, nonce: 2n ** 64n })).toThrow(InvalidArgumentError);
+    expect(() => ticketDigest(domain, { ...t, terms: { ...t.terms, deadline: -1n } })).toThrow(InvalidArgumentError);
+    expect(() => ticketDigest(domain, { ...t, terms: { ...t.terms, serviceVersion: 2 ** 32 } })).toThrow(InvalidArgumentError);
+    expect(() => ticketDigest(domain, { ...t, terms: { ...t.terms, requestHash: "0x12" as Hex } })).toThrow(InvalidArgumentError);
+    const r = { ticketDigest: toHex(randomBytes(32)), responseHash: toHex(randomBytes(32)), inputTokens: 1, outputTokens: 1, fee: 2n ** 128n };
+    expect(() => receiptDigest(domain, r)).toThrow(InvalidArgumentError);
+    expect(() => receiptDigest(domain, { ...r, fee: 1n, inputTokens: 2 ** 32 })).toThrow(InvalidArgumentError);
+    // The widest values that fit still encode.
+    expect(ticketDigest(domain, { ...t, nonce: 2n ** 64n - 1n, cumulative: 2n ** 128n - 1n })).toMatch(/^0x[0-9a-f]{64}$/);
+  });
+
+  it("incoming tickets and receipts are held to their on-chain widths (a wire-format error, never a crash)", async () => {
+    const account = privateKeyToAccount(generatePrivateKey());
+    const domain = escrowDomain(31337, randomAddress());
+    const wire = ticketToWire(await signTicket(account, domain, { ...randomTicket(), user: account.address }));
+    expect(ticketFromWire(wire).signature).toBe(wire.signature);
+    const wide = (path: (w: typeof wire) => void) => {
+      const copy = JSON.parse(JSON.stringify(wire)) as typeof wire;
+      path(copy);
+      return () => ticketFromWire(copy);
+    };
+    expect(wide((w) => (w.cumulative = (2n ** 128n).toString()))).toThrow(WireFormatError);
+    expect(wide((w) => (w.cumulative = "9".repeat(78)))).toThrow(WireFormatError);
+    expect(wide((w) => (w.nonce = (2n ** 64n).toString()))).toThrow(WireFormatError);
+    expect(wide((w) => (w.nonce = "0"))).toThrow(WireFormatError);
+    expect(wide((w) => (w.terms.maxCost = (2n ** 128n).toString()))).toThrow(WireFormatError);
+    expect(wide((w) => (w.terms.inputPrice = (2n ** 128n).toString()))).toThrow(WireFormatError);
+    expect(wide((w) => (w.terms.outputPrice = (2n ** 128n).toString()))).toThrow(WireFormatError);
+    expect(wide((w) => (w.terms.deadline = (2n ** 64n).toString()))).toThrow(WireFormatError);
+    expect(wide((w) => (w.cumulative = (2n ** 128n - 1n).toString()))).not.toThrow();
+    const receipt = { ticketDigest: toHex(randomBytes(32)), responseHash: toHex(randomBytes(32)), inputTokens: 1, outputTokens: 1, fee: (2n ** 128n).toString(), signature: wire.signature };
+    expect(() => receiptFromWire(receipt)).toThrow(WireFormatError);
+    expect(receiptFromWire({ ...receipt, fee: (2n ** 128n - 1n).toString() }).fee).toBe(2n ** 128n - 1n);
   });
 
   it("refuses to sign fields wider than their on-chain types", async () => {
