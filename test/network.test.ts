@@ -28,7 +28,7 @@ beforeAll(async () => {
       { kind: "llama", model: "scripted", modelId: MODEL },
       { kind: "upstream", modelId: MODEL, fake: { slowMs: 30 } },
     ],
-    node: { log: (e: string, f?: Record<string, unknown>) => { if (process.env.E2E_LOG) process.stderr.write(`${e} ${JSON.stringify(f, (_k, v) => (typeof v === "bigint" ? v.toString() : v))}\n`); }, creditLimit: CREDIT_LIMIT, settlement: { intervalMs: 200, minValueWei: 0n, marginSeconds: 300n }, pollMs: 100, cacheMs: 0 },
+    node: { log: (e: string, f?: Record<string, unknown>) => { if (process.env.E2E_LOG) process.stderr.write(`${e} ${JSON.stringify(f, (_k, v) => (typeof v === "bigint" ? v.toString() : v))}\n`); }, creditLimit: CREDIT_LIMIT, baseCreditShare: 1, settlement: { intervalMs: 200, minValueWei: 0n, marginSeconds: 300n }, pollMs: 100, cacheMs: 0 },
   });
 });
 

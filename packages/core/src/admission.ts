@@ -80,21 +80,23 @@ export async function checkTicket(input: StaticCheckInput): Promise<CheckedTicke
   if (input.requestHash !== undefined && input.requestHash.toLowerCase() !== ticket.terms.requestHash.toLowerCase()) {
     throw new AdmissionError("request_hash_mismatch", "the ticket's request hash does not match the request body");
   }
-  if (input.terms) {
-    const t = ticket.terms;
-    const match = input.terms.serviceId.toLowerCase() === t.serviceId.toLowerCase() &&
-      input.terms.versions.some((v) => v.version === t.serviceVersion && v.inputPrice === t.inputPrice && v.outputPrice === t.outputPrice);
-    if (!match) {
-      const current = input.terms.versions[0];
-      throw new AdmissionError("terms_changed", "the ticket's service, version or prices are not the ones in force", current === undefined ? undefined : {
-        serviceId: input.terms.serviceId,
-        serviceVersion: current.version,
-        inputPrice: current.inputPrice.toString(),
-        outputPrice: current.outputPrice.toString(),
-      });
-    }
-  }
+  if (input.terms) checkTerms(ticket, input.terms);
   return { signer, digest, ackOnly };
+}
+
+/** Throw `terms_changed` unless the ticket's service, version and prices are among the terms honoured. */
+export function checkTerms(ticket: SignedTicket, honoured: HonouredTerms): void {
+  const t = ticket.terms;
+  const match = honoured.serviceId.toLowerCase() === t.serviceId.toLowerCase() &&
+    honoured.versions.some((v) => v.version === t.serviceVersion && v.inputPrice === t.inputPrice && v.outputPrice === t.outputPrice);
+  if (match) return;
+  const current = honoured.versions[0];
+  throw new AdmissionError("terms_changed", "the ticket's service, version or prices are not the ones in force", current === undefined ? undefined : {
+    serviceId: honoured.serviceId,
+    serviceVersion: current.version,
+    inputPrice: current.inputPrice.toString(),
+    outputPrice: current.outputPrice.toString(),
+  });
 }
 
 /** Serializable nonce window of one lane: the highest nonce seen and a bitmap of the 256 below it. */

@@ -1,9 +1,9 @@
-import { timingSafeEqual } from "node:crypto";
 import type { ServerResponse } from "node:http";
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono, type Context } from "hono";
 import { NoProviderError } from "./discovery.js";
 import { ZeroGError } from "./errors.js";
+import { isLoopbackHost, isLoopbackOrigin, sameSecret } from "./local-auth.js";
 import { PaymentRequestError, type PaidFetch } from "./paid-fetch.js";
 import { ReceiptError } from "./receipt.js";
 import { ProviderError } from "./wire.js";
@@ -40,12 +40,6 @@ export function errorResponse(err: unknown): { status: number; body: { error: { 
   return { status: 500, body: { error: { message: err instanceof Error ? err.message : String(err), type: "gateway_error", code: "internal_error" } } };
 }
 
-function sameToken(given: string, expected: string): boolean {
-  const a = Buffer.from(given);
-  const b = Buffer.from(expected);
-  return a.length === b.length && timingSafeEqual(a, b);
-}
-
 /**
  * A local OpenAI-compatible gateway on 127.0.0.1: any OpenAI client pointed at it (with the bearer
  * token) buys inference on the network, with receipts verified. `GET /v1/models`,
@@ -60,13 +54,13 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   let port = options.port ?? 0;
 
   app.use("*", async (c, next) => {
-    // DNS-rebinding protection: only loopback host names.
-    const host = (c.req.header("host") ?? "").replace(/:\d+$/, "");
-    if (!["127.0.0.1", "localhost", "[::1]"].includes(host)) return c.json({ error: { message: "forbidden host", type: "invalid_request_error", code: "forbidden_host" } }, 403);
+    // DNS-rebinding protection: only loopback host names; and no web page of another origin.
+    if (!isLoopbackHost(c.req.header("host"))) return c.json({ error: { message: "forbidden host", type: "invalid_request_error", code: "forbidden_host" } }, 403);
+    if (!isLoopbackOrigin(c.req.header("origin"))) return c.json({ error: { message: "forbidden origin", type: "invalid_request_error", code: "forbidden_origin" } }, 403);
     if (c.req.path === "/health") return next();
     const auth = c.req.header("authorization") ?? "";
     const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
-    if (!sameToken(token, options.token)) return c.json({ error: { message: "missing or wrong bearer token", type: "authentication_error", code: "unauthorized" } }, 401);
+    if (!sameSecret(token, options.token)) return c.json({ error: { message: "missing or wrong bearer token", type: "authentication_error", code: "unauthorized" } }, 401);
     return next();
   });
 

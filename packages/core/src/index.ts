@@ -22,6 +22,7 @@ export * from "./session.js";
 export * from "./paid-fetch.js";
 export * from "./admission.js";
 export * from "./gateway.js";
+export * from "./local-auth.js";
 export * from "./file-lane-store.js";
 export * from "./budget.js";
 export * from "./spending-limit.js";

@@ -12,6 +12,7 @@
  * Loopback only; every process it starts is stopped by PID. `--json out.json` writes the figures.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -37,6 +38,8 @@ const TARGET_LLAMA = 0.95;
 const LATENCIES_MS = [100, 1000];
 
 const children: ChildProcess[] = [];
+/** The admin token of the providers this bench starts (random: never a fixed string). */
+const adminToken = randomBytes(24).toString("hex");
 function child(script: string, args: string[], env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<{ proc: ChildProcess; line: string }> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [...nodeArgs, script, ...args], { cwd: root, env, stdio: ["pipe", "pipe", "inherit"] });
@@ -119,7 +122,7 @@ async function main(): Promise<void> {
       inputPrice: 1000n, outputPrice: 2000n, signer: privateKeyToAccount(responseKey).address, metadata: "{}",
     });
     const providerChild = await child(join(dist, "cli", "main.js"), ["--config", join(dir, "0g-provider.json"), "--json", "start"], {
-      ...process.env, BENCH_PROVIDER_KEY: chain.anvil.privateKeys[2], BENCH_RESPONSE_KEY: responseKey, BENCH_ADMIN_TOKEN: "bench",
+      ...process.env, BENCH_PROVIDER_KEY: chain.anvil.privateKeys[2], BENCH_RESPONSE_KEY: responseKey, BENCH_ADMIN_TOKEN: adminToken,
     }, profile);
     const url = (JSON.parse(providerChild.line) as { url: string }).url;
 
@@ -201,7 +204,8 @@ async function main(): Promise<void> {
     const paidRun = await load(url, providerChild.proc, (ci, i) => ({ [TICKET_HEADER]: tickets[ci]![i]! }));
     const [unpaidRps, paidRps] = [unpaidRun.rps, paidRun.rps];
     if (process.env.BENCH_PROFILE_DIR) {
-      const m = await (await fetch(`${url}/metrics`)).text();
+      const admin = (JSON.parse(providerChild.line) as { admin: string }).admin;
+      const m = await (await fetch(`${admin}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
       console.log(m.split("\n").filter((l) => /_(sum|count) /.test(l)).join("\n"));
     }
     results["unpaid throughput rps"] = Math.round(unpaidRps);
@@ -289,7 +293,7 @@ async function llamaRatio(dir: string): Promise<Record<string, number>> {
       name: "chat", model: "random", modelHash: keccak256(toHex("random")) as Hex, quantization: "F32", endpoint: `http://127.0.0.1:${port}`, inputPrice: 1n, outputPrice: 1n, signer: privateKeyToAccount(responseKey).address, metadata: "{}",
     });
     provider = (await child(join(dist, "cli", "main.js"), ["--config", join(dir, "llama-provider.json"), "--json", "start"], {
-      ...process.env, BENCH_PROVIDER_KEY: chain.anvil.privateKeys[2], BENCH_RESPONSE_KEY: responseKey, BENCH_ADMIN_TOKEN: "bench",
+      ...process.env, BENCH_PROVIDER_KEY: chain.anvil.privateKeys[2], BENCH_RESPONSE_KEY: responseKey, BENCH_ADMIN_TOKEN: adminToken,
     }, process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])).proc;
     {
       const user = new ZeroGClient({ network, account: chain.wallet(1).account as LocalAccount, pollingIntervalMs: 20 });

@@ -24,7 +24,10 @@ export interface ChainStateOptions {
   provider: Address;
   /** Blocks a credit must be buried under (0 on dev chains). Debits are read at the latest block. */
   confirmations: number;
-  /** How long a channel read stays fresh without an event (default 30 s: events invalidate it within a poll). */
+  /**
+   * How long a channel read stays fresh without an event (default 5 s). The escrow's events invalidate it
+   * within a poll; the lifetime only bounds how stale a read can be when an event is missed.
+   */
   ttlMs?: number;
   /** Event polling interval (default 1000 ms). */
   pollMs?: number;
@@ -37,19 +40,41 @@ interface Cached<T> {
   value: T;
 }
 
+/** A channel and its session-key lanes, all as of one block. */
+export interface ChannelSnapshot {
+  /** The block every field was read at (the latest when read). */
+  block: bigint;
+  /** Funds still in the channel (credits at depth `confirmations`). */
+  balance: bigint;
+  ownerSettled: bigint;
+  /** Pending withdrawal (the larger of latest and confirmed). */
+  pendingWithdraw: bigint;
+  unlockAt: bigint;
+  /** The session-key lanes read (signer lowercased -> lane). */
+  keyLanes: ReadonlyMap<string, KeyLaneState>;
+}
+
+/** Default lifetime of a cached channel read (ms). */
+export const DEFAULT_CHAIN_CACHE_MS = 5000;
+
 /**
- * The provider's view of the escrow: channel funds per user (credits at depth `confirmations`, debits
- * at the latest block), session-key lanes and chain time, cached briefly and invalidated by the
- * escrow's events for this provider (fundings, withdrawal requests, revocations, settlements).
+ * The provider's view of the escrow: per user one snapshot of the channel and the session-key lanes it
+ * needs, all read at one block (credits at depth `confirmations`, debits at the latest block), and chain
+ * time. Snapshots are cached briefly and invalidated by the escrow's events for this provider (fundings,
+ * withdrawal requests, revocations, settlements) and by {@link invalidate}; a read that was already in
+ * flight when an invalidation happened is never cached or shared with later callers.
  */
 export class ChainState {
-  private readonly funds = new Map<string, Cached<{ balance: bigint; ownerSettled: bigint; pendingWithdraw: bigint; unlockAt: bigint }>>();
-  private readonly keyLanes = new Map<string, Cached<KeyLaneState>>();
+  private readonly snapshots = new Map<string, { at: number; gen: string; value: ChannelSnapshot }>();
+  /** Invalidation generation per user; a read is kept only if its user's generation did not move. */
+  private readonly generations = new Map<string, number>();
+  private epoch = 0;
   private clock: Cached<bigint> | undefined;
   private clockRefresh: Promise<bigint> | undefined;
-  private readonly inflight = new Map<string, Promise<unknown>>();
+  private readonly inflight = new Map<string, Promise<ChannelSnapshot>>();
   private timer: NodeJS.Timeout | undefined;
   private lastBlock: bigint | undefined;
+  private lock: bigint | undefined;
   private readonly listeners: ((e: ChainEvent) => void)[] = [];
 
   constructor(private readonly options: ChainStateOptions) {}
@@ -82,83 +107,112 @@ export class ChainState {
     return this.clockRefresh!;
   }
 
-  /** One read per key at a time: concurrent callers share the same request. */
-  private single<T>(key: string, read: () => Promise<T>): Promise<T> {
-    const running = this.inflight.get(key) as Promise<T> | undefined;
-    if (running) return running;
-    const p = read().finally(() => this.inflight.delete(key));
-    this.inflight.set(key, p);
-    return p;
-  }
-
-  /** The channel from `user` to this provider: balance, owner lane settled, pending withdrawal. */
-  async channel(user: Address): Promise<{ balance: bigint; ownerSettled: bigint; pendingWithdraw: bigint; unlockAt: bigint }> {
-    const key = user.toLowerCase();
-    const hit = this.funds.get(key);
-    if (hit && Date.now() - hit.at < (this.options.ttlMs ?? 30_000)) return hit.value;
-    return this.single(`channel:${key}`, () => this.readChannel(user, key));
-  }
-
-  private async readChannel(user: Address, key: string): Promise<{ balance: bigint; ownerSettled: bigint; pendingWithdraw: bigint; unlockAt: bigint }> {
-    try {
-      const latest = await this.escrow.read.getChannel([user, this.options.provider]);
-      let confirmedBalance = latest[0];
-      if (this.options.confirmations > 0) {
-        const head = await this.options.publicClient.getBlockNumber();
-        const at = head > BigInt(this.options.confirmations) ? head - BigInt(this.options.confirmations) : 0n;
-        const confirmed = await this.escrow.read.getChannel([user, this.options.provider], { blockNumber: at });
-        // Credits count only once buried; debits count as soon as they are seen.
-        confirmedBalance = confirmed[0] < latest[0] ? confirmed[0] : latest[0];
-        const pending = confirmed[2] > latest[2] ? confirmed[2] : latest[2];
-        const value = { balance: confirmedBalance, ownerSettled: latest[1], pendingWithdraw: pending, unlockAt: latest[3] };
-        this.funds.set(key, { at: Date.now(), value });
-        return value;
+  /** The escrow's withdrawal lock (immutable; read once). */
+  async lockSeconds(): Promise<bigint> {
+    if (this.lock === undefined) {
+      try {
+        this.lock = await this.escrow.read.LOCK();
+      } catch (err) {
+        throw toZeroGError(err);
       }
-      const value = { balance: latest[0], ownerSettled: latest[1], pendingWithdraw: latest[2], unlockAt: latest[3] };
-      this.funds.set(key, { at: Date.now(), value });
-      return value;
+    }
+    return this.lock;
+  }
+
+  private generation(key: string): string {
+    return `${this.epoch}:${this.generations.get(key) ?? 0}`;
+  }
+
+  /**
+   * The channel from `user` to this provider with the lanes of `signers` (session keys; the owner's
+   * own address is ignored), all read at one block.
+   */
+  async snapshot(user: Address, signers: readonly Address[] = []): Promise<ChannelSnapshot> {
+    const key = user.toLowerCase();
+    const keys = [...new Set(signers.map((s) => s.toLowerCase()).filter((s) => s !== key))].sort();
+    const gen = this.generation(key);
+    const hit = this.snapshots.get(key);
+    if (hit && hit.gen === gen && Date.now() - hit.at < (this.options.ttlMs ?? DEFAULT_CHAIN_CACHE_MS) && keys.every((k) => hit.value.keyLanes.has(k))) return hit.value;
+    // A read asks for every lane the cached snapshot had too, so that one snapshot serves all callers.
+    const wanted = [...new Set([...keys, ...(hit ? [...hit.value.keyLanes.keys()] : [])])].sort();
+    const flight = `${key}/${gen}/${wanted.join(",")}`;
+    let running = this.inflight.get(flight);
+    if (!running) {
+      running = this.readSnapshot(user, wanted as Address[])
+        .then((value) => {
+          // Invalidated while in flight: the value may predate what invalidated it; do not keep it.
+          if (this.generation(key) === gen) this.snapshots.set(key, { at: Date.now(), gen, value });
+          return value;
+        })
+        .finally(() => this.inflight.delete(flight));
+      this.inflight.set(flight, running);
+    }
+    return running;
+  }
+
+  private async readSnapshot(user: Address, keys: Address[]): Promise<ChannelSnapshot> {
+    try {
+      const block = await this.options.publicClient.getBlockNumber({ cacheTime: 0 });
+      const at = { blockNumber: block };
+      const [latest, ...lanes] = await Promise.all([
+        this.escrow.read.getChannel([user, this.options.provider], at),
+        ...keys.map((k) => this.escrow.read.getKeyLane([user, this.options.provider, k], at)),
+      ]);
+      let balance = latest[0];
+      let pendingWithdraw = latest[2];
+      if (this.options.confirmations > 0) {
+        const depth = BigInt(this.options.confirmations);
+        const confirmed = await this.escrow.read.getChannel([user, this.options.provider], { blockNumber: block > depth ? block - depth : 0n });
+        // Credits count only once buried; debits count as soon as they are seen.
+        if (confirmed[0] < balance) balance = confirmed[0];
+        if (confirmed[2] > pendingWithdraw) pendingWithdraw = confirmed[2];
+      }
+      const keyLanes = new Map<string, KeyLaneState>();
+      keys.forEach((k, i) => {
+        const [settled, cap, validUntil] = lanes[i] as readonly [bigint, bigint, bigint];
+        keyLanes.set(k.toLowerCase(), { settled, cap, validUntil });
+      });
+      return { block, balance, ownerSettled: latest[1], pendingWithdraw, unlockAt: latest[3], keyLanes };
     } catch (err) {
       throw toZeroGError(err);
     }
   }
 
+  /** The channel from `user` to this provider: balance, owner lane settled, pending withdrawal. */
+  async channel(user: Address): Promise<{ balance: bigint; ownerSettled: bigint; pendingWithdraw: bigint; unlockAt: bigint }> {
+    return this.snapshot(user);
+  }
+
   /** A session key's lane on the channel from `user`. */
   async keyLane(user: Address, key: Address): Promise<KeyLaneState> {
-    const k = `${user}:${key}`.toLowerCase();
-    const hit = this.keyLanes.get(k);
-    if (hit && Date.now() - hit.at < (this.options.ttlMs ?? 30_000)) return hit.value;
-    return this.single(`lane:${k}`, async () => {
-      try {
-        const [settled, cap, validUntil] = await this.escrow.read.getKeyLane([user, this.options.provider, key]);
-        const value = { settled, cap, validUntil };
-        this.keyLanes.set(k, { at: Date.now(), value });
-        return value;
-      } catch (err) {
-        throw toZeroGError(err);
-      }
-    });
+    const snap = await this.snapshot(user, [key]);
+    return snap.keyLanes.get(key.toLowerCase()) ?? { settled: 0n, cap: 0n, validUntil: 0n };
   }
 
-  /** Channel funds in the form admission takes, for the given lanes' signers. */
+  /** Channel funds in the form admission takes, for the given lanes' signers, read at one block. */
   async channelFunds(user: Address, signers: readonly Address[]): Promise<ChannelFunds & { unlockAt: bigint }> {
-    const ch = await this.channel(user);
-    const settledByLane = new Map<string, bigint>([[user.toLowerCase(), ch.ownerSettled]]);
-    for (const s of signers) {
-      if (s.toLowerCase() === user.toLowerCase()) continue;
-      settledByLane.set(s.toLowerCase(), (await this.keyLane(user, s)).settled);
-    }
-    return { balance: ch.balance, pendingWithdraw: ch.pendingWithdraw, settledByLane, unlockAt: ch.unlockAt };
+    const snap = await this.snapshot(user, signers);
+    const settledByLane = new Map<string, bigint>([[user.toLowerCase(), snap.ownerSettled]]);
+    for (const [k, lane] of snap.keyLanes) settledByLane.set(k, lane.settled);
+    return { balance: snap.balance, pendingWithdraw: snap.pendingWithdraw, settledByLane, unlockAt: snap.unlockAt };
   }
 
-  /** Forget cached reads (after a settlement, or on demand). */
+  /** Forget cached reads of `user` (or of everyone), including reads in flight now. */
   invalidate(user?: Address): void {
     if (!user) {
-      this.funds.clear();
-      this.keyLanes.clear();
+      this.epoch += 1;
+      this.snapshots.clear();
       return;
     }
-    this.funds.delete(user.toLowerCase());
-    for (const k of [...this.keyLanes.keys()]) if (k.startsWith(user.toLowerCase())) this.keyLanes.delete(k);
+    const key = user.toLowerCase();
+    if (this.generations.size >= 100_000) {
+      // Bounded memory: forgetting every generation is safe once the epoch moves (all reads are stale).
+      this.generations.clear();
+      this.snapshots.clear();
+      this.epoch += 1;
+    }
+    this.generations.set(key, (this.generations.get(key) ?? 0) + 1);
+    this.snapshots.delete(key);
   }
 
   /** Subscribe to this provider's escrow events. */

@@ -1,6 +1,6 @@
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { Hex, LocalAccount } from "viem";
 import { z } from "zod";
@@ -28,7 +28,17 @@ export const providerConfigSchema = z.strictObject({
     /** The endpoint registered on-chain (https:// for anything but loopback). */
     publicUrl: z.string().url().optional(),
   }),
-  admin: z.strictObject({ port: z.number().int().min(0).max(65535).default(8081), tokenEnv: z.string().default("ZG_ADMIN_TOKEN") }).default({ port: 8081, tokenEnv: "ZG_ADMIN_TOKEN" }),
+  /**
+   * The admin listener (always 127.0.0.1). Its bearer token comes from `tokenEnv` if set, else from
+   * `tokenFile` (created with a random token, mode 0600, on the first start); it is never printed.
+   */
+  admin: z
+    .strictObject({
+      port: z.number().int().min(0).max(65535).default(8081),
+      tokenEnv: z.string().default("ZG_ADMIN_TOKEN"),
+      tokenFile: z.string().default("admin-token"),
+    })
+    .default({ port: 8081, tokenEnv: "ZG_ADMIN_TOKEN", tokenFile: "admin-token" }),
   backend: z.discriminatedUnion("kind", [
     z.strictObject({
       kind: z.literal("llama"),
@@ -129,6 +139,26 @@ export async function keyOf(source: ProviderConfig["keys"]["provider"], dir: str
   const password = process.env[passwordEnv];
   if (password === undefined) throw new ConfigError(`set ${passwordEnv} to unlock ${source.keystore}`);
   return nativeAccount(await loadKeystoreKey(configPath(dir, source.keystore), password));
+}
+
+/**
+ * The admin token: from the environment variable the config names, else from the token file; with
+ * `create`, a missing file is created with a fresh random token, readable by its owner only.
+ */
+export async function adminTokenOf(config: ProviderConfig, dir: string, create: boolean): Promise<{ token: string; source: string }> {
+  const fromEnv = process.env[config.admin.tokenEnv];
+  if (fromEnv) return { token: fromEnv, source: `$${config.admin.tokenEnv}` };
+  const path = configPath(dir, config.admin.tokenFile);
+  try {
+    const token = (await readFile(path, "utf8")).trim();
+    if (token !== "") return { token, source: path };
+  } catch {
+    // not there yet
+  }
+  if (!create) throw new ConfigError(`no admin token: set ${config.admin.tokenEnv}, or start the node once to create ${path}`);
+  const token = randomBytes(24).toString("hex");
+  await writeFile(path, token + "\n", { mode: 0o600, flag: "wx" });
+  return { token, source: path };
 }
 
 /** sha256 of a file, as bytes32 hex (the registry's model file hash). */

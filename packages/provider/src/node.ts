@@ -1,13 +1,12 @@
-import { timingSafeEqual } from "node:crypto";
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import type { Address, Chain, LocalAccount, PublicClient, Transport } from "viem";
 import type { ZkSettler, ZkSettlerDeps } from "./zk/settler.js";
-import { escrowDomain, ZeroGClient, type NetworkConfig, type ServiceInfo } from "@0g-compute/core";
+import { escrowDomain, isLoopbackHost, isLoopbackOrigin, sameSecret, ZeroGClient, type NetworkConfig, type ServiceInfo } from "@0g-compute/core";
 import type { Backend } from "./backend.js";
 import { ChainState } from "./chain-state.js";
 import { ProviderMetrics } from "./metrics.js";
-import { createProviderApp } from "./server.js";
+import { createProviderApp, DEFAULT_ABUSE_LIMITS, type AbuseLimits } from "./server.js";
 import { ServiceBook } from "./service-book.js";
 import { DEFAULT_SETTLEMENT_POLICY, Settler, type SettlementPolicy, type SettlementRun } from "./settlement.js";
 import { ProviderStore, type Durability } from "./store.js";
@@ -29,14 +28,28 @@ export interface ProviderNodeOptions {
   port?: number;
   /** Admin listener, always on 127.0.0.1, token-protected (default port 0). */
   admin?: { port?: number; token: string };
-  /** Credit limit per channel over unacknowledged and in-flight fees (wei), or a function of the service. */
+  /**
+   * Most credit a channel gets over unacknowledged and in-flight fees (wei), or a function of the service
+   * (default: eight requests of 4096 input and 1024 output tokens).
+   */
   creditLimit?: bigint | ((service: ServiceInfo) => bigint);
+  /**
+   * Credit of a channel with no acknowledged history, as a fraction of its `creditLimit` (default 0.25);
+   * every wei the user acknowledges earns a wei more, up to the limit. 1 turns the ramp off.
+   */
+  baseCreditShare?: number;
+  /** A fee left unacknowledged this long stops new credit on the channel until acknowledged (default 60 s). */
+  ackTimeoutSeconds?: number;
+  /** Largest request body (bytes; default 256 bytes per token of context, at least 1 MiB). */
+  maxBodyBytes?: number;
+  /** Budgets for refusals and acknowledgements (see {@link AbuseLimits}); a rate of 0 turns one off. */
+  limits?: Partial<AbuseLimits>;
   /** Longest a request may run (seconds, default 300). */
   maxRequestSeconds?: number;
   settlement?: Partial<SettlementPolicy>;
   /** Start the settlement loop (default true). */
   autoSettle?: boolean;
-  /** Chain polling and cache (defaults: 1000 ms polling, 2000 ms cache). */
+  /** Chain polling and cache (defaults: 1000 ms polling, 5000 ms cache; events invalidate the cache within a poll). */
   pollMs?: number;
   cacheMs?: number;
   /** Structured log sink (default: JSON lines on stderr). */
@@ -121,7 +134,15 @@ export class ProviderNode {
     const chain = new ChainState({ publicClient, escrow: options.network.escrow, provider, confirmations: options.network.confirmations, ...(options.pollMs ? { pollMs: options.pollMs } : {}), ...(options.cacheMs !== undefined ? { ttlMs: options.cacheMs } : {}) });
     const services = new ServiceBook(publicClient, options.network.registry, provider);
     await services.refresh();
-    const credit = options.creditLimit ?? ((s: ServiceInfo) => 8n * (4096n * s.inputPrice + 1024n * s.outputPrice));
+    const ceiling = options.creditLimit ?? ((s: ServiceInfo) => 8n * (4096n * s.inputPrice + 1024n * s.outputPrice));
+    const share = options.baseCreditShare ?? 0.25;
+    if (!(share > 0 && share <= 1)) throw new RangeError(`baseCreditShare must be in (0, 1], got ${share}`);
+    const ackTimeoutMs = (options.ackTimeoutSeconds ?? 60) * 1000;
+    const credit = (s: ServiceInfo) => {
+      const creditLimit = typeof ceiling === "bigint" ? ceiling : ceiling(s);
+      return { creditLimit, baseCredit: (creditLimit * BigInt(Math.round(share * 10_000))) / 10_000n, ackTimeoutMs };
+    };
+    const contextTokens = Math.max(0, ...options.backend.models().map((m) => m.contextLength));
     const app = createProviderApp({
       domain: escrowDomain(options.network.chainId, options.network.escrow),
       provider,
@@ -131,7 +152,9 @@ export class ProviderNode {
       services,
       backend: options.backend,
       metrics,
-      creditLimit: typeof credit === "bigint" ? () => credit : credit,
+      credit,
+      maxBodyBytes: options.maxBodyBytes ?? Math.max(1 << 20, contextTokens * 256),
+      limits: { ...DEFAULT_ABUSE_LIMITS, ...options.limits },
       maxRequestSeconds: options.maxRequestSeconds ?? 300,
       log,
     });
@@ -165,11 +188,13 @@ export class ProviderNode {
       const token = options.admin.token;
       const admin = new Hono();
       admin.use("*", async (c, next) => {
-        const given = Buffer.from((c.req.header("authorization") ?? "").replace(/^Bearer /, ""));
-        const expected = Buffer.from(token);
-        if (given.length !== expected.length || !timingSafeEqual(given, expected)) return c.json({ error: { message: "unauthorized", code: "unauthorized" } }, 401);
+        if (!isLoopbackHost(c.req.header("host")) || !isLoopbackOrigin(c.req.header("origin"))) return c.json({ error: { message: "forbidden host or origin", code: "forbidden" } }, 403);
+        const given = (c.req.header("authorization") ?? "").replace(/^Bearer /, "");
+        if (!sameSecret(given, token)) return c.json({ error: { message: "unauthorized", code: "unauthorized" } }, 401);
         return next();
       });
+      // Counters and histograms are the operator's business (volumes, refusals, earnings): admin only.
+      admin.get("/metrics", async (c) => c.text(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }));
       admin.get("/admin/status", async (c) => c.json(await node!.status()));
       admin.post("/admin/settle", async (c) => {
         const run = await settler.run({ force: true });

@@ -1,9 +1,10 @@
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
 import { Hono, type Context } from "hono";
 import type { Address, Hex, LocalAccount } from "viem";
 import {
   AdmissionError,
   checkTicket,
+  isAckOnly,
   decodeHeader,
   encodeHeader,
   feeFor,
@@ -30,8 +31,26 @@ import { BackendError, chatBodySchema, type Backend, type ChatBody, type Usage }
 import type { ChainState } from "./chain-state.js";
 import { recoverNative } from "./native-crypto.js";
 import type { ProviderMetrics } from "./metrics.js";
+import { RateLimiter, type RateLimit } from "./rate-limit.js";
 import type { ServiceBook } from "./service-book.js";
-import type { ProviderStore, RequestKey } from "./store.js";
+import type { CreditPolicy, ProviderStore, RequestKey } from "./store.js";
+
+/**
+ * Budgets for work the node does for nothing. Paid requests never count against them; refusals do
+ * (per client address and, once the signature recovered, per signing key), and so does every
+ * acknowledgement (per key). A spent budget is answered `429 rate_limited` before any other work.
+ */
+export interface AbuseLimits {
+  refusalsPerAddress: RateLimit;
+  refusalsPerKey: RateLimit;
+  acksPerKey: RateLimit;
+}
+
+export const DEFAULT_ABUSE_LIMITS: AbuseLimits = {
+  refusalsPerAddress: { ratePerSecond: 20, burst: 60 },
+  refusalsPerKey: { ratePerSecond: 5, burst: 20 },
+  acksPerKey: { ratePerSecond: 2, burst: 10 },
+};
 
 /** Everything the HTTP layer needs. */
 export interface ProviderContext {
@@ -45,8 +64,11 @@ export interface ProviderContext {
   services: ServiceBook;
   backend: Backend;
   metrics: ProviderMetrics;
-  /** Credit limit per channel over unacknowledged and in-flight fees (wei). */
-  creditLimit: (service: ServiceInfo) => bigint;
+  /** Credit per channel over unacknowledged and in-flight fees: its ramp, ceiling and acknowledgement deadline. */
+  credit: (service: ServiceInfo) => Omit<CreditPolicy, "laneCap">;
+  /** Largest request body read (bytes); larger ones are refused while reading (413). */
+  maxBodyBytes: number;
+  limits: AbuseLimits;
   /** Longest a request may run; a session key must stay valid at least this long (seconds). */
   maxRequestSeconds: number;
   log: (event: string, fields?: Record<string, unknown>) => void;
@@ -63,6 +85,46 @@ class HttpRefusal extends Error {
 function refuse(c: Context, ctx: ProviderContext, code: ProtocolErrorCode, message: string, details?: Record<string, unknown>): Response {
   ctx.metrics.refusals.inc({ code });
   return c.json(protocolErrorBody(code, message, details), PROTOCOL_ERROR_CODES[code] as 400);
+}
+
+const lower = (a: string) => a.toLowerCase();
+
+/** The client's network address, for the per-address budget. */
+function clientAddress(c: Context): string {
+  return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress ?? "unknown";
+}
+
+function tooLarge(limit?: number): HttpRefusal {
+  return new HttpRefusal("request_too_large", "the request body is larger than this provider accepts", limit === undefined ? undefined : { maxBytes: limit });
+}
+
+/**
+ * Read a request body, refusing it (413) as soon as it passes `limit` bytes: a body is never held in
+ * memory beyond the limit, whatever its declared length.
+ */
+async function readBody(req: Request, limit: number): Promise<Uint8Array> {
+  if (!req.body) return new Uint8Array(0);
+  const reader = req.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(limit);
+    }
+    chunks.push(value);
+  }
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
 }
 
 /** Bigints in details go out as decimal strings. */
@@ -86,8 +148,8 @@ interface Admission {
 
 /**
  * The provider's public HTTP API (OpenAI-compatible, with payment): `POST /v1/chat/completions`
- * (plain and SSE streaming), `POST /v1/ack`, `GET /v1/receipts/:digest`, `GET /v1/models`, `GET /health`
- * and `GET /metrics`. Every refusal is an OpenAI-style error with a stable code; nothing is billed
+ * (plain and SSE streaming), `POST /v1/ack`, `GET /v1/receipts/:digest`, `GET /v1/models` and `GET /health`
+ * (metrics are on the admin listener). Every refusal is an OpenAI-style error with a stable code; nothing is billed
  * without a receipt, and every receipt is stored before it is sent.
  */
 export function createProviderApp(ctx: ProviderContext): Hono {
@@ -102,8 +164,6 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     }
     return c.json({ ok: true, provider: ctx.provider, backend: ctx.backend.kind, models: ctx.backend.models().map((m) => m.id), chain });
   });
-
-  app.get("/metrics", async (c) => c.text(await ctx.metrics.registry.metrics(), 200, { "content-type": ctx.metrics.registry.contentType }));
 
   app.get("/v1/models", async (c) => {
     const services = await ctx.services.services();
@@ -142,30 +202,36 @@ export function createProviderApp(ctx: ProviderContext): Hono {
   });
 
   app.post("/v1/ack", async (c) => {
+    const address = clientAddress(c);
+    let signer: Address | undefined;
     try {
+      if (!refusalsPerAddress.allowed(address)) throw new HttpRefusal("rate_limited", "too many refused requests from this address; slow down");
       const ticket = readTicket(c);
       const now = await ctx.chain.now();
       const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now, recover: recoverNative });
+      signer = checked.signer;
+      if (!acksPerKey.take(lower(signer))) throw new HttpRefusal("rate_limited", "too many acknowledgements from this key; one per receipt batch is enough");
       if (!checked.ackOnly) throw new HttpRefusal("bad_ticket", "an acknowledgement carries an ack-only ticket (maxCost 0, requestHash 0)");
-      if (checked.signer.toLowerCase() !== ticket.user.toLowerCase()) {
-        const lane = await ctx.chain.keyLane(ticket.user, checked.signer);
-        if (lane.validUntil === 0n) throw new HttpRefusal("key_not_authorized", "the ticket's signer is not authorized for this channel");
-      }
-      const admitted = ctx.store.admit({ ticket, signer: checked.signer, digest: checked.digest, funds: { balance: 0n, pendingWithdraw: 0n, settledByLane: new Map() }, policy: { creditLimit: 0n }, now: Date.now() });
+      const admitted = await ctx.store.group(() => ctx.store.acknowledge({ ticket, signer: checked.signer, digest: checked.digest, now: Date.now() }));
       return c.json({ ok: true, acked: admitted.lane.acked.toString() });
     } catch (err) {
-      return fail(c, err);
+      return fail(c, err, address, signer);
     }
   });
 
   app.post(PATH, async (c) => {
     const started = performance.now();
     let admission: Admission;
+    const address = clientAddress(c);
+    const seen: { signer?: Address; bodyRead?: boolean } = {};
     try {
-      admission = await admit(c);
+      admission = await admit(c, address, seen);
     } catch (err) {
       ctx.metrics.requests.inc({ outcome: "refused" });
-      return fail(c, err);
+      const res = fail(c, err, address, seen.signer);
+      // A body the node never read is not drained: the connection closes after the refusal.
+      if (!seen.bodyRead) res.headers.set("connection", "close");
+      return res;
     }
     ctx.metrics.admissionSeconds.observe((performance.now() - started) / 1000);
     const controller = new AbortController();
@@ -192,6 +258,10 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     return ticketFromWire(decodeHeader("ticket", header));
   }
 
+  const refusalsPerAddress = new RateLimiter(ctx.limits.refusalsPerAddress);
+  const refusalsPerKey = new RateLimiter(ctx.limits.refusalsPerKey);
+  const acksPerKey = new RateLimiter(ctx.limits.acksPerKey);
+
   const freshReads = new Map<string, number>();
   function freshReadAllowed(user: Address): boolean {
     const key = user.toLowerCase();
@@ -202,10 +272,61 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     return true;
   }
 
-  async function admit(c: Context): Promise<Admission> {
+  /**
+   * Admission, cheapest and most selective checks first, so that a request that will be refused costs
+   * the node as little as possible: the ticket (header only: widths, signature, deadline, service terms,
+   * signing key) and a dry run of the money checks come before the body is read; the body is read up to
+   * `maxBodyBytes` and hashed before it is parsed; the prompt is tokenized (off the event loop, by the
+   * backend) only for a request its ticket can pay for. The atomic admission then decides again.
+   */
+  async function admit(c: Context, address: string, seen: { signer?: Address; bodyRead?: boolean }): Promise<Admission> {
+    if (!refusalsPerAddress.allowed(address)) throw new HttpRefusal("rate_limited", "too many refused requests from this address; slow down");
     const encoding = c.req.header("content-encoding") ?? "identity";
     if (encoding !== "identity") throw new HttpRefusal("encoding_not_supported", "send the request body with identity encoding");
-    const raw = new Uint8Array(await c.req.arrayBuffer());
+    const declared = c.req.header("content-length");
+    if (declared !== undefined && Number(declared) > ctx.maxBodyBytes) throw tooLarge(ctx.maxBodyBytes);
+
+    const ticket = readTicket(c);
+    if (isAckOnly(ticket)) throw new HttpRefusal("bad_ticket", "an ack-only ticket cannot pay for a request");
+    const service = await ctx.services.byId(ticket.terms.serviceId);
+    const terms = await ctx.services.honoured(ticket.terms.serviceId);
+    if (!service || !terms) throw new HttpRefusal("terms_changed", `no service ${ticket.terms.serviceId} is listed by this provider`);
+    const now = await ctx.chain.now();
+    const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now, terms, recover: recoverNative });
+    seen.signer = checked.signer;
+    if (!refusalsPerKey.allowed(lower(checked.signer))) throw new HttpRefusal("rate_limited", "too many refused requests from this key; slow down");
+
+    let laneCap: bigint | undefined;
+    if (checked.signer.toLowerCase() !== ticket.user.toLowerCase()) {
+      const lane = await ctx.chain.keyLane(ticket.user, checked.signer);
+      if (lane.validUntil === 0n) throw new HttpRefusal("key_not_authorized", "the ticket's signer is neither the user nor a session key authorized for this channel");
+      if (now + BigInt(ctx.maxRequestSeconds) > lane.validUntil) throw new HttpRefusal("key_expired", "the session key expires before this request could finish", { validUntil: lane.validUntil.toString() });
+      laneCap = lane.cap;
+    }
+    const signers = [...new Set([checked.signer, ...ctx.store.signersOf(ticket.user)])];
+    const policy: CreditPolicy = { ...ctx.credit(service), ...(laneCap === undefined ? {} : { laneCap }) };
+    const admission = { ticket, signer: checked.signer, digest: checked.digest, policy };
+    const fundsFor = async (fresh: boolean) => {
+      if (fresh) ctx.chain.invalidate(ticket.user);
+      return ctx.chain.channelFunds(ticket.user, signers);
+    };
+    // The cached channel may predate a deposit made a moment ago: before refusing for lack of funds, read
+    // the chain again (at most once a second per user, so refusals cannot be used to flood the RPC).
+    const withFreshFunds = async (attempt: (funds: Awaited<ReturnType<typeof fundsFor>>) => Promise<unknown>) => {
+      try {
+        await attempt(await fundsFor(false));
+      } catch (err) {
+        if (!(err instanceof AdmissionError && err.protocolCode === "insufficient_balance") || !freshReadAllowed(ticket.user)) throw err;
+        await attempt(await fundsFor(true));
+      }
+    };
+    await withFreshFunds(async (funds) => ctx.store.admit({ ...admission, funds, now: Date.now() }, { dryRun: true }));
+
+    const raw = await readBody(c.req.raw, ctx.maxBodyBytes);
+    seen.bodyRead = true;
+    if (requestHash(PATH, raw).toLowerCase() !== ticket.terms.requestHash.toLowerCase()) {
+      throw new AdmissionError("request_hash_mismatch", "the ticket's request hash does not match the request body");
+    }
     let json: unknown;
     try {
       json = JSON.parse(new TextDecoder().decode(raw));
@@ -215,25 +336,9 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     const parsed = chatBodySchema.safeParse(json);
     if (!parsed.success) throw new HttpRefusal("invalid_request", parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
     const body = parsed.data;
-    const service = await ctx.services.byModel(body.model);
-    const model = service && ctx.backend.models().find((m) => m.id === service.model);
-    if (!service || !model) throw new HttpRefusal("model_not_found", `no service for model ${body.model ?? "(none)"}`, { models: ctx.backend.models().map((m) => m.id) });
-
-    const ticket = readTicket(c);
-    const now = await ctx.chain.now();
-    const honoured = await ctx.services.honoured(ticket.terms.serviceId);
-    const terms = honoured && honoured.serviceId.toLowerCase() === service.id.toLowerCase()
-      ? honoured
-      : { serviceId: service.id, versions: [{ version: service.version, inputPrice: service.inputPrice, outputPrice: service.outputPrice }] };
-    const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now, requestHash: requestHash(PATH, raw), terms, recover: recoverNative });
-    if (checked.ackOnly) throw new HttpRefusal("bad_ticket", "an ack-only ticket cannot pay for a request");
-
-    let laneCap: bigint | undefined;
-    if (checked.signer.toLowerCase() !== ticket.user.toLowerCase()) {
-      const lane = await ctx.chain.keyLane(ticket.user, checked.signer);
-      if (lane.validUntil === 0n) throw new HttpRefusal("key_not_authorized", "the ticket's signer is neither the user nor a session key authorized for this channel");
-      if (now + BigInt(ctx.maxRequestSeconds) > lane.validUntil) throw new HttpRefusal("key_expired", "the session key expires before this request could finish", { validUntil: lane.validUntil.toString() });
-      laneCap = lane.cap;
+    const model = ctx.backend.models().find((m) => m.id === service.model);
+    if (!model || (body.model !== undefined && body.model !== service.model)) {
+      throw new HttpRefusal("model_not_found", `the ticket's service serves ${service.model}, not ${body.model ?? "(none)"}`, { models: ctx.backend.models().map((m) => m.id) });
     }
 
     const maxTokens = body.max_completion_tokens ?? body.max_tokens;
@@ -255,21 +360,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
       throw new HttpRefusal("max_cost_too_low", "maxCost does not cover the input and one output token", { needed: (inputFee + ticket.terms.outputPrice).toString(), maxCost: ticket.terms.maxCost.toString() });
     }
 
-    const signers = [...new Set([checked.signer, ...ctx.store.signersOf(ticket.user)])];
-    const policy = { creditLimit: ctx.creditLimit(service), ...(laneCap === undefined ? {} : { laneCap }) };
-    const admitWith = async () => {
-      const funds = await ctx.chain.channelFunds(ticket.user, signers);
-      await ctx.store.group(() => ctx.store.admit({ ticket, signer: checked.signer, digest: checked.digest, funds, policy, now: Date.now() }));
-    };
-    try {
-      await admitWith();
-    } catch (err) {
-      // The cached channel may predate a deposit made a moment ago: before refusing for lack of funds, read
-      // the chain again (at most once a second per user, so refusals cannot be used to flood the RPC).
-      if (!(err instanceof AdmissionError && err.protocolCode === "insufficient_balance") || !freshReadAllowed(ticket.user)) throw err;
-      ctx.chain.invalidate(ticket.user);
-      await admitWith();
-    }
+    await withFreshFunds(async (funds) => ctx.store.group(() => ctx.store.admit({ ...admission, funds, now: Date.now() })));
     return { ticket, digest: checked.digest, key: { user: ticket.user, signer: checked.signer, nonce: ticket.nonce }, service, body: { ...body, model: service.model }, exactInput, inputBound, maxOutputTokens };
   }
 
@@ -366,7 +457,17 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     return new Response(body, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache, no-transform", "content-encoding": "identity" } });
   }
 
-  function fail(c: Context, err: unknown): Response {
+  /** Answer a refusal, and charge it to the client address's (and the signing key's) budget. */
+  function fail(c: Context, err: unknown, address?: string, signer?: Address): Response {
+    const res = refusal(c, err);
+    if (res.status < 500 && res.status !== 429) {
+      if (address !== undefined) refusalsPerAddress.take(address);
+      if (signer !== undefined) refusalsPerKey.take(lower(signer));
+    }
+    return res;
+  }
+
+  function refusal(c: Context, err: unknown): Response {
     if (err instanceof HttpRefusal) return refuse(c, ctx, err.code, err.message, plain(err.details));
     if (err instanceof AdmissionError) return refuse(c, ctx, err.protocolCode, err.message, plain(err.details));
     if (err instanceof WireFormatError) return refuse(c, ctx, "bad_ticket", err.message);

@@ -72,6 +72,12 @@ export class ServiceBook {
     return list.find((s) => s.model === model);
   }
 
+  /** The listed service with this id. */
+  async byId(serviceId: string): Promise<ServiceInfo | undefined> {
+    await this.fresh();
+    return this.known.get(serviceId.toLowerCase())?.service;
+  }
+
   /** Terms a ticket for `serviceId` may carry now. */
   async honoured(serviceId: string): Promise<HonouredTerms | undefined> {
     await this.fresh();

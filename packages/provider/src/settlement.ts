@@ -1,6 +1,18 @@
-import { getContract, parseEventLogs, type Address, type Chain, type Hex, type LocalAccount, type PublicClient, type Transport, type WalletClient } from "viem";
+import {
+  BaseError,
+  ContractFunctionRevertedError,
+  getContract,
+  parseEventLogs,
+  type Address,
+  type Chain,
+  type Hex,
+  type LocalAccount,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from "viem";
 import { escrowAbi } from "@0g-compute/contracts";
-import { toVoucher, toZeroGError } from "@0g-compute/core";
+import { toVoucher, toZeroGError, TransactionError, ZeroGError, type SignedTicket, type Voucher } from "@0g-compute/core";
 import type { ChainEvent, ChainState } from "./chain-state.js";
 import type { ProviderMetrics } from "./metrics.js";
 import type { LaneRecord, ProviderStore } from "./store.js";
@@ -58,6 +70,8 @@ export class Settler {
   private readonly urgent = new Set<string>();
   private nextNonce: number | undefined;
   private firstSeen = new Map<string, number>();
+  /** Lanes whose voucher cannot be settled (unencodable, or reverts alone), by the cumulative that failed. */
+  private readonly quarantined = new Map<string, bigint>();
 
   constructor(
     private readonly deps: {
@@ -114,6 +128,12 @@ export class Settler {
 
   /** Run once now; `force` settles every lane with unsettled value, whatever the policy says. */
   run(options: { force?: boolean } = {}): Promise<SettlementRun> {
+    // A forced run settles what is due when it is asked for: one already in flight may have started
+    // before the latest vouchers arrived, so it runs again after that one rather than joining it.
+    if (this.running && options.force) {
+      const after = this.running.catch(() => undefined).then(() => this.run(options));
+      return after;
+    }
     this.running ??= this.runOnce(options.force === true).finally(() => {
       this.running = undefined;
     });
@@ -121,36 +141,128 @@ export class Settler {
   }
 
   private async runOnce(force: boolean): Promise<SettlementRun> {
+    await this.reconcile().catch((err: unknown) => this.deps.log("settle_reconcile_failed", { error: (err as Error).message }));
     await this.deps.chain.poll().catch(() => undefined);
     const lanes = this.deps.store.unsettledLanes();
     const now = Date.now();
     for (const l of lanes) if (!this.firstSeen.has(key(l))) this.firstSeen.set(key(l), now);
     const chainNow = await this.deps.chain.now();
+    const horizon = chainNow + this.policy.marginSeconds + BigInt(Math.ceil(this.policy.intervalMs / 1000)) * 2n;
 
-    const due = lanes;
-    let urgentFound = false;
-    for (const lane of lanes) {
-      const channel = await this.deps.chain.channel(lane.user);
-      const horizon = chainNow + this.policy.marginSeconds + BigInt(Math.ceil(this.policy.intervalMs / 1000)) * 2n;
-      if (this.urgent.has(lane.user.toLowerCase()) || (channel.pendingWithdraw > 0n && channel.unlockAt <= horizon)) urgentFound = true;
-    }
+    const due = await this.payable(lanes, chainNow);
+    const urgentFound = due.some((d) => this.urgent.has(d.lane.user.toLowerCase()) || (d.pendingWithdraw > 0n && d.unlockAt <= horizon));
     if (due.length === 0) return { items: 0, paid: 0n, gasUsed: 0n, skipped: [], reason: "nothing-due" };
-    const value = due.reduce((s, l) => s + (l.acked - l.settled), 0n);
-    const oldest = Math.min(...due.map((l) => this.firstSeen.get(key(l)) ?? now));
+    const value = due.reduce((s, d) => s + d.payable, 0n);
+    const oldest = Math.min(...due.map((d) => this.firstSeen.get(key(d.lane)) ?? now));
     const aged = now - oldest >= this.policy.maxAgeMs;
     if (!force && !urgentFound && !aged) {
       const gasPrice = await this.withRetry(() => this.deps.publicClient.getGasPrice());
       const gasCost = gasPrice * this.policy.gasPerItem * BigInt(due.length);
       if (value < this.policy.minValueWei || value < gasCost) return { items: 0, paid: 0n, gasUsed: 0n, skipped: [], reason: "below-gas-cost" };
     }
-    const batch = due.sort((a, b) => Number(b.acked - b.settled - (a.acked - a.settled))).slice(0, this.policy.maxBatch);
-    return this.send(batch);
+    // The most valuable first: what a channel can actually pay, never what a voucher merely claims.
+    const batch = due.sort((a, b) => (b.payable > a.payable ? 1 : b.payable < a.payable ? -1 : 0)).slice(0, this.policy.maxBatch);
+    return this.send(batch.map((d) => d.lane));
   }
 
-  private async send(batch: (LaneRecord & { bestTicket: NonNullable<LaneRecord["bestTicket"]> })[]): Promise<SettlementRun> {
+  /**
+   * What each lane's voucher would pay if settled now, as the contract computes it:
+   * `min(cumulative, cap) - settled` on the lane, out of the channel's balance (shared by its lanes), zero
+   * for a key never authorized or past `validUntil + LOCK`. Lanes that would pay nothing are left out,
+   * so a voucher that claims more than the channel holds cannot keep a batch busy paying zero. Also
+   * brings the store's `settled` up to the chain's.
+   */
+  private async payable(lanes: SettleableLane[], chainNow: bigint): Promise<{ lane: SettleableLane; payable: bigint; pendingWithdraw: bigint; unlockAt: bigint }[]> {
+    const byUser = new Map<string, SettleableLane[]>();
+    for (const l of lanes) {
+      const k = l.user.toLowerCase();
+      byUser.set(k, [...(byUser.get(k) ?? []), l]);
+    }
+    const lock = await this.deps.chain.lockSeconds();
+    const out: { lane: SettleableLane; payable: bigint; pendingWithdraw: bigint; unlockAt: bigint }[] = [];
+    for (const userLanes of byUser.values()) {
+      const user = userLanes[0]!.user;
+      const snap = await this.deps.chain.snapshot(user, userLanes.map((l) => l.signer));
+      let balance = snap.balance;
+      const claims = userLanes.map((lane) => {
+        const owner = lane.signer.toLowerCase() === user.toLowerCase();
+        const kl = owner ? undefined : snap.keyLanes.get(lane.signer.toLowerCase());
+        const settled = owner ? snap.ownerSettled : (kl?.settled ?? 0n);
+        if (settled !== lane.settled) this.deps.store.setSettled(lane.user, lane.signer, settled);
+        let limit = lane.acked;
+        if (kl) {
+          if (kl.validUntil === 0n || chainNow > kl.validUntil + lock) limit = 0n;
+          else if (kl.cap < limit) limit = kl.cap;
+        } else if (!owner) limit = 0n;
+        return { lane: { ...lane, settled }, want: limit > settled ? limit - settled : 0n };
+      });
+      claims.sort((a, b) => (b.want > a.want ? 1 : b.want < a.want ? -1 : 0));
+      for (const c of claims) {
+        const pay = c.want < balance ? c.want : balance;
+        balance -= pay;
+        if (pay > 0n) out.push({ lane: c.lane, payable: pay, pendingWithdraw: snap.pendingWithdraw, unlockAt: snap.unlockAt });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Bring the record of settlement transactions sent before a crash up to date from the chain: each one
+   * still marked `sent` is looked up and recorded as mined (with what it paid), reverted, or dropped.
+   */
+  async reconcile(): Promise<void> {
+    for (const s of this.deps.store.settlementsWithStatus("sent")) {
+      const receipt = await this.deps.publicClient.getTransactionReceipt({ hash: s.txHash }).catch(() => undefined);
+      if (!receipt) {
+        const known = await this.deps.publicClient.getTransaction({ hash: s.txHash }).then(() => true, () => false);
+        if (!known) {
+          this.deps.store.recordSettlement(s.txHash, "dropped", s.items, 0n, 0n);
+          this.deps.log("settle_dropped", { txHash: s.txHash });
+        }
+        continue;
+      }
+      if (receipt.status !== "success") {
+        this.deps.store.recordSettlement(s.txHash, "reverted", s.items, 0n, receipt.gasUsed);
+        this.deps.metrics.settlements.inc({ outcome: "reverted" });
+        continue;
+      }
+      const paid = paidBy(receipt.logs);
+      this.deps.store.recordSettlement(s.txHash, "mined", s.items, paid, receipt.gasUsed);
+      this.deps.metrics.settlements.inc({ outcome: "mined" });
+      this.deps.metrics.settledWei.inc(Number(paid));
+      this.deps.log("settle_reconciled", { txHash: s.txHash, paid: paid.toString() });
+    }
+  }
+
+  /**
+   * Send one batch. Each voucher is encoded on its own (one that cannot be encoded is left out, logged),
+   * and a batch whose simulation reverts is searched for the items that make it revert, which are set
+   * aside until their lane changes: one bad item never stops the others from being paid. The transaction
+   * is recorded as `sent` before its receipt is awaited.
+   */
+  private async send(lanes: SettleableLane[]): Promise<SettlementRun> {
     const escrow = getContract({ address: this.deps.escrow, abi: escrowAbi, client: { public: this.deps.publicClient, wallet: this.deps.wallet } });
-    const vouchers = batch.map((l) => toVoucher(l.bestTicket));
     const account = this.deps.wallet.account;
+    let items: { lane: SettleableLane; voucher: Voucher }[] = [];
+    for (const lane of lanes) {
+      if (this.quarantined.get(key(lane)) === lane.acked) continue;
+      try {
+        items.push({ lane, voucher: toVoucher(lane.bestTicket) });
+      } catch (err) {
+        this.quarantined.set(key(lane), lane.acked);
+        this.deps.log("settle_item_unencodable", { user: lane.user, signer: lane.signer, error: (err as Error).message });
+      }
+    }
+    const simulate = (list: typeof items) => escrow.simulate.settle([this.deps.provider, list.map((i) => i.voucher)], { account: account.address });
+    try {
+      await this.withRetry(() => simulate(items), { retryReverts: false });
+    } catch (err) {
+      if (!isRevert(err)) throw err;
+      items = await this.isolate(items, simulate);
+    }
+    if (items.length === 0) return { items: 0, paid: 0n, gasUsed: 0n, skipped: [], reason: "nothing-due" };
+    const vouchers = items.map((i) => i.voucher);
+    const batch = items.map((i) => i.lane);
     const hash = await this.withRetry(async () => {
       if (this.nextNonce === undefined) this.nextNonce = await this.deps.publicClient.getTransactionCount({ address: account.address, blockTag: "pending" });
       const { request } = await escrow.simulate.settle([this.deps.provider, vouchers], { account: account.address, nonce: this.nextNonce });
@@ -163,16 +275,18 @@ export class Settler {
         throw err;
       }
     });
+    // Recorded before waiting: a crash while the transaction is mined leaves it to `reconcile`.
+    this.deps.store.recordSettlement(hash, "sent", vouchers.length, 0n, 0n);
     this.deps.log("settle_sent", { txHash: hash, items: vouchers.length });
     const receipt = await this.withRetry(() => this.deps.publicClient.waitForTransactionReceipt({ hash, timeout: 120_000 }));
     if (receipt.status !== "success") {
       this.deps.store.recordSettlement(hash, "reverted", vouchers.length, 0n, receipt.gasUsed);
       this.deps.metrics.settlements.inc({ outcome: "reverted" });
       this.nextNonce = undefined;
-      throw toZeroGError(new Error(`settlement ${hash} reverted`));
+      throw new TransactionError("TX_REVERTED", `settlement ${hash} reverted`, hash);
     }
     const events = parseEventLogs({ abi: escrowAbi, logs: receipt.logs });
-    const paid = events.filter((e) => e.eventName === "Settled").reduce((s, e) => s + (e.args as { paid: bigint }).paid, 0n);
+    const paid = paidBy(receipt.logs);
     const skipped = events.filter((e) => e.eventName === "Skipped").map((e) => ({ user: (e.args as { user: Address }).user, reason: Number((e.args as { reason: number }).reason) }));
     // Read back what the chain now says each lane has settled.
     for (const lane of batch) {
@@ -193,19 +307,57 @@ export class Settler {
     return { txHash: hash, items: vouchers.length, paid, gasUsed: receipt.gasUsed, skipped };
   }
 
-  private async withRetry<T>(fn: () => Promise<T>): Promise<T> {
+  /** Split a reverting batch until the items that revert alone are found; returns the others. */
+  private async isolate<T extends { lane: SettleableLane }>(items: T[], simulate: (list: T[]) => Promise<unknown>): Promise<T[]> {
+    if (items.length === 1) {
+      const only = items[0]!;
+      this.quarantined.set(key(only.lane), only.lane.acked);
+      this.deps.log("settle_item_reverts", { user: only.lane.user, signer: only.lane.signer });
+      return [];
+    }
+    const half = Math.ceil(items.length / 2);
+    const kept: T[] = [];
+    for (const part of [items.slice(0, half), items.slice(half)]) {
+      try {
+        await this.withRetry(() => simulate(part), { retryReverts: false });
+        kept.push(...part);
+      } catch (err) {
+        if (!isRevert(err)) throw err;
+        kept.push(...(await this.isolate(part, simulate)));
+      }
+    }
+    return kept;
+  }
+
+  private async withRetry<T>(fn: () => Promise<T>, options: { retryReverts?: boolean } = {}): Promise<T> {
     let delay = 250;
     for (let attempt = 0; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
-        if (attempt >= this.policy.retries) throw toZeroGError(err);
+        if (attempt >= this.policy.retries || (options.retryReverts === false && isRevert(err))) throw toZeroGError(err);
         this.deps.log("settle_retry", { attempt: attempt + 1, error: (err as Error).message });
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 10_000);
       }
     }
   }
+}
+
+/** A lane the store holds a voucher for. */
+type SettleableLane = LaneRecord & { bestTicket: SignedTicket };
+
+/** Whether an error is the chain refusing the call (deterministic), not a transport failure. */
+function isRevert(err: unknown): boolean {
+  const e = err instanceof ZeroGError && err.cause !== undefined ? err.cause : err;
+  return e instanceof BaseError && e.walk((x) => x instanceof ContractFunctionRevertedError) instanceof ContractFunctionRevertedError;
+}
+
+/** What a settlement transaction paid, from its `Settled` events. */
+function paidBy(logs: Parameters<typeof parseEventLogs>[0]["logs"]): bigint {
+  return parseEventLogs({ abi: escrowAbi, logs })
+    .filter((e) => e.eventName === "Settled")
+    .reduce((s, e) => s + (e.args as { paid: bigint }).paid, 0n);
 }
 
 function key(l: { user: string; signer: string }): string {

@@ -4,6 +4,7 @@ import {
   AdmissionError,
   EMPTY_NONCE_WINDOW,
   receiptFromWire,
+  type NonceWindowState,
   receiptToWire,
   ticketFromWire,
   ticketToWire,
@@ -50,12 +51,48 @@ export interface ChannelFunds {
   settledByLane: ReadonlyMap<string, bigint>;
 }
 
-/** Limits admission enforces besides the balance. */
+/**
+ * Limits admission enforces besides the balance. The credit a channel gets (the most it may owe in
+ * unacknowledged fees plus in-flight reservations) ramps with its acknowledged history:
+ * `min(creditLimit, baseCredit + acknowledged)`, where `acknowledged` is what the user has signed for on
+ * every lane of the channel (or the chain settled, if more). A new channel starts at `baseCredit`; each
+ * wei the user acknowledges earns a wei of credit, up to `creditLimit`.
+ */
 export interface CreditPolicy {
-  /** Most the channel may owe in unacknowledged fees plus in-flight reservations. */
+  /** The most credit any channel gets. */
   creditLimit: bigint;
+  /** Credit of a channel with no acknowledged history (default: `creditLimit`, i.e. no ramp). */
+  baseCredit?: bigint;
+  /** A fee left unacknowledged longer than this (ms) stops new credit until it is acknowledged (`ack_required`). */
+  ackTimeoutMs?: number;
   /** For a session-key lane: its lifetime cap (undefined for the owner lane). */
   laneCap?: bigint;
+}
+
+/** The credit a channel gets under `policy` with `acknowledged` wei of history. */
+export function creditFor(policy: CreditPolicy, acknowledged: bigint): bigint {
+  const ramped = (policy.baseCredit ?? policy.creditLimit) + acknowledged;
+  return ramped < policy.creditLimit ? ramped : policy.creditLimit;
+}
+
+/** What {@link ProviderStore.admit} takes. */
+export interface AdmitInput {
+  ticket: SignedTicket;
+  signer: Address;
+  digest: Hex;
+  funds: ChannelFunds;
+  policy: CreditPolicy;
+  /** Wall-clock time (ms), stamped on the reservation. */
+  now: number;
+}
+
+/** A ticket's effect on its lane, decided before anything is written. */
+interface LaneStep {
+  row: LaneRow | undefined;
+  nextWindow: NonceWindowState;
+  upgrades: boolean;
+  bestNonce: bigint;
+  lane: LaneRecord;
 }
 
 /** A request's identity: its lane (user and signing key) and the ticket's nonce. */
@@ -135,6 +172,8 @@ export class ProviderStore {
         PRIMARY KEY (user, signer, nonce)
       );
       CREATE INDEX IF NOT EXISTS requests_reserved ON requests (user, status);
+      -- A lane's receipts newest first (the age of unacknowledged fees).
+      CREATE INDEX IF NOT EXISTS requests_lane ON requests (user, signer, status);
       -- A ticket digest does not name its signing key: the owner and a session key may sign the same
       -- ticket on their two lanes. Requests are keyed by lane and nonce; the digest is only looked up.
       CREATE INDEX IF NOT EXISTS requests_digest ON requests (digest);
@@ -250,102 +289,174 @@ export class ProviderStore {
   }
 
   /**
-   * Admit a ticket atomically. Checks the nonce window and cumulative regression, upgrades the lane's
-   * best voucher, then (for a paid request) checks the channel's free balance, the credit limit and a
-   * session lane's cap, and reserves `maxCost`. Throws `AdmissionError` with the numbers; on any
-   * refusal nothing is written.
+   * Admit a paid ticket atomically. Checks the nonce window and cumulative regression, upgrades the lane's
+   * best voucher, then checks the channel's free balance, the credit limit (with its ramp and the age of
+   * unacknowledged fees) and a session lane's cap, and reserves `maxCost`. Throws `AdmissionError` with
+   * the numbers; on any refusal nothing is written. With `dryRun` it only checks (a cheap pre-check the
+   * server runs before it reads the request body) and writes nothing.
    */
-  admit(input: { ticket: SignedTicket; signer: Address; digest: Hex; funds: ChannelFunds; policy: CreditPolicy; now: number }): Admitted {
-    const { ticket, signer, digest, funds, policy } = input;
-    const user = ticket.user;
+  admit(input: AdmitInput, options: { dryRun?: boolean } = {}): Admitted {
     const run = this.db.transaction((): Admitted => {
-      const row = this.q("SELECT * FROM lanes WHERE user = ? AND signer = ?").get(lower(user), lower(signer)) as LaneRow | undefined;
-      // The stored best voucher is parsed only when needed (a refusal's resync details, or the result).
-      const lane = { user, signer, highestNonce: row ? BigInt(row.highest_nonce) : 0n, acked: row ? BigInt(row.acked) : 0n, billed: row ? BigInt(row.billed) : 0n, settled: row ? BigInt(row.settled) : 0n };
-      const storedBest = (): SignedTicket | undefined => (row?.best_ticket ? ticketFromWire(JSON.parse(row.best_ticket)) : undefined);
-      const window = row ? { highest: BigInt(row.highest_nonce), bitmap: BigInt(row.nonce_bitmap) } : EMPTY_NONCE_WINDOW;
-      const resync = () => ({ highestNonce: window.highest.toString(), acked: lane.acked.toString(), ...(row?.best_ticket ? { ticket: JSON.parse(row.best_ticket) as unknown } : {}) });
-      let nextWindow;
-      try {
-        nextWindow = useNonce(window, ticket.nonce);
-      } catch (err) {
-        if (err instanceof AdmissionError) {
-          // A replay gets the stored receipt back (never a second execution).
-          const earlier = this.q("SELECT receipt FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(lower(user), lower(signer), ticket.nonce.toString()) as { receipt: string | null } | undefined;
-          const receipt = earlier?.receipt ? { receipt: JSON.parse(earlier.receipt) as unknown } : {};
-          throw new AdmissionError(err.protocolCode, err.message, { ...err.details, ...resync(), ...receipt });
-        }
-        throw err;
-      }
-      const bestNonce = row ? BigInt(row.best_nonce) : 0n;
-      if (ticket.cumulative < lane.acked && ticket.nonce > bestNonce) {
-        throw new AdmissionError("cumulative_regressed", `cumulative ${ticket.cumulative} is below the acknowledged ${lane.acked}`, resync());
-      }
-      const upgrades = ticket.cumulative > lane.acked || !row?.best_ticket;
-      const acked = upgrades ? ticket.cumulative : lane.acked;
-
-      // Money checks for a paid request (an ack-only ticket reserves nothing).
-      let free = 0n;
-      const maxCost = ticket.terms.maxCost;
-      if (maxCost > 0n) {
-        // Only the money columns: best vouchers stay unparsed.
-        const lanes = (this.q("SELECT signer, acked, billed, settled FROM lanes WHERE user = ?").all(lower(user)) as Pick<LaneRow, "signer" | "acked" | "billed" | "settled">[]).map(
-          (r) => ({ signer: r.signer, acked: BigInt(r.acked), billed: BigInt(r.billed), settled: BigInt(r.settled) }),
-        );
-        const byKey = new Map(lanes.map((l) => [lower(l.signer), l]));
-        byKey.set(lower(signer), { signer, acked, billed: lane.billed, settled: lane.settled });
-        let unsettled = 0n;
-        let unacked = 0n;
-        for (const l of byKey.values()) {
-          const settled = funds.settledByLane.get(lower(l.signer)) ?? l.settled;
-          const owed = l.billed > l.acked ? l.billed : l.acked;
-          if (owed > settled) unsettled += owed - settled;
-          if (l.billed > l.acked) unacked += l.billed - l.acked;
-        }
-        const reservedRows = this.q("SELECT signer, max_cost FROM requests WHERE user = ? AND status = 'reserved'").all(lower(user)) as { signer: string; max_cost: string }[];
-        const reserved = reservedRows.reduce((s, r) => s + BigInt(r.max_cost), 0n);
-        const committed = funds.pendingWithdraw + unsettled + reserved;
-        free = funds.balance > committed ? funds.balance - committed : 0n;
-        const numbers = { free: free.toString(), reserved: reserved.toString(), needed: maxCost.toString(), creditLimit: policy.creditLimit.toString(), unacknowledged: unacked.toString() };
-        if (maxCost > free) throw new AdmissionError("insufficient_balance", `the channel's free balance ${free} does not cover ${maxCost}`, numbers);
-        if (unacked + reserved + maxCost > policy.creditLimit) {
-          throw new AdmissionError(unacked > 0n ? "ack_required" : "credit_limit", "unacknowledged and in-flight fees would exceed the credit limit", numbers);
-        }
-        if (policy.laneCap !== undefined) {
-          const laneSettled = funds.settledByLane.get(lower(signer)) ?? lane.settled;
-          const laneOwed = lane.billed > acked ? lane.billed : acked;
-          const laneReserved = reservedRows.filter((r) => lower(r.signer) === lower(signer)).reduce((s, r) => s + BigInt(r.max_cost), 0n);
-          const spent = laneOwed > laneSettled ? laneOwed : laneSettled;
-          if (spent + laneReserved + maxCost > policy.laneCap) {
-            throw new AdmissionError("session_cap", "the session key's cap does not cover this request", { ...numbers, cap: policy.laneCap.toString() });
-          }
-        }
-      }
-
-      const nowMs = input.now;
+      const step = this.laneStep(input);
+      if (input.ticket.terms.maxCost === 0n) throw new AdmissionError("bad_ticket", "an ack-only ticket cannot pay for a request");
+      const free = this.checkFunds(input, step);
+      if (options.dryRun) return { lane: step.lane, free };
+      this.writeLane(input, step);
       this
-        .q(`INSERT INTO lanes (user, signer, highest_nonce, nonce_bitmap, acked, best_ticket, best_nonce, updated_at)
-                  VALUES (@user, @signer, @highest, @bitmap, @acked, @best, @bestNonce, @now)
-                  ON CONFLICT (user, signer) DO UPDATE SET highest_nonce = @highest, nonce_bitmap = @bitmap, acked = @acked,
-                    best_ticket = @best, best_nonce = @bestNonce, updated_at = @now`)
-        .run({
-          user: lower(user),
-          signer: lower(signer),
-          highest: nextWindow.highest.toString(),
-          bitmap: nextWindow.bitmap.toString(),
-          acked: acked.toString(),
-          best: upgrades ? JSON.stringify(ticketToWire(ticket)) : row?.best_ticket ?? null,
-          bestNonce: (upgrades ? ticket.nonce : bestNonce).toString(),
-          now: nowMs,
-        });
-      if (maxCost > 0n) {
-        this
-          .q("INSERT INTO requests (user, signer, nonce, digest, max_cost, status, created_at) VALUES (?, ?, ?, ?, ?, 'reserved', ?)")
-          .run(lower(user), lower(signer), ticket.nonce.toString(), lower(digest), maxCost.toString(), nowMs);
+        .q("INSERT INTO requests (user, signer, nonce, digest, max_cost, status, created_at) VALUES (?, ?, ?, ?, ?, 'reserved', ?)")
+        .run(lower(input.ticket.user), lower(input.signer), input.ticket.nonce.toString(), lower(input.digest), input.ticket.terms.maxCost.toString(), input.now);
+      return { lane: step.lane, free };
+    });
+    return options.dryRun ? run.deferred() : run.immediate();
+  }
+
+  /**
+   * Take an acknowledgement (an ack-only ticket). It is kept only for a lane this node has billed, and
+   * never for more than it billed there: a key with nothing billed cannot make the node store (and try
+   * to settle) a voucher of its own making. Nonce window and regression rules as for {@link admit}.
+   */
+  acknowledge(input: Omit<AdmitInput, "funds" | "policy">): Admitted {
+    const run = this.db.transaction((): Admitted => {
+      const step = this.laneStep(input);
+      if (input.ticket.terms.maxCost !== 0n) throw new AdmissionError("bad_ticket", "an acknowledgement carries an ack-only ticket (maxCost 0, requestHash 0)");
+      const billed = step.lane.billed;
+      if (input.ticket.cumulative > billed) {
+        throw new AdmissionError("ack_exceeds_billed", `cumulative ${input.ticket.cumulative} is above the ${billed} this node billed on the lane`, { billed: billed.toString(), cumulative: input.ticket.cumulative.toString() });
       }
-      return { lane: { ...lane, highestNonce: nextWindow.highest, acked, bestTicket: upgrades ? ticket : storedBest() }, free };
+      this.writeLane(input, step);
+      return { lane: step.lane, free: 0n };
     });
     return run.immediate();
+  }
+
+  /** The lane's row, the nonce it marks and the voucher upgrade a ticket brings (checks only, no writes). */
+  private laneStep(input: Pick<AdmitInput, "ticket" | "signer">): LaneStep {
+    const { ticket, signer } = input;
+    const user = ticket.user;
+    const row = this.q("SELECT * FROM lanes WHERE user = ? AND signer = ?").get(lower(user), lower(signer)) as LaneRow | undefined;
+    const window = row ? { highest: BigInt(row.highest_nonce), bitmap: BigInt(row.nonce_bitmap) } : EMPTY_NONCE_WINDOW;
+    const stored = { acked: row ? BigInt(row.acked) : 0n, billed: row ? BigInt(row.billed) : 0n, settled: row ? BigInt(row.settled) : 0n };
+    const resync = () => ({ highestNonce: window.highest.toString(), acked: stored.acked.toString(), ...(row?.best_ticket ? { ticket: JSON.parse(row.best_ticket) as unknown } : {}) });
+    let nextWindow: NonceWindowState;
+    try {
+      nextWindow = useNonce(window, ticket.nonce);
+    } catch (err) {
+      if (err instanceof AdmissionError) {
+        // A replay gets the stored receipt back (never a second execution).
+        const earlier = this.q("SELECT receipt FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(lower(user), lower(signer), ticket.nonce.toString()) as { receipt: string | null } | undefined;
+        const receipt = earlier?.receipt ? { receipt: JSON.parse(earlier.receipt) as unknown } : {};
+        throw new AdmissionError(err.protocolCode, err.message, { ...err.details, ...resync(), ...receipt });
+      }
+      throw err;
+    }
+    const bestNonce = row ? BigInt(row.best_nonce) : 0n;
+    if (ticket.cumulative < stored.acked && ticket.nonce > bestNonce) {
+      throw new AdmissionError("cumulative_regressed", `cumulative ${ticket.cumulative} is below the acknowledged ${stored.acked}`, resync());
+    }
+    const upgrades = ticket.cumulative > stored.acked || !row?.best_ticket;
+    const acked = upgrades ? ticket.cumulative : stored.acked;
+    const storedBest = (): SignedTicket | undefined => (row?.best_ticket ? ticketFromWire(JSON.parse(row.best_ticket)) : undefined);
+    return {
+      row,
+      nextWindow,
+      upgrades,
+      bestNonce,
+      lane: { user, signer, highestNonce: nextWindow.highest, acked, billed: stored.billed, settled: stored.settled, bestTicket: upgrades ? ticket : storedBest() },
+    };
+  }
+
+  /** Write the lane's nonce window and, if the ticket raised it, its best voucher. */
+  private writeLane(input: Pick<AdmitInput, "ticket" | "signer" | "now">, step: LaneStep): void {
+    const { ticket } = input;
+    this
+      .q(`INSERT INTO lanes (user, signer, highest_nonce, nonce_bitmap, acked, best_ticket, best_nonce, updated_at)
+                VALUES (@user, @signer, @highest, @bitmap, @acked, @best, @bestNonce, @now)
+                ON CONFLICT (user, signer) DO UPDATE SET highest_nonce = @highest, nonce_bitmap = @bitmap, acked = @acked,
+                  best_ticket = @best, best_nonce = @bestNonce, updated_at = @now`)
+      .run({
+        user: lower(ticket.user),
+        signer: lower(input.signer),
+        highest: step.nextWindow.highest.toString(),
+        bitmap: step.nextWindow.bitmap.toString(),
+        acked: step.lane.acked.toString(),
+        best: step.upgrades ? JSON.stringify(ticketToWire(ticket)) : step.row?.best_ticket ?? null,
+        bestNonce: (step.upgrades ? ticket.nonce : step.bestNonce).toString(),
+        now: input.now,
+      });
+  }
+
+  /**
+   * The money checks of a paid request (section 2.4 of the protocol): free balance, credit and a session
+   * lane's cap, counting the lane's acknowledgement as this ticket raises it. Returns the free balance.
+   */
+  private checkFunds(input: AdmitInput, step: LaneStep): bigint {
+    const { ticket, signer, funds, policy } = input;
+    const user = ticket.user;
+    const maxCost = ticket.terms.maxCost;
+    // Only the money columns: best vouchers stay unparsed.
+    const lanes = (this.q("SELECT signer, acked, billed, settled FROM lanes WHERE user = ?").all(lower(user)) as Pick<LaneRow, "signer" | "acked" | "billed" | "settled">[]).map(
+      (r) => ({ signer: r.signer, acked: BigInt(r.acked), billed: BigInt(r.billed), settled: BigInt(r.settled) }),
+    );
+    const byKey = new Map(lanes.map((l) => [lower(l.signer), l]));
+    byKey.set(lower(signer), { signer, acked: step.lane.acked, billed: step.lane.billed, settled: step.lane.settled });
+    let unsettled = 0n;
+    let unacked = 0n;
+    let acknowledged = 0n;
+    for (const l of byKey.values()) {
+      const settled = funds.settledByLane.get(lower(l.signer)) ?? l.settled;
+      const owed = l.billed > l.acked ? l.billed : l.acked;
+      if (owed > settled) unsettled += owed - settled;
+      if (l.billed > l.acked) unacked += l.billed - l.acked;
+      acknowledged += l.acked > settled ? l.acked : settled;
+    }
+    const reservedRows = this.q("SELECT signer, max_cost FROM requests WHERE user = ? AND status = 'reserved'").all(lower(user)) as { signer: string; max_cost: string }[];
+    const reserved = reservedRows.reduce((s, r) => s + BigInt(r.max_cost), 0n);
+    const committed = funds.pendingWithdraw + unsettled + reserved;
+    const free = funds.balance > committed ? funds.balance - committed : 0n;
+    const credit = creditFor(policy, acknowledged);
+    const numbers = { free: free.toString(), reserved: reserved.toString(), needed: maxCost.toString(), creditLimit: credit.toString(), unacknowledged: unacked.toString() };
+    if (maxCost > free) throw new AdmissionError("insufficient_balance", `the channel's free balance ${free} does not cover ${maxCost}`, numbers);
+    if (unacked + reserved + maxCost > credit) {
+      throw new AdmissionError(unacked > 0n ? "ack_required" : "credit_limit", "unacknowledged and in-flight fees would exceed the credit limit", numbers);
+    }
+    if (unacked > 0n && policy.ackTimeoutMs !== undefined) {
+      const oldest = this.oldestUnacknowledged(user, [...byKey.values()], input.now);
+      if (oldest !== undefined && input.now - oldest > policy.ackTimeoutMs) {
+        throw new AdmissionError("ack_required", `a fee billed ${Math.round((input.now - oldest) / 1000)} s ago is still unacknowledged`, { ...numbers, unacknowledgedSince: new Date(oldest).toISOString() });
+      }
+    }
+    if (policy.laneCap !== undefined) {
+      const laneSettled = funds.settledByLane.get(lower(signer)) ?? step.lane.settled;
+      const laneOwed = step.lane.billed > step.lane.acked ? step.lane.billed : step.lane.acked;
+      const laneReserved = reservedRows.filter((r) => lower(r.signer) === lower(signer)).reduce((s, r) => s + BigInt(r.max_cost), 0n);
+      const spent = laneOwed > laneSettled ? laneOwed : laneSettled;
+      if (spent + laneReserved + maxCost > policy.laneCap) {
+        throw new AdmissionError("session_cap", "the session key's cap does not cover this request", { ...numbers, cap: policy.laneCap.toString() });
+      }
+    }
+    return free;
+  }
+
+  /**
+   * When the oldest fee not yet acknowledged was billed, over the given lanes (ms). Clients acknowledge
+   * receipts in the order they arrive, so the unacknowledged fees are the newest ones: walk back from the
+   * newest receipt until their sum covers `billed - acked`.
+   */
+  private oldestUnacknowledged(user: Address, lanes: { signer: string; acked: bigint; billed: bigint }[], now: number): number | undefined {
+    let oldest: number | undefined;
+    for (const l of lanes) {
+      if (l.billed <= l.acked) continue;
+      const rows = this.q("SELECT fee, created_at FROM requests WHERE user = ? AND signer = ? AND status = 'billed' ORDER BY rowid DESC").iterate(lower(user), lower(l.signer)) as IterableIterator<{ fee: string; created_at: number }>;
+      let covered = 0n;
+      let at = now;
+      for (const r of rows) {
+        covered += BigInt(r.fee);
+        at = r.created_at;
+        if (covered >= l.billed - l.acked) break;
+      }
+      if (oldest === undefined || at < oldest) oldest = at;
+    }
+    return oldest;
   }
 
   /** Record the receipt of a reserved request (before it is sent) and add its fee to the lane's billed total. */
@@ -385,6 +496,11 @@ export class ProviderStore {
       .q(`INSERT INTO settlements (tx_hash, status, items, paid, gas_used, created_at) VALUES (?, ?, ?, ?, ?, ?)
                 ON CONFLICT (tx_hash) DO UPDATE SET status = excluded.status, paid = excluded.paid, gas_used = excluded.gas_used`)
       .run(lower(txHash), status, items, paid.toString(), gasUsed.toString(), Date.now());
+  }
+
+  /** Settlement transactions in one status (e.g. `sent`: not yet known to be mined), oldest first. */
+  settlementsWithStatus(status: string): { txHash: Hex; items: number }[] {
+    return (this.q("SELECT tx_hash, items FROM settlements WHERE status = ? ORDER BY created_at").all(status) as { tx_hash: string; items: number }[]).map((r) => ({ txHash: r.tx_hash as Hex, items: r.items }));
   }
 
   settlements(limit = 20): { txHash: Hex; status: string; items: number; paid: bigint; gasUsed: bigint; createdAt: number }[] {

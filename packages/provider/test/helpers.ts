@@ -1,4 +1,5 @@
 // Shared setup for provider tests: a local chain, a provider node over a backend, and paying clients.
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +34,8 @@ export interface ProviderFixture {
   serviceId: Hex;
   serviceVersion: number;
   model: string;
+  /** The admin listener's bearer token. */
+  adminToken: string;
   /** A client for anvil account `index` (funds its channel with `fund` wei first when given). */
   user(index: number, fund?: bigint): Promise<ZeroGClient>;
   /** A paying fetch for a user. */
@@ -47,6 +50,7 @@ export async function startProviderFixture(backend: () => Backend, model: string
   const chain = await startLocalChain({ params: { lockSeconds: 600n, minFund: 0n } });
   const dir = await mkdtemp(join(tmpdir(), "0g-provider-"));
   const dbPath = join(dir, "provider.db");
+  const adminToken = randomBytes(24).toString("hex");
   const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
   const providerWallet = chain.wallet(2);
   const responseKey = privateKeyToAccount(generatePrivateKey());
@@ -56,7 +60,7 @@ export async function startProviderFixture(backend: () => Backend, model: string
     responseSigner: responseKey,
     backend: backend(),
     dbPath,
-    admin: { token: "admin-token" },
+    admin: { token: adminToken },
     pollMs: 100,
     cacheMs: 0,
     autoSettle: false,
@@ -86,6 +90,7 @@ export async function startProviderFixture(backend: () => Backend, model: string
     serviceId: id,
     serviceVersion: version,
     model,
+    adminToken,
     async user(index, fund) {
       const client = new ZeroGClient({ network, account: chain.wallet(index).account as LocalAccount, pollingIntervalMs: 20 });
       if (fund) await client.depositAndFund(providerWallet.account.address, fund);

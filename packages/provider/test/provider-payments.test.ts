@@ -19,6 +19,7 @@ describe("provider payments: credit, session keys, cut streams, settlement", () 
     upstream = await startFakeUpstream();
     f = await startProviderFixture(() => new UpstreamBackend({ baseUrl: upstream.url, models: [{ id: MODEL, contextLength: 2048 }] }), MODEL, {
       creditLimit: 5n * 10n ** 8n,
+      baseCreditShare: 1, // a flat limit here; the ramp has its own tests
       settlement: { minValueWei: 10n ** 30n, intervalMs: 60_000, marginSeconds: 60n },
     });
     provider = (await f.node.status()).provider as Address;
@@ -163,10 +164,20 @@ describe("provider payments: credit, session keys, cut streams, settlement", () 
   it("the admin API needs its token and reports status", async () => {
     const denied = await fetch(`${f.node.adminUrl}/admin/status`);
     expect(denied.status).toBe(401);
-    const ok = await fetch(`${f.node.adminUrl}/admin/status`, { headers: { authorization: "Bearer admin-token" } });
+    // A token of another length, and one of the same length, are both refused.
+    for (const wrong of ["x", "y".repeat(f.adminToken.length)]) {
+      expect((await fetch(`${f.node.adminUrl}/admin/status`, { headers: { authorization: `Bearer ${wrong}` } })).status).toBe(401);
+    }
+    const auth = { authorization: `Bearer ${f.adminToken}` };
+    // A web page of another origin cannot use the admin API even with the token.
+    expect((await fetch(`${f.node.adminUrl}/admin/status`, { headers: { ...auth, origin: "https://evil.example" } })).status).toBe(403);
+    const ok = await fetch(`${f.node.adminUrl}/admin/status`, { headers: auth });
     expect(ok.status).toBe(200);
     expect(await ok.json()).toMatchObject({ provider, backend: "upstream", models: [MODEL] });
-    const metrics = await (await fetch(`${f.node.url}/metrics`)).text();
+    // Metrics are the operator's: on the admin listener, behind the token; not on the public one.
+    expect((await fetch(`${f.node.url}/metrics`)).status).toBe(404);
+    expect((await fetch(`${f.node.adminUrl}/metrics`)).status).toBe(401);
+    const metrics = await (await fetch(`${f.node.adminUrl}/metrics`, { headers: auth })).text();
     expect(metrics).toMatch(/zg_provider_requests_total\{outcome="ok"\} \d+/);
     expect(metrics).toMatch(/zg_provider_refusals_total\{code="ack_required"\} 1/);
   });

@@ -66,28 +66,31 @@ describe("provider node over an upstream OpenAI-compatible backend", () => {
   it("refuses bad input with OpenAI-style errors and stable codes, and keeps serving", async () => {
     const body = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }], max_tokens: 4 });
     const user = alice.account;
+    // Each refusal below is for its own reason: a fresh nonce, and the lane's acknowledged cumulative.
+    const acked = () => f.node.store.lane(alice.address, alice.address).acked;
     const code = async (res: Response) => ({ status: res.status, code: ((await res.json()) as { error: { code: string } }).error.code });
-    expect(await code(await post(f.node.url, "{not json", await f.rawTicket(user, "{not json")))).toEqual({ status: 400, code: "invalid_request" });
-    expect(await code(await post(f.node.url, JSON.stringify({ messages: [] }), await f.rawTicket(user, "x")))).toEqual({ status: 400, code: "invalid_request" });
+    expect(await code(await post(f.node.url, "{not json", await f.rawTicket(user, "{not json", { nonce: 890n, cumulative: acked() })))).toEqual({ status: 400, code: "invalid_request" });
+    const empty = JSON.stringify({ messages: [] });
+    expect(await code(await post(f.node.url, empty, await f.rawTicket(user, empty, { nonce: 891n, cumulative: acked() })))).toEqual({ status: 400, code: "invalid_request" });
     const unknown = JSON.stringify({ model: "nope", messages: [{ role: "user", content: "x" }], max_tokens: 4 });
-    expect(await code(await post(f.node.url, unknown, await f.rawTicket(user, unknown)))).toEqual({ status: 404, code: "model_not_found" });
+    expect(await code(await post(f.node.url, unknown, await f.rawTicket(user, unknown, { nonce: 892n, cumulative: acked() })))).toEqual({ status: 404, code: "model_not_found" });
     expect(await code(await post(f.node.url, body))).toEqual({ status: 401, code: "ticket_missing" });
     expect(await code(await post(f.node.url, body, "garbage"))).toEqual({ status: 400, code: "bad_ticket" });
     // Forged: signed by a stranger in the user's name.
     const stranger = privateKeyToAccount(generatePrivateKey());
     expect(await code(await post(f.node.url, body, await f.rawTicket(stranger, body, { user: alice.address, nonce: 900n })))).toEqual({ status: 401, code: "key_not_authorized" });
     // The ticket covers another body.
-    expect(await code(await post(f.node.url, body, await f.rawTicket(user, body + " ", { nonce: 901n })))).toEqual({ status: 400, code: "request_hash_mismatch" });
+    expect(await code(await post(f.node.url, body, await f.rawTicket(user, body + " ", { nonce: 901n, cumulative: acked() })))).toEqual({ status: 400, code: "request_hash_mismatch" });
     // Other prices than the registry's.
-    expect(await code(await post(f.node.url, body, await f.rawTicket(user, body, { nonce: 902n, terms: { inputPrice: 1n } })))).toEqual({ status: 409, code: "terms_changed" });
+    expect(await code(await post(f.node.url, body, await f.rawTicket(user, body, { nonce: 902n, cumulative: acked(), terms: { inputPrice: 1n } })))).toEqual({ status: 409, code: "terms_changed" });
     const noMax = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x" }] });
-    expect(await code(await post(f.node.url, noMax, await f.rawTicket(user, noMax, { nonce: 903n })))).toEqual({ status: 400, code: "max_tokens_required" });
-    expect(await code(await post(f.node.url, body, await f.rawTicket(user, body, { nonce: 904n, terms: { maxCost: 10n } })))).toEqual({ status: 402, code: "max_cost_too_low" });
-    expect(await code(await post(f.node.url, body, await f.rawTicket(user, body, { nonce: 905n, terms: { deadline: 1n } })))).toEqual({ status: 409, code: "ticket_expired" });
-    const gz = await fetch(`${f.node.url}/v1/chat/completions`, { method: "POST", headers: { "content-encoding": "gzip", "x-0g-ticket": await f.rawTicket(user, body, { nonce: 906n }) }, body });
+    expect(await code(await post(f.node.url, noMax, await f.rawTicket(user, noMax, { nonce: 903n, cumulative: acked() })))).toEqual({ status: 400, code: "max_tokens_required" });
+    expect(await code(await post(f.node.url, body, await f.rawTicket(user, body, { nonce: 904n, cumulative: acked(), terms: { maxCost: 10n } })))).toEqual({ status: 402, code: "max_cost_too_low" });
+    expect(await code(await post(f.node.url, body, await f.rawTicket(user, body, { nonce: 905n, cumulative: acked(), terms: { deadline: 1n } })))).toEqual({ status: 409, code: "ticket_expired" });
+    const gz = await fetch(`${f.node.url}/v1/chat/completions`, { method: "POST", headers: { "content-encoding": "gzip", "x-0g-ticket": await f.rawTicket(user, body, { nonce: 906n, cumulative: acked() }) }, body });
     expect(await code(gz)).toEqual({ status: 415, code: "encoding_not_supported" });
     // Still serving.
-    const ok = await post(f.node.url, body, await f.rawTicket(user, body, { nonce: 907n, cumulative: f.node.store.lane(alice.address, alice.address).acked }));
+    const ok = await post(f.node.url, body, await f.rawTicket(user, body, { nonce: 907n, cumulative: acked() }));
     expect(ok.status).toBe(200);
     await ok.text();
   });

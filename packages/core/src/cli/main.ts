@@ -5,6 +5,7 @@
  * Human output by default, `--json` for scripts; exit codes in `EXIT` (context.ts).
  */
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
@@ -356,16 +357,21 @@ program
   .command("serve")
   .description("run a local OpenAI-compatible gateway on 127.0.0.1 that pays providers and verifies receipts")
   .option("--port <n>", "port on 127.0.0.1", "4000")
-  .option("--token <token>", "bearer token local clients must send (env ZG_GATEWAY_TOKEN; default: random)")
+  .option("--token-file <path>", "file holding the bearer token local clients must send (else env ZG_GATEWAY_TOKEN; default: a random token, printed)")
   .option("--model <id>", "only this model")
   .option("--provider <address>", "only this provider")
   .option("--max-tokens <n>", "max_tokens for requests without one", "512")
   .option("--max-cost <amount>", "refuse requests that could cost more than this many 0G")
-  .action(async (cmd: PaidOptions & { port: string; token?: string }) => {
+  .action(async (cmd: PaidOptions & { port: string; tokenFile?: string }) => {
     const opts = globals();
+    // The token never goes on the command line, where every local user can read it (ps, /proc).
+    const fromFile = cmd.tokenFile === undefined ? undefined : (await readFile(cmd.tokenFile, "utf8").catch(() => {
+      throw new InvalidArgumentError(`cannot read the token file ${cmd.tokenFile}`);
+    })).trim();
+    if (fromFile === "") throw new InvalidArgumentError(`the token file ${cmd.tokenFile} is empty`);
     const client = await clientFrom(opts);
     const { paid, store } = await paidFetchFrom(opts, cmd, client);
-    const token = cmd.token ?? process.env.ZG_GATEWAY_TOKEN ?? randomBytes(24).toString("hex");
+    const token = fromFile ?? process.env.ZG_GATEWAY_TOKEN ?? randomBytes(24).toString("hex");
     const gw = await startGateway({ paidFetch: paid, token, port: Number(cmd.port) });
     output(opts, { url: gw.url, token }, () => `OpenAI-compatible gateway at ${gw.url}\nbearer token ${token}\n(Ctrl-C stops it)`);
     await new Promise<void>((resolve) => {

@@ -16,7 +16,7 @@ import { join, resolve } from "node:path";
 import { Command, CommanderError } from "commander";
 import type { Address, LocalAccount } from "viem";
 import { createKeystore, parseAmount, ZeroGClient, ZeroGError } from "@0g-compute/core";
-import { backendOf, configPath, ConfigError, fileHash, keyOf, loadConfig, networkOf, type ProviderConfig } from "../config.js";
+import { adminTokenOf, backendOf, configPath, ConfigError, fileHash, keyOf, loadConfig, networkOf, type ProviderConfig } from "../config.js";
 import { ProviderNode } from "../node.js";
 import { registerService, unregisterService } from "../registration.js";
 
@@ -75,7 +75,7 @@ program
       network: { name: (cmd.network ?? "devnet") as ProviderConfig["network"]["name"], ...(cmd.rpcUrl ? { rpcUrl: cmd.rpcUrl } : {}), ...(cmd.escrow ? { escrow: cmd.escrow } : {}), ...(cmd.registry ? { registry: cmd.registry } : {}) },
       keys: { provider: { keystore: "provider-key.json" }, response: { keystore: "response-key.json" } },
       server: { host: "127.0.0.1", port, publicUrl: cmd.publicUrl ?? `http://127.0.0.1:${port}` },
-      admin: { port: port + 1, tokenEnv: "ZG_ADMIN_TOKEN" },
+      admin: { port: port + 1, tokenEnv: "ZG_ADMIN_TOKEN", tokenFile: "admin-token" },
       backend: cmd.gguf
         ? { kind: "llama", modelPath: resolve(cmd.gguf), threads: Number(cmd.threads), parallel: 2 }
         : { kind: "upstream", baseUrl: cmd.upstream!, contextLength: 8192, ...(cmd.upstreamModel ? { upstreamModel: cmd.upstreamModel } : {}) },
@@ -135,7 +135,7 @@ program
   .action(async () => {
     const { config, dir, network, providerAccount } = await context();
     const responseSigner = await keyOf(config.keys.response, dir);
-    const token = process.env[config.admin.tokenEnv] ?? randomBytes(24).toString("hex");
+    const { token, source: tokenSource } = await adminTokenOf(config, dir, true);
     const s = config.settlement;
     const node = await ProviderNode.start({
       network,
@@ -164,7 +164,7 @@ program
           }
         : {}),
     });
-    print({ url: node.url, admin: node.adminUrl, provider: providerAccount.address, ...(process.env[config.admin.tokenEnv] ? {} : { adminToken: token }) }, `serving at ${node.url} (admin ${node.adminUrl})${process.env[config.admin.tokenEnv] ? "" : `\nadmin token ${token}`}`);
+    print({ url: node.url, admin: node.adminUrl, provider: providerAccount.address, adminTokenFrom: tokenSource }, `serving at ${node.url} (admin ${node.adminUrl}, token in ${tokenSource})`);
     await new Promise<void>((done) => {
       process.once("SIGINT", done);
       process.once("SIGTERM", done);
@@ -173,9 +173,8 @@ program
   });
 
 async function admin(path: string, method: "GET" | "POST"): Promise<unknown> {
-  const { config } = await loadConfig(opts().config);
-  const token = process.env[config.admin.tokenEnv];
-  if (!token) throw new ConfigError(`set ${config.admin.tokenEnv} to the admin token of the running node`);
+  const { config, dir } = await loadConfig(opts().config);
+  const { token } = await adminTokenOf(config, dir, false);
   let res: Response;
   try {
     res = await fetch(`http://127.0.0.1:${config.admin.port}${path}`, { method, headers: { authorization: `Bearer ${token}` } });

@@ -6,6 +6,7 @@
  * Backends: the generated test model through node-llama-cpp ("llama", the default), a real GGUF file
  * (`modelPath`), or the deterministic fake upstream ("upstream", exact tool calls for tests).
  */
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -56,6 +57,8 @@ export interface LocalProvider {
   upstream?: FakeUpstream;
   /** Path of the model served by a "llama" provider. */
   modelPath?: string;
+  /** Bearer token of the node's admin listener (random per network). */
+  adminToken: string;
   /** Stop the node (the service stays listed: clients see it die). */
   kill(): Promise<void>;
   /** Start the node again on the same port and database. */
@@ -176,13 +179,14 @@ async function startProvider(chain: LocalChain, network: NetworkConfig, dir: str
     };
   }
   const dbPath = join(dir, `provider-${index}.db`);
+  const adminToken = randomBytes(24).toString("hex");
   const base = async (backend?: Backend): Promise<ProviderNodeOptions> => ({
     network,
     providerAccount: wallet.account as LocalAccount,
     responseSigner,
     backend: backend ?? (await makeBackend()),
     dbPath,
-    admin: { token: `admin-${index}` },
+    admin: { token: adminToken },
     pollMs: 200,
     cacheMs: 1000,
     // Quiet unless ZG_LOCAL_NETWORK_LOG is set (then JSON lines on stderr, one per event).
@@ -214,6 +218,7 @@ async function startProvider(chain: LocalChain, network: NetworkConfig, dir: str
     model,
     serviceId: id,
     serviceVersion: version,
+    adminToken,
     ...(upstream ? { upstream } : {}),
     ...(modelPath ? { modelPath } : {}),
     async kill() {
