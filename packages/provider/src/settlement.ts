@@ -70,7 +70,7 @@ export class Settler {
   private readonly urgent = new Set<string>();
   private nextNonce: number | undefined;
   private firstSeen = new Map<string, number>();
-  /** Lanes whose voucher cannot be settled (unencodable, or reverts alone), by the cumulative that failed. */
+  /** Lanes whose stored voucher cannot be encoded, by the cumulative that failed. */
   private readonly quarantined = new Map<string, bigint>();
 
   constructor(
@@ -235,15 +235,15 @@ export class Settler {
   }
 
   /**
-   * Send one batch. Each voucher is encoded on its own (one that cannot be encoded is left out, logged),
-   * and a batch whose simulation reverts is searched for the items that make it revert, which are set
-   * aside until their lane changes: one bad item never stops the others from being paid. The transaction
-   * is recorded as `sent` before its receipt is awaited.
+   * Send one batch. Each voucher is encoded on its own: one that cannot be encoded (a stored voucher the
+   * contract could never take) is set aside until its lane changes, and the others go ahead; the
+   * contract skips a bad item without reverting the batch. The transaction is recorded as `sent`
+   * before its receipt is awaited.
    */
   private async send(lanes: SettleableLane[]): Promise<SettlementRun> {
     const escrow = getContract({ address: this.deps.escrow, abi: escrowAbi, client: { public: this.deps.publicClient, wallet: this.deps.wallet } });
     const account = this.deps.wallet.account;
-    let items: { lane: SettleableLane; voucher: Voucher }[] = [];
+    const items: { lane: SettleableLane; voucher: Voucher }[] = [];
     for (const lane of lanes) {
       if (this.quarantined.get(key(lane)) === lane.acked) continue;
       try {
@@ -252,13 +252,6 @@ export class Settler {
         this.quarantined.set(key(lane), lane.acked);
         this.deps.log("settle_item_unencodable", { user: lane.user, signer: lane.signer, error: (err as Error).message });
       }
-    }
-    const simulate = (list: typeof items) => escrow.simulate.settle([this.deps.provider, list.map((i) => i.voucher)], { account: account.address });
-    try {
-      await this.withRetry(() => simulate(items), { retryReverts: false });
-    } catch (err) {
-      if (!isRevert(err)) throw err;
-      items = await this.isolate(items, simulate);
     }
     if (items.length === 0) return { items: 0, paid: 0n, gasUsed: 0n, skipped: [], reason: "nothing-due" };
     const vouchers = items.map((i) => i.voucher);
@@ -307,35 +300,14 @@ export class Settler {
     return { txHash: hash, items: vouchers.length, paid, gasUsed: receipt.gasUsed, skipped };
   }
 
-  /** Split a reverting batch until the items that revert alone are found; returns the others. */
-  private async isolate<T extends { lane: SettleableLane }>(items: T[], simulate: (list: T[]) => Promise<unknown>): Promise<T[]> {
-    if (items.length === 1) {
-      const only = items[0]!;
-      this.quarantined.set(key(only.lane), only.lane.acked);
-      this.deps.log("settle_item_reverts", { user: only.lane.user, signer: only.lane.signer });
-      return [];
-    }
-    const half = Math.ceil(items.length / 2);
-    const kept: T[] = [];
-    for (const part of [items.slice(0, half), items.slice(half)]) {
-      try {
-        await this.withRetry(() => simulate(part), { retryReverts: false });
-        kept.push(...part);
-      } catch (err) {
-        if (!isRevert(err)) throw err;
-        kept.push(...(await this.isolate(part, simulate)));
-      }
-    }
-    return kept;
-  }
-
-  private async withRetry<T>(fn: () => Promise<T>, options: { retryReverts?: boolean } = {}): Promise<T> {
+  private async withRetry<T>(fn: () => Promise<T>): Promise<T> {
     let delay = 250;
     for (let attempt = 0; ; attempt++) {
       try {
         return await fn();
       } catch (err) {
-        if (attempt >= this.policy.retries || (options.retryReverts === false && isRevert(err))) throw toZeroGError(err);
+        // A revert is the chain's answer, not a hiccup: retrying cannot change it.
+        if (attempt >= this.policy.retries || isRevert(err)) throw toZeroGError(err);
         this.deps.log("settle_retry", { attempt: attempt + 1, error: (err as Error).message });
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 10_000);
