@@ -65,7 +65,7 @@ export const DEFAULT_CHAIN_CACHE_MS = 5000;
  * flight when an invalidation happened is never cached or shared with later callers.
  */
 export class ChainState {
-  private readonly snapshots = new Map<string, { at: number; gen: string; value: ChannelSnapshot }>();
+  private readonly snapshots = new Map<string, Cached<ChannelSnapshot>>();
   /** Invalidation generation per user; a read is kept only if its user's generation did not move. */
   private readonly generations = new Map<string, number>();
   private epoch = 0;
@@ -132,7 +132,7 @@ export class ChainState {
     const keys = [...new Set(signers.map((s) => s.toLowerCase()).filter((s) => s !== key))].sort();
     const gen = this.generation(key);
     const hit = this.snapshots.get(key);
-    if (hit && hit.gen === gen && Date.now() - hit.at < (this.options.ttlMs ?? DEFAULT_CHAIN_CACHE_MS) && keys.every((k) => hit.value.keyLanes.has(k))) return hit.value;
+    if (hit && Date.now() - hit.at < (this.options.ttlMs ?? DEFAULT_CHAIN_CACHE_MS) && keys.every((k) => hit.value.keyLanes.has(k))) return hit.value;
     // A read asks for every lane the cached snapshot had too, so that one snapshot serves all callers.
     const wanted = [...new Set([...keys, ...(hit ? [...hit.value.keyLanes.keys()] : [])])].sort();
     const flight = `${key}/${gen}/${wanted.join(",")}`;
@@ -141,7 +141,7 @@ export class ChainState {
       running = this.readSnapshot(user, wanted as Address[])
         .then((value) => {
           // Invalidated while in flight: the value may predate what invalidated it; do not keep it.
-          if (this.generation(key) === gen) this.snapshots.set(key, { at: Date.now(), gen, value });
+          if (this.generation(key) === gen) this.snapshots.set(key, { at: Date.now(), value });
           return value;
         })
         .finally(() => this.inflight.delete(flight));

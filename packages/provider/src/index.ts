@@ -10,6 +10,7 @@ export * from "./chain-state.js";
 export * from "./config.js";
 export * from "./metrics.js";
 export * from "./native-crypto.js";
+export * from "./rate-limit.js";
 export * from "./node.js";
 export * from "./registration.js";
 export * from "./server.js";

@@ -176,6 +176,8 @@ export class ProviderNode {
     }
     const settler = new Settler({ store, chain, publicClient, wallet, escrow: options.network.escrow, provider, metrics, log, ...(zk ? { zk } : {}) }, { ...DEFAULT_SETTLEMENT_POLICY, ...options.settlement });
     chain.start();
+    // Settlement transactions sent before a crash are looked up now, not at the next run.
+    void settler.reconcile().catch((err: unknown) => log("settle_reconcile_failed", { error: (err as Error).message }));
     if (options.autoSettle !== false) settler.start();
 
     const host = options.host ?? "127.0.0.1";

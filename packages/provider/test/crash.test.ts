@@ -4,6 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import Database from "better-sqlite3";
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -11,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import type { LocalAccount } from "viem";
 import { generatePrivateKey } from "viem/accounts";
 import { startLocalChain, type LocalChain } from "@0g-compute/contracts";
-import { createPaidFetch, encodeHeader, FileLaneStore, resolveNetwork, ticketToWire, ZeroGClient } from "@0g-compute/core";
+import { createPaidFetch, encodeHeader, FileLaneStore, MemoryLaneStore, resolveNetwork, ticketToWire, ZeroGClient } from "@0g-compute/core";
 import { startFakeUpstream, type FakeUpstream } from "../src/testing/fake-upstream.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
@@ -72,7 +73,7 @@ describe("provider crash safety (SIGKILL at random points, via the CLI)", () => 
     dir = await mkdtemp(join(tmpdir(), "0g-crash-"));
     port = 20000 + Math.floor(Math.random() * 20000);
     const responseKey = generatePrivateKey();
-    env = { PATH: process.env.PATH, HOME: dir, ZG_TEST_PROVIDER_KEY: chain.anvil.privateKeys[2], ZG_TEST_RESPONSE_KEY: responseKey, ZG_ADMIN_TOKEN: "crash-admin" };
+    env = { PATH: process.env.PATH, HOME: dir, ZG_TEST_PROVIDER_KEY: chain.anvil.privateKeys[2], ZG_TEST_RESPONSE_KEY: responseKey, ZG_ADMIN_TOKEN: randomBytes(24).toString("hex") };
     const config = {
       network: { name: "devnet", rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry },
       keys: { provider: { env: "ZG_TEST_PROVIDER_KEY" }, response: { env: "ZG_TEST_RESPONSE_KEY" } },
@@ -163,5 +164,51 @@ describe("provider crash safety (SIGKILL at random points, via the CLI)", () => 
     expect(settled.code).toBe(0);
     const channel = await user.channel(providerAddress);
     expect(channel.ownerSettled).toBe(verified);
+  });
+
+  it("killed while a settlement is being mined: the transaction was recorded before the wait, and is reconciled on restart", async () => {
+    const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
+    const user = new ZeroGClient({ network, account: chain.wallet(3).account as LocalAccount, pollingIntervalMs: 20 });
+    const providerAddress = chain.wallet(2).account.address;
+    if (!child || child.exitCode !== null) child = await startNode();
+    await user.depositAndFund(providerAddress, 10n ** 17n);
+    const paid = createPaidFetch({ network, publicClient: user.publicClient, domain: user.domain, user: user.address, signer: user.account, store: new MemoryLaneStore(), ackDelayMs: 20, catalogueTtlSeconds: 0 });
+    for (let i = 0; i < 3; i++) await (await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: `s${i}` }], max_tokens: 6 }) })).text();
+    await paid.close();
+    const owed = paid.receipts.reduce((s, r) => s + r.fee, 0n);
+    const before = (await user.channel(providerAddress)).ownerSettled;
+
+    // Blocks stop coming: the node sends the settlement and waits for it to be mined.
+    await chain.testClient.setAutomine(false);
+    try {
+      const settling = run(["settle", "--json"]);
+      const db = new Database(join(dir, "provider.db"), { readonly: true });
+      let sent: { tx_hash: string } | undefined;
+      for (let i = 0; i < 200 && !sent; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        sent = db.prepare("SELECT tx_hash FROM settlements WHERE status = 'sent'").get() as { tx_hash: string } | undefined;
+      }
+      db.close();
+      expect(sent).toBeDefined();
+      await kill9(child!);
+      child = undefined;
+      await settling; // the CLI loses its node
+      await chain.testClient.mine({ blocks: 1 });
+    } finally {
+      await chain.testClient.setAutomine(true);
+    }
+    expect((await user.channel(providerAddress)).ownerSettled).toBe(before + owed);
+
+    child = await startNode();
+    let row: { status: string; paid: string } | undefined;
+    for (let i = 0; i < 100 && row?.status !== "mined"; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      const db = new Database(join(dir, "provider.db"), { readonly: true });
+      row = db.prepare("SELECT status, paid FROM settlements ORDER BY created_at DESC LIMIT 1").get() as { status: string; paid: string } | undefined;
+      db.close();
+    }
+    expect(row).toEqual({ status: "mined", paid: owed.toString() });
+    const status = JSON.parse((await run(["status", "--json"])).stdout) as { settlements: { status: string }[] };
+    expect(status.settlements.filter((s) => s.status === "sent")).toEqual([]);
   });
 });
