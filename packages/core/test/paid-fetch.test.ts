@@ -199,6 +199,14 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
         req.end();
       });
       expect(status).toBe(403);
+      // A web page of another origin is refused even with the token; a loopback origin is not.
+      const withOrigin = (origin: string) => fetch(`${gw.url}/models`, { headers: { authorization: "Bearer secret-token", origin } });
+      expect((await withOrigin("https://evil.example")).status).toBe(403);
+      expect((await withOrigin("http://evil.example")).status).toBe(403);
+      expect((await withOrigin(`http://127.0.0.1:${gw.port}`)).status).toBe(200);
+      expect((await withOrigin(`http://localhost:${gw.port}`)).status).toBe(200);
+      // A token of another length is refused like any wrong token.
+      expect((await fetch(`${gw.url}/models`, { headers: { authorization: "Bearer secret-token-and-more" } })).status).toBe(401);
       cheap.mode = "inflate";
       dear.mode = "inflate";
       await expect(openai.chat.completions.create({ model: "peer-model", messages: [], max_tokens: 8 })).rejects.toMatchObject({ status: 502 });
