@@ -10,6 +10,7 @@ import type { Backend } from "./backend.js";
 import { UpstreamBackend } from "./backends/upstream.js";
 
 const decimal = z.string().regex(/^\d+$/, "an integer of wei, as a string");
+const rateLimit = z.strictObject({ ratePerSecond: z.number().min(0), burst: z.number().min(0) });
 const keySource = z.union([z.strictObject({ keystore: z.string() }), z.strictObject({ env: z.string() })]);
 
 /** The provider's configuration file (JSON). Paths are relative to the file. */
@@ -68,7 +69,22 @@ export const providerConfigSchema = z.strictObject({
   database: z.string().default("provider.db"),
   /** "process" survives any crash of the node; "power" also an OS crash or power loss (slower). */
   durability: z.enum(["process", "power"]).default("process"),
+  /** Most credit a channel gets over unacknowledged and in-flight fees (wei). */
   creditLimit: decimal.optional(),
+  /** Credit of a new channel as a share of `creditLimit` (default 0.25); acknowledged fees earn the rest. */
+  baseCreditShare: z.number().gt(0).max(1).optional(),
+  /** Seconds a fee may stay unacknowledged before the channel gets no new credit (default 60). */
+  ackTimeoutSeconds: z.number().positive().optional(),
+  /** Largest request body in bytes (default 256 per token of context, at least 1 MiB). */
+  maxBodyBytes: z.number().int().positive().optional(),
+  /** Budgets for refusals (per client address and per signing key) and acknowledgements (per key); rate 0 = off. */
+  limits: z
+    .strictObject({
+      refusalsPerAddress: rateLimit.optional(),
+      refusalsPerKey: rateLimit.optional(),
+      acksPerKey: rateLimit.optional(),
+    })
+    .default({}),
   settlement: z
     .strictObject({
       intervalSeconds: z.number().positive().optional(),

@@ -9,7 +9,6 @@
  *   status      what the running node has billed, acknowledged and settled
  *   settle      force a settlement run now
  */
-import { randomBytes } from "node:crypto";
 import { writeFile, access } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
@@ -82,10 +81,11 @@ program
       service: { name: "chat", model: cmd.modelId!, quantization: "", inputPrice: perTokenWei(cmd.inputPrice!), outputPrice: perTokenWei(cmd.outputPrice!), metadata: {} },
       database: "provider.db",
       durability: "process",
+      limits: {},
       settlement: {},
     };
     await writeFile(path, JSON.stringify(config, null, 2) + "\n", { mode: 0o600 });
-    print({ config: path, provider: providerKey.address, responseSigner: responseKey.address }, `wrote ${path}\nprovider address  ${providerKey.address} (fund it with gas and the listing bond)\nreceipt signer    ${responseKey.address}\nnext: 0g-provider register, then 0g-provider start (set ZG_ADMIN_TOKEN)`);
+    print({ config: path, provider: providerKey.address, responseSigner: responseKey.address }, `wrote ${path}\nprovider address  ${providerKey.address} (fund it with gas and the listing bond)\nreceipt signer    ${responseKey.address}\nnext: 0g-provider register, then 0g-provider start (its admin token is kept in admin-token beside the config)`);
   });
 
 async function context() {
@@ -148,6 +148,10 @@ program
       port: config.server.port,
       admin: { port: config.admin.port, token },
       ...(config.creditLimit ? { creditLimit: BigInt(config.creditLimit) } : {}),
+      ...(config.baseCreditShare === undefined ? {} : { baseCreditShare: config.baseCreditShare }),
+      ...(config.ackTimeoutSeconds === undefined ? {} : { ackTimeoutSeconds: config.ackTimeoutSeconds }),
+      ...(config.maxBodyBytes === undefined ? {} : { maxBodyBytes: config.maxBodyBytes }),
+      limits: Object.fromEntries(Object.entries(config.limits).filter(([, v]) => v !== undefined)),
       settlement: {
         ...(s.intervalSeconds ? { intervalMs: s.intervalSeconds * 1000 } : {}),
         ...(s.minValue ? { minValueWei: BigInt(s.minValue) } : {}),
