@@ -15,7 +15,7 @@ import {
   ticketToWire,
   ZERO_HASH,
 } from "@0g-compute/core";
-import { UpstreamBackend, type Backend, type ChatBody } from "../src/index.js";
+import { UpstreamBackend } from "../src/index.js";
 import { startFakeUpstream, type FakeUpstream } from "../src/testing/fake-upstream.js";
 import { post, startProviderFixture, type ProviderFixture } from "./helpers.js";
 
@@ -27,9 +27,9 @@ const stranger = () => privateKeyToAccount(generatePrivateKey());
 /** An upstream backend that counts how often the server asked it to tokenize a prompt. */
 class CountingBackend extends UpstreamBackend {
   counted = 0;
-  override async countInputTokens(body: ChatBody): Promise<number | undefined> {
+  override async countInputTokens(): Promise<number | undefined> {
     this.counted += 1;
-    return super.countInputTokens(body);
+    return super.countInputTokens();
   }
 }
 
