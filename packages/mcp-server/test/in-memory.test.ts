@@ -182,6 +182,25 @@ describe("MCP server over an in-memory pair", () => {
     await day.close();
   });
 
+  it("with a session key: pays for inference, lists no fund-moving tools", async () => {
+    const sessionKeyHex = `0x${randomBytes(32).toString("hex")}`;
+    const sessionKey = accountFromEnv("KEY", { KEY: sessionKeyHex });
+    await user.client.authorizeSessionKey(provider, sessionKey.address, parseAmount("0.01"), BigInt(Math.floor(Date.now() / 1000)) + 30n * 86_400n);
+    const keyed = new BuyerSession(options({ account: sessionKey, user: user.account.address }));
+    const c = await inMemoryClient(keyed);
+    const names = (await c.client.listTools()).tools.map((t) => t.name).sort();
+    expect(names).toEqual(["ask", "balance", "list_services", "receipts"]);
+    const r = await callOk<{ text: string; provider: string }>(c.client, "ask", { prompt: "Say hello", max_tokens: 32 });
+    expect(r).toMatchObject({ text: DEFAULT_SCRIPTED_REPLY, provider });
+    const b = await callOk<{ account: string; session_key: string }>(c.client, "balance");
+    expect(b).toMatchObject({ account: user.account.address, session_key: sessionKey.address });
+    outputs.push(JSON.stringify(r), JSON.stringify(b));
+    expect(outputs.join("\n").toLowerCase()).not.toContain(sessionKeyHex.slice(2).toLowerCase());
+    await c.close();
+    await keyed.close();
+  });
+
+  // Last: it moves the chain's clock past the lock, and tickets are dated by the wall clock.
   it("withdraw: request, refused before the lock ends, complete after it; cancel and ledger withdrawal", async () => {
     const req = await callOk<{ amount: unknown; unlock_at: number }>(client, "withdraw_request", { provider, amount: "0.05" });
     expect(wei(req.amount)).toBe(parseAmount("0.05"));
@@ -201,23 +220,5 @@ describe("MCP server over an in-memory pair", () => {
     const sent = await callOk<{ amount: unknown }>(client, "withdraw_ledger", { amount: "all" });
     expect(wei(sent.amount)).toBe(wei(after.ledger));
     expect(wei((await callOk<{ ledger: unknown }>(client, "balance")).ledger)).toBe(0n);
-  });
-
-  it("with a session key: pays for inference, lists no fund-moving tools", async () => {
-    const sessionKeyHex = `0x${randomBytes(32).toString("hex")}`;
-    const sessionKey = accountFromEnv("KEY", { KEY: sessionKeyHex });
-    await user.client.authorizeSessionKey(provider, sessionKey.address, parseAmount("0.01"), BigInt(Math.floor(Date.now() / 1000)) + 30n * 86_400n);
-    const keyed = new BuyerSession(options({ account: sessionKey, user: user.account.address }));
-    const c = await inMemoryClient(keyed);
-    const names = (await c.client.listTools()).tools.map((t) => t.name).sort();
-    expect(names).toEqual(["ask", "balance", "list_services", "receipts"]);
-    const r = await callOk<{ text: string; provider: string }>(c.client, "ask", { prompt: "Say hello", max_tokens: 32 });
-    expect(r).toMatchObject({ text: DEFAULT_SCRIPTED_REPLY, provider });
-    const b = await callOk<{ account: string; session_key: string }>(c.client, "balance");
-    expect(b).toMatchObject({ account: user.account.address, session_key: sessionKey.address });
-    outputs.push(JSON.stringify(r), JSON.stringify(b));
-    expect(outputs.join("\n").toLowerCase()).not.toContain(sessionKeyHex.slice(2).toLowerCase());
-    await c.close();
-    await keyed.close();
   });
 });
