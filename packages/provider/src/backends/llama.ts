@@ -44,9 +44,9 @@ export interface LlamaBackendOptions {
   modelId: string;
   /** CPU threads per evaluation (default 1). More threads than free cores is much slower, not faster. */
   threads?: number;
-  /** Parallel sequences in one context: requests served at the same time (default 2). */
+  /** Requests served at the same time, each on a context of its own (default 2). */
   parallel?: number;
-  /** Context size per sequence (default min(model.trainContextSize, 4096)). llama.cpp may pad it up. */
+  /** Context size of each request's context (default min(model.trainContextSize, 4096)). llama.cpp may pad it up. */
   contextSize?: number;
   /** GPU offloading (default false: CPU only). */
   gpu?: false | "auto";
@@ -133,9 +133,19 @@ function parseMaybeJson(text: string): unknown {
 }
 
 /**
- * The embedded llama.cpp engine (node-llama-cpp): one model, one context with `parallel` sequences, and one
- * chat wrapper resolved at load time and shared by every request. Each request takes a free sequence (or waits
+ * The embedded llama.cpp engine (node-llama-cpp): one model, `parallel` contexts of one sequence each, and one
+ * chat wrapper resolved at load time and shared by every request. Each request takes a free context (or waits
  * for one), runs a fresh {@link LlamaChat} on it and clears it afterwards, so nothing leaks between requests.
+ *
+ * Why not one context with `parallel` sequences (batched decoding): with node-llama-cpp 3.21.1 answers then leak
+ * between concurrent requests. Its contexts keep llama.cpp's default non-unified KV cache, so a batch holding
+ * several sequences is split per sequence and its outputs come out of batch order; llama.cpp then reorders the
+ * output rows lazily, inside `llama_get_logits_ith`, and node-llama-cpp samples each sequence of the batch in
+ * its own worker thread at the same time. Two samplers running that reorder concurrently swap (or tear) the
+ * rows, so one request samples its token from another request's logits: 2 of 40 greedy answers differed from
+ * serial runs with four sequences, and serializing the sampling calls made them identical. Separate contexts
+ * have separate output buffers and never reorder; on CPU they served the same load as batched sequences
+ * within noise. A test pins concurrent against serial greedy answers.
  *
  * Token counts are exact: input is the tokenized rendering of the whole prompt by the chat wrapper (special
  * tokens and function documentation included), the same for {@link countInputTokens} and for generation;
@@ -154,7 +164,7 @@ export class LlamaBackend implements Backend {
     private readonly options: LlamaBackendOptions,
     private readonly llama: Llama,
     private readonly model: LlamaModel,
-    private readonly context: LlamaContext,
+    private readonly contexts: LlamaContext[],
     private readonly wrapper: ChatWrapper,
     slots: Slot[],
   ) {
@@ -169,18 +179,17 @@ export class LlamaBackend implements Backend {
     if (!Number.isInteger(parallel) || parallel < 1) throw new BackendError(`parallel must be a positive integer, got ${parallel}`);
     let llama: Llama | undefined;
     let model: LlamaModel | undefined;
-    let context: LlamaContext | undefined;
+    const contexts: LlamaContext[] = [];
     try {
       llama = await getLlama({ gpu: options.gpu ?? false, build: "never", logLevel: LOG_LEVELS[options.logLevel ?? "error"], maxThreads: threads });
       model = await llama.loadModel({ modelPath: options.modelPath });
       const contextSize = options.contextSize ?? Math.min(model.trainContextSize, 4096);
-      context = await model.createContext({ contextSize, sequences: parallel, threads });
+      for (let i = 0; i < parallel; i++) contexts.push(await model.createContext({ contextSize, sequences: 1, threads }));
       const wrapper = resolveChatWrapper(model);
-      const slots: Slot[] = [];
-      for (let i = 0; i < parallel; i++) slots.push(LlamaBackend.slot(context.getSequence()));
-      return new LlamaBackend(options, llama, model, context, wrapper, slots);
+      const slots = contexts.map((c) => LlamaBackend.slot(c.getSequence()));
+      return new LlamaBackend(options, llama, model, contexts, wrapper, slots);
     } catch (cause) {
-      await context?.dispose().catch(() => undefined);
+      for (const c of contexts) await c.dispose().catch(() => undefined);
       await model?.dispose().catch(() => undefined);
       await llama?.dispose().catch(() => undefined);
       throw new BackendError(`cannot load ${options.modelPath}: ${(cause as Error).message}`, { cause });
@@ -215,8 +224,13 @@ export class LlamaBackend implements Backend {
     return slot;
   }
 
+  /** Every context has the same size (llama.cpp may pad the requested one up). */
+  private get contextSize(): number {
+    return Math.min(...this.contexts.map((c) => c.contextSize));
+  }
+
   models(): BackendModel[] {
-    return [{ id: this.options.modelId, contextLength: this.context.contextSize, capabilities: ["chat", "stream", "tools", "json_schema"] }];
+    return [{ id: this.options.modelId, contextLength: this.contextSize, capabilities: ["chat", "stream", "tools", "json_schema"] }];
   }
 
   /**
@@ -347,7 +361,7 @@ export class LlamaBackend implements Backend {
     if (this.closed) return;
     this.closed = true;
     for (const w of this.waiting.splice(0)) w.reject(new BackendError("the llama backend is closed"));
-    await this.context.dispose();
+    for (const c of this.contexts) await c.dispose();
     await this.model.dispose();
     await this.llama.dispose();
   }
@@ -426,7 +440,7 @@ export class LlamaBackend implements Backend {
 
   /** One generation on a free sequence. */
   private async run(body: ChatBody, prepared: Prepared, limits: GenerationLimits, signal: AbortSignal, hooks: RunHooks): Promise<RunResult> {
-    const contextSize = this.context.contextSize;
+    const contextSize = this.contextSize;
     const { inputTokens } = prepared;
     // The chat needs at least one free cell after the prompt to generate; never let it shift the context.
     if (inputTokens + 1 >= contextSize) {
