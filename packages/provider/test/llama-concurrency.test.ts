@@ -14,7 +14,7 @@ import { LlamaBackend } from "../src/backends/llama.js";
 import { writeTestModel } from "../src/test-model/generate.js";
 
 const PROMPTS = 40;
-const MAX_TOKENS = 16;
+const MAX_TOKENS = 12;
 let dir: string;
 let serial: LlamaBackend;
 let concurrent: LlamaBackend;
@@ -41,6 +41,13 @@ const bodies: ChatBody[] = Array.from({ length: PROMPTS }, (_, i) => ({
 const limits = () => ({ maxOutputTokens: MAX_TOKENS, signal: new AbortController().signal });
 
 describe("llama backend under concurrency", () => {
+  it("never puts two requests on one llama context (the race needs several sequences sharing one)", () => {
+    // White-box: the free slots of an idle backend, one per concurrent request.
+    const slots = (concurrent as unknown as { free: { sequence: { context: unknown } }[] }).free;
+    expect(slots).toHaveLength(8);
+    expect(new Set(slots.map((s) => s.sequence.context)).size).toBe(8);
+  });
+
   it("serves eight requests at a time with the same greedy answers as one at a time", async () => {
     const alone = [];
     for (const b of bodies) alone.push(await serial.complete(b, limits()));
