@@ -63,6 +63,11 @@ contract ZkEscrow is Escrow {
     /// @notice Voucher slots per proof (K), queue slots per proof (Q), channel tree depth.
     uint32 public immutable ZK_BATCH;
     uint32 public immutable ZK_QUEUE_SLOTS;
+    /// @notice Most deposits a provider's queue holds unconsumed: four proofs' worth. A proof consumes up
+    /// to Q entries, so a provider can always catch up with its queue in four proofs, well within the lock;
+    /// without a bound, many tiny deposits from many channels could outrun its proofs until the oldest
+    /// entry waited the lock, freezing its ZK mode for good.
+    uint256 public constant ZK_QUEUE_PROOFS = 4;
     uint8 public immutable ZK_DEPTH;
     /// @notice Root of an empty channel tree (every leaf Poseidon(0, 0)).
     uint256 public immutable ZK_EMPTY_ROOT;
@@ -112,6 +117,7 @@ contract ZkEscrow is Escrow {
     error ZkAmountTooLarge();
     error DepositPending();
     error ZkFrozen();
+    error ZkQueueFull(uint256 pending, uint256 max);
     error NotFrozen();
     error BadZkData();
     error NotAFieldElement();
@@ -202,11 +208,16 @@ contract ZkEscrow is Escrow {
 
     function _zkDeposit(address user, address provider, uint96 amount) private {
         if (amount == 0) revert ZeroAmount();
+        // Every queue entry costs at least MIN_FUND of locked funds, as a voucher-mode channel does.
+        if (amount < MIN_FUND) revert BelowMinFund(amount, MIN_FUND);
         ZkChannel storage z = _zkChannels[user][provider];
         if (!z.active) revert ZkChannelNotActive();
         ZkCounters storage counters = _zkCounters[provider];
         uint64 pos = counters.length;
         if (_isFrozen(provider, counters)) revert ZkFrozen();
+        uint256 pending = pos - counters.consumed;
+        uint256 maxPending = uint256(ZK_QUEUE_SLOTS) * ZK_QUEUE_PROOFS;
+        if (pending >= maxPending) revert ZkQueueFull(pending, maxPending);
         // One unconsumed deposit per channel keeps a frozen provider's refunds exact.
         if (z.lastDepositPos > counters.consumed) revert DepositPending();
         uint256 deposited = uint256(z.deposited) + amount;
