@@ -63,12 +63,17 @@ contract ZkEscrow is Escrow {
     /// @notice Voucher slots per proof (K), queue slots per proof (Q), channel tree depth.
     uint32 public immutable ZK_BATCH;
     uint32 public immutable ZK_QUEUE_SLOTS;
-    /// @notice Most deposits a provider's queue holds unconsumed: four proofs' worth. A proof consumes up
-    /// to Q entries, so a provider can always catch up with its queue in four proofs, well within the lock;
-    /// without a bound, many tiny deposits from many channels could outrun its proofs until the oldest
-    /// entry waited the lock, freezing its ZK mode for good.
-    uint256 public constant ZK_QUEUE_PROOFS = 4;
     uint8 public immutable ZK_DEPTH;
+    /// @notice The proving cadence a provider keeps while deposits wait: a provider that lands a proof at
+    /// least every `ZK_PROOF_INTERVAL` seconds can never be frozen, however many deposits anyone makes.
+    uint64 public immutable ZK_PROOF_INTERVAL;
+    /// @notice Most deposits a provider's queue holds unconsumed: Q * (LOCK / ZK_PROOF_INTERVAL - 1), what
+    /// such a provider consumes in one interval less than the lock. Without a bound, deposits from many
+    /// channels could outrun its proofs until the oldest entry waited the lock, freezing its ZK mode for
+    /// good. Filling the queue costs as many deposits (each at least MIN_FUND, each from its own channel)
+    /// as outrunning such a provider for a whole lock did without the bound, and it only refuses deposits
+    /// until the next proof, while that freeze was permanent.
+    uint256 public immutable ZK_QUEUE_MAX;
     /// @notice Root of an empty channel tree (every leaf Poseidon(0, 0)).
     uint256 public immutable ZK_EMPTY_ROOT;
 
@@ -133,6 +138,8 @@ contract ZkEscrow is Escrow {
     /// @param batch K, the circuit's voucher slots
     /// @param queueSlots Q, the circuit's queue slots
     /// @param depth the circuit's tree depth (at most 32)
+    /// @param proofInterval seconds within which a provider lands its next proof while deposits wait;
+    /// positive and at most half the lock (so the queue holds at least one proof's worth)
     constructor(
         uint64 lock,
         uint128 minFund,
@@ -140,14 +147,19 @@ contract ZkEscrow is Escrow {
         IPoseidonHasher poseidon,
         uint32 batch,
         uint32 queueSlots,
-        uint8 depth
+        uint8 depth,
+        uint64 proofInterval
     ) Escrow(lock, minFund) {
         if (batch == 0 || queueSlots == 0 || depth == 0 || depth > 32) revert BadZkConfig();
+        if (proofInterval == 0 || uint256(proofInterval) * 2 > lock) revert BadZkConfig();
         ZK_VERIFIER = verifier;
         POSEIDON = poseidon;
         ZK_BATCH = batch;
         ZK_QUEUE_SLOTS = queueSlots;
         ZK_DEPTH = depth;
+        ZK_PROOF_INTERVAL = proofInterval;
+        // Entries wait at most ceil(max / Q) = LOCK / interval - 1 proofs: one interval short of the lock.
+        ZK_QUEUE_MAX = uint256(queueSlots) * (lock / proofInterval - 1);
         uint256 h = poseidon.hash2(0, 0);
         for (uint256 i; i < depth; ++i) {
             h = poseidon.hash2(h, h);
@@ -193,12 +205,15 @@ contract ZkEscrow is Escrow {
     // ---------------------------------------------------------------- deposits
 
     /// @notice Deposit `msg.value` into the caller's ZK channel to `provider` (queued for the next proof).
+    /// @dev At least `MIN_FUND`; refused (`ZkQueueFull`) while the provider's queue holds `ZK_QUEUE_MAX`
+    /// unconsumed deposits, until its next proof.
     function zkDeposit(address provider) external payable {
         if (msg.value > MAX_ZK_AMOUNT) revert ZkAmountTooLarge();
         _zkDeposit(msg.sender, provider, uint96(msg.value));
     }
 
     /// @notice Move `amount` from the caller's ledger into its ZK channel to `provider`.
+    /// @dev The same rules as `zkDeposit`.
     function zkFund(address provider, uint96 amount) external {
         uint256 available = ledger[msg.sender];
         if (amount > available) revert InsufficientLedger(available, amount);
@@ -215,9 +230,9 @@ contract ZkEscrow is Escrow {
         ZkCounters storage counters = _zkCounters[provider];
         uint64 pos = counters.length;
         if (_isFrozen(provider, counters)) revert ZkFrozen();
+        // A bounded queue: a provider that keeps its proving cadence consumes every entry within the lock.
         uint256 pending = pos - counters.consumed;
-        uint256 maxPending = uint256(ZK_QUEUE_SLOTS) * ZK_QUEUE_PROOFS;
-        if (pending >= maxPending) revert ZkQueueFull(pending, maxPending);
+        if (pending >= ZK_QUEUE_MAX) revert ZkQueueFull(pending, ZK_QUEUE_MAX);
         // One unconsumed deposit per channel keeps a frozen provider's refunds exact.
         if (z.lastDepositPos > counters.consumed) revert DepositPending();
         uint256 deposited = uint256(z.deposited) + amount;

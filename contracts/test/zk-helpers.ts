@@ -1,8 +1,18 @@
 // Shared helpers for the ZK settlement tests: artifacts, a ZK-enabled deployment, proving.
 import * as snarkjs from "snarkjs";
-import { getContract, type Address, type Hash, type TransactionReceipt } from "viem";
+import { createWalletClient, getContract, http, type Address, type Hash, type TransactionReceipt } from "viem";
 import { buildZkBatch, syncZkState, zkProofWords, type ZkBatch, type ZkKey, type ZkQueueEntry, type ZkVoucher } from "@0g-compute/core/zk";
-import { deployZkEscrow, startLocalChain, zkEscrowAbi, type LocalChain, type LocalWallet, type ZkDeployment } from "../ts/index.js";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import {
+  acceptingVerifierAbi,
+  acceptingVerifierBytecode,
+  deployZkEscrow,
+  startLocalChain,
+  zkEscrowAbi,
+  type LocalChain,
+  type LocalWallet,
+  type ZkDeployment,
+} from "../ts/index.js";
 import { CI_CIRCUIT, ensureZkArtifacts, type ZkArtifacts } from "../zk/build.js";
 
 export const LOCK = 3600n;
@@ -81,4 +91,62 @@ export async function openAndDeposit(f: ZkFixture, user: LocalWallet, key: ZkKey
   await f.mined(c.write.openZkChannel([provider, key.publicKey[0], key.publicKey[1]]));
   await f.mined(c.write.zkDeposit([provider], { value: amount }));
   return (await c.read.getZkChannel([user.account.address, provider])).leafIndex;
+}
+
+/** A ZkEscrow whose verifier accepts every proof: queue, lock and exit rules without proving. */
+export interface StandInZk {
+  chain: LocalChain;
+  zk: ZkDeployment;
+  escrowAs(wallet: LocalWallet): ReturnType<typeof zkContract>;
+  mined(hash: Promise<Hash> | Hash): Promise<TransactionReceipt>;
+  /** A fresh account with 1 ether (anvil has only ten). */
+  freshWallet(): Promise<LocalWallet>;
+  /** Settle for `provider` with a made-up proof, moving the root to `newRoot` (consumes min(pending, Q)). */
+  settle(as: LocalWallet, provider: Address, newRoot?: bigint, data?: `0x${string}`): Promise<TransactionReceipt>;
+  stop(): Promise<void>;
+}
+
+/** Start anvil and deploy a ZkEscrow with the accepting stand-in verifier (never for real settlement). */
+export async function setupStandInZk(options: {
+  lockSeconds?: bigint;
+  minFund?: bigint;
+  proofIntervalSeconds?: bigint;
+  shape?: { batchSize: number; queueSlots: number; depth: number };
+} = {}): Promise<StandInZk> {
+  const lockSeconds = options.lockSeconds ?? LOCK;
+  const chain = await startLocalChain({ params: { minFund: 0n, lockSeconds } });
+  try {
+    const zk = await deployZkEscrow(chain.wallet(0), chain.publicClient, {
+      lockSeconds,
+      minFund: options.minFund ?? 0n,
+      verifier: { abi: acceptingVerifierAbi as unknown as unknown[], bytecode: acceptingVerifierBytecode },
+      ...(options.proofIntervalSeconds === undefined ? {} : { proofIntervalSeconds: options.proofIntervalSeconds }),
+      ...(options.shape ?? CI_CIRCUIT),
+    });
+    const mined = async (hash: Promise<Hash> | Hash): Promise<TransactionReceipt> => {
+      const receipt = await chain.publicClient.waitForTransactionReceipt({ hash: await hash });
+      if (receipt.status !== "success") throw new Error(`transaction ${receipt.transactionHash} reverted`);
+      return receipt;
+    };
+    const escrowAs = (wallet: LocalWallet) => zkContract(chain, zk.escrow, wallet);
+    return {
+      chain,
+      zk,
+      escrowAs,
+      mined,
+      async freshWallet() {
+        const account = privateKeyToAccount(generatePrivateKey());
+        await chain.testClient.setBalance({ address: account.address, value: 10n ** 18n });
+        return createWalletClient({ account, chain: chain.chain, transport: http(chain.rpcUrl) }) as unknown as LocalWallet;
+      },
+      async settle(as, provider, newRoot, data = "0x") {
+        const root = newRoot ?? (await escrowAs(as).read.getZkProvider([provider]))[0];
+        return mined(escrowAs(as).write.settleZk([provider, root, 0n, 0n, data, [0n, 0n, 0n, 0n, 0n, 0n, 0n, 0n]]));
+      },
+      stop: () => chain.stop(),
+    };
+  } catch (err) {
+    await chain.stop();
+    throw err;
+  }
 }

@@ -12,6 +12,21 @@ export interface ZkDeployParams {
   batchSize: number;
   queueSlots: number;
   depth: number;
+  /**
+   * Seconds within which a provider lands its next proof while deposits wait (`ZK_PROOF_INTERVAL`): a
+   * provider that keeps this cadence is never frozen, and a provider's queue holds at most
+   * `queueSlots * (lockSeconds / proofIntervalSeconds - 1)` unconsumed deposits. At most half the lock.
+   * Defaults to {@link DEFAULT_ZK_PROOF_INTERVAL} (half the lock for locks under ten minutes).
+   */
+  proofIntervalSeconds?: bigint;
+}
+
+/** Default proving cadence: five minutes (proving times per circuit shape are in docs/zk-settlement.md). */
+export const DEFAULT_ZK_PROOF_INTERVAL = 300n;
+
+/** The proof interval a deployment with `lockSeconds` gets when none is given. */
+export function defaultZkProofInterval(lockSeconds: bigint): bigint {
+  return lockSeconds >= 2n * DEFAULT_ZK_PROOF_INTERVAL ? DEFAULT_ZK_PROOF_INTERVAL : lockSeconds / 2n;
 }
 
 /** Addresses of a ZK-enabled escrow deployment. */
@@ -19,6 +34,8 @@ export interface ZkDeployment {
   escrow: Address;
   verifier: Address;
   poseidon: Address;
+  /** The proof interval it was deployed with. */
+  proofIntervalSeconds: bigint;
   gasUsed: { escrow: bigint; verifier: bigint; poseidon: bigint };
 }
 
@@ -43,16 +60,27 @@ export async function deployZkEscrow(
   };
   const poseidon = await deploy(poseidonHasherAbi, poseidonHasherBytecode, [], "PoseidonHasher");
   const verifier = await deploy(params.verifier.abi as Abi, params.verifier.bytecode, [], "verifier");
+  const proofIntervalSeconds = params.proofIntervalSeconds ?? defaultZkProofInterval(params.lockSeconds);
   const escrow = await deploy(
     zkEscrowAbi,
     zkEscrowBytecode,
-    [params.lockSeconds, params.minFund, verifier.address, poseidon.address, params.batchSize, params.queueSlots, params.depth],
+    [
+      params.lockSeconds,
+      params.minFund,
+      verifier.address,
+      poseidon.address,
+      params.batchSize,
+      params.queueSlots,
+      params.depth,
+      proofIntervalSeconds,
+    ],
     "ZkEscrow",
   );
   return {
     escrow: escrow.address,
     verifier: verifier.address,
     poseidon: poseidon.address,
+    proofIntervalSeconds,
     gasUsed: { escrow: escrow.gas, verifier: verifier.gas, poseidon: poseidon.gas },
   };
 }
