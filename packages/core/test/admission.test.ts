@@ -3,9 +3,13 @@ import { keccak256, toHex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import {
   AdmissionError,
+  checkTerms,
   checkTicket,
+  DEADLINE_SKEW_SECONDS,
   EMPTY_NONCE_WINDOW,
   escrowDomain,
+  MAX_NONCE_JUMP,
+  NONCE_WINDOW,
   requestHash,
   signTicket,
   useNonce,
@@ -66,4 +70,79 @@ describe("admission checks", () => {
     expect(() => useNonce(w, 300n + 2n ** 32n + 1n)).toThrow(/too far/);
     expect(() => useNonce(w, 0n)).toThrow(AdmissionError);
   });
+
+  it("the deadline allows exactly DEADLINE_SKEW_SECONDS of clock skew", async () => {
+    const base = { domain, provider, requestHash: terms.requestHash, terms: honoured };
+    const t = await sign();
+    expect(await code(checkTicket({ ...base, now: terms.deadline, ticket: t }))).toBe("ok");
+    expect(await code(checkTicket({ ...base, now: terms.deadline + DEADLINE_SKEW_SECONDS, ticket: t }))).toBe("ok");
+    const late = await checkTicket({ ...base, now: terms.deadline + DEADLINE_SKEW_SECONDS + 1n, ticket: t }).catch((e: unknown) => e);
+    expect(late).toBeInstanceOf(AdmissionError);
+    expect((late as AdmissionError).code).toBe("ADMISSION_TICKET_EXPIRED");
+    expect((late as AdmissionError).details).toEqual({ now: (terms.deadline + DEADLINE_SKEW_SECONDS + 1n).toString() });
+  });
+
+  it("a paid ticket checked without terms skips only the terms check", async () => {
+    const r = await checkTicket({ domain, provider, now: 990n, requestHash: terms.requestHash, ticket: await sign({ inputPrice: 1n }) });
+    expect(r.ackOnly).toBe(false);
+  });
+
+  it("terms must match in service, version and both prices; the refusal names the terms in force", async () => {
+    const t = await sign();
+    const refusal = (h: typeof honoured) => {
+      try {
+        checkTerms(t, h);
+        return undefined;
+      } catch (e) {
+        expect(e).toBeInstanceOf(AdmissionError);
+        expect((e as AdmissionError).protocolCode).toBe("terms_changed");
+        return e as AdmissionError;
+      }
+    };
+    expect(refusal(honoured)).toBeUndefined();
+    expect(refusal({ serviceId: terms.serviceId.toUpperCase().replace("0X", "0x") as typeof terms.serviceId, versions: honoured.versions })).toBeUndefined();
+    const inForce = { version: 3, inputPrice: 5n, outputPrice: 8n };
+    expect(refusal({ ...honoured, serviceId: keccak256(toHex("another service")) })?.details).toEqual({ serviceId: keccak256(toHex("another service")), serviceVersion: 3, inputPrice: "5", outputPrice: "7" });
+    expect(refusal({ ...honoured, versions: [inForce] })?.details).toEqual({ serviceId: terms.serviceId, serviceVersion: 3, inputPrice: "5", outputPrice: "8" });
+    expect(refusal({ ...honoured, versions: [{ ...inForce, outputPrice: 7n, inputPrice: 6n }] })).toBeDefined();
+    // A service with no version in force: refused, without details.
+    const none = refusal({ ...honoured, versions: [] });
+    expect(none?.details).toBeUndefined();
+  });
+
+  it("nonce refusals carry their protocol code and the highest nonce seen", () => {
+    const refusal = (w: NonceWindowState, n: bigint) => {
+      try {
+        useNonce(w, n);
+        return "accepted";
+      } catch (e) {
+        expect(e).toBeInstanceOf(AdmissionError);
+        const err = e as AdmissionError;
+        expect(err.code).toBe(`ADMISSION_${err.protocolCode.toUpperCase()}`);
+        return `${err.protocolCode} ${JSON.stringify(err.details ?? null)}`;
+      }
+    };
+    // Nonces start at 1, even on a fresh lane.
+    expect(refusal(EMPTY_NONCE_WINDOW, 0n)).toBe("nonce_out_of_range null");
+    expect(refusal(EMPTY_NONCE_WINDOW, 1n)).toBe("accepted");
+    const w = useNonce(useNonce(EMPTY_NONCE_WINDOW, 1000n), 999n);
+    expect(refusal(w, 1000n)).toBe('nonce_used {"highestNonce":"1000"}');
+    expect(refusal(w, 1000n - NONCE_WINDOW)).toBe('nonce_too_old {"highestNonce":"1000"}');
+    expect(refusal(w, 1001n - NONCE_WINDOW)).toBe("accepted");
+    // The jump bound is exact, and measured from the highest nonce seen.
+    expect(refusal(w, 1000n + MAX_NONCE_JUMP)).toBe("accepted");
+    expect(refusal(w, 1001n + MAX_NONCE_JUMP)).toBe('nonce_out_of_range {"highestNonce":"1000"}');
+  });
+
+  it("a nonce jump keeps the marks that stay inside the window and drops the rest", () => {
+    let w = EMPTY_NONCE_WINDOW;
+    for (const n of [1n, 2n, 5n]) w = useNonce(w, n);
+    expect(w).toEqual({ highest: 5n, bitmap: 0b11001n });
+    w = useNonce(w, 2n + NONCE_WINDOW - 1n); // nonce 2 is now the oldest in the window, 1 falls out
+    expect(w.highest).toBe(2n + NONCE_WINDOW - 1n);
+    expect(w.bitmap).toBe((1n << (NONCE_WINDOW - 1n)) | (1n << (NONCE_WINDOW - 4n)) | 1n);
+    expect(() => useNonce(w, 2n)).toThrow(AdmissionError);
+    expect(useNonce(w, w.highest + 2n).bitmap).toBe((1n << (NONCE_WINDOW - 2n)) | (1n << 2n) | 1n);
+  });
 });
+
