@@ -244,6 +244,29 @@ describe("LlamaBackend (scripted model)", () => {
     expect(choice(ok.completion).message.content).toBe(SMALL_REPLY);
   });
 
+  it("counts a large prompt off the event loop, with the model's own count", async () => {
+    // About 1 MiB of prompt: hundreds of milliseconds of tokenizing, which must not hold other connections.
+    const content = "lighthouse keepers ".repeat(55_000);
+    const body: ChatBody = { messages: [{ role: "user", content }], temperature: 0 };
+    let turns = 0;
+    let counting = true;
+    const spin = () => {
+      if (!counting) return;
+      turns++;
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    const count = await small.countInputTokens(body);
+    counting = false;
+    // Tokenized on the loop, the count would be done before the first turn; in the worker the loop turns on.
+    expect(turns).toBeGreaterThan(1);
+    const model = (small as unknown as { model: LlamaModel }).model;
+    const { contextText } = resolveChatWrapper(model).generateContextState({
+      chatHistory: [{ type: "user", text: content }, { type: "model", response: [] }],
+    });
+    expect(count).toBe(contextText.tokenize(model.tokenizer).length);
+  });
+
   it("refuses malformed tool conversations with a 400 (and cannot count them)", async () => {
     const body: ChatBody = { messages: [{ role: "user", content: "Hi" }, { role: "tool", tool_call_id: "call_x", content: "{}" }] };
     expect(await scripted.countInputTokens(body)).toBeUndefined();

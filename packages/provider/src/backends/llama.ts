@@ -32,6 +32,7 @@ import {
   type GenerationLimits,
   type Usage,
 } from "../backend.js";
+import { LlamaTokenizer } from "./llama-tokenizer.js";
 
 /** Chunks a stream may produce ahead of its consumer before generation waits. */
 const STREAM_LOOKAHEAD = 8;
@@ -151,6 +152,7 @@ function parseMaybeJson(text: string): unknown {
  * tokens and function documentation included), the same for {@link countInputTokens} and for generation;
  * output is every token the sampler produced (function-call syntax included), except the final end-of-turn
  * token. Tool calls are never executed: generation stops at the call and the call goes back to the client.
+ * Prompts are counted in a worker thread ({@link LlamaTokenizer}), so a large body does not hold the event loop.
  */
 export class LlamaBackend implements Backend {
   readonly kind = "llama" as const;
@@ -166,6 +168,7 @@ export class LlamaBackend implements Backend {
     private readonly model: LlamaModel,
     private readonly contexts: LlamaContext[],
     private readonly wrapper: ChatWrapper,
+    private readonly tokenizer: LlamaTokenizer,
     slots: Slot[],
   ) {
     this.free = slots;
@@ -180,6 +183,9 @@ export class LlamaBackend implements Backend {
     let llama: Llama | undefined;
     let model: LlamaModel | undefined;
     const contexts: LlamaContext[] = [];
+    // The vocabulary loads in its worker while the model loads here.
+    const tokenizing = LlamaTokenizer.start(options.modelPath);
+    tokenizing.catch(() => undefined); // awaited below, on success and on failure
     try {
       llama = await getLlama({ gpu: options.gpu ?? false, build: "never", logLevel: LOG_LEVELS[options.logLevel ?? "error"], maxThreads: threads });
       model = await llama.loadModel({ modelPath: options.modelPath });
@@ -187,8 +193,9 @@ export class LlamaBackend implements Backend {
       for (let i = 0; i < parallel; i++) contexts.push(await model.createContext({ contextSize, sequences: 1, threads }));
       const wrapper = resolveChatWrapper(model);
       const slots = contexts.map((c) => LlamaBackend.slot(c.getSequence()));
-      return new LlamaBackend(options, llama, model, contexts, wrapper, slots);
+      return new LlamaBackend(options, llama, model, contexts, wrapper, await tokenizing, slots);
     } catch (cause) {
+      await (await tokenizing.catch(() => undefined))?.close();
       for (const c of contexts) await c.dispose().catch(() => undefined);
       await model?.dispose().catch(() => undefined);
       await llama?.dispose().catch(() => undefined);
@@ -240,7 +247,7 @@ export class LlamaBackend implements Backend {
    */
   async countInputTokens(body: ChatBody): Promise<number | undefined> {
     try {
-      return this.prepare(body).inputTokens;
+      return (await this.prepare(body)).inputTokens;
     } catch (err) {
       if (err instanceof BackendError && err.status === 400) return undefined;
       throw err;
@@ -248,7 +255,7 @@ export class LlamaBackend implements Backend {
   }
 
   async complete(body: ChatBody, limits: GenerationLimits): Promise<{ completion: ChatCompletion; usage: Usage }> {
-    const prepared = this.prepare(body);
+    const prepared = await this.prepare(body);
     const result = await this.run(body, prepared, limits, limits.signal, {});
     const message: Record<string, unknown> = { role: "assistant", content: result.toolCalls.length > 0 && result.text === "" ? null : result.text };
     if (result.toolCalls.length > 0) {
@@ -265,7 +272,7 @@ export class LlamaBackend implements Backend {
   }
 
   async *stream(body: ChatBody, limits: GenerationLimits): AsyncGenerator<ChatCompletionChunk, Usage> {
-    const prepared = this.prepare(body);
+    const prepared = await this.prepare(body);
     const id = `chatcmpl-${randomId()}`;
     const created = Math.floor(Date.now() / 1000);
     const chunk = (delta: Record<string, unknown>, finishReason: string | null = null): ChatCompletionChunk => ({
@@ -361,6 +368,7 @@ export class LlamaBackend implements Backend {
     if (this.closed) return;
     this.closed = true;
     for (const w of this.waiting.splice(0)) w.reject(new BackendError("the llama backend is closed"));
+    await this.tokenizer.close();
     for (const c of this.contexts) await c.dispose();
     await this.model.dispose();
     await this.llama.dispose();
@@ -368,8 +376,11 @@ export class LlamaBackend implements Backend {
 
   // ---------------------------------------------------------------------------------------------
 
-  /** Converts the request and counts its rendered prompt; throws 400 for what the model cannot take. */
-  private prepare(body: ChatBody): Prepared {
+  /**
+   * Converts the request and counts its rendered prompt (in the tokenizer's worker: a large prompt would
+   * otherwise hold the event loop); throws 400 for what the model cannot take.
+   */
+  private async prepare(body: ChatBody): Promise<Prepared> {
     if (this.closed) throw new BackendError("the llama backend is closed");
     const history = toChatHistory(body.messages);
     const functions = toFunctions(body);
@@ -385,7 +396,7 @@ export class LlamaBackend implements Backend {
           : toGbnfSchema(rf.json_schema.schema, rf.json_schema.strict === true, "response_format.json_schema.schema");
     const rendered = history.at(-1)?.type === "model" ? history : [...history, { type: "model", response: [] } satisfies ChatModelResponse];
     const { contextText } = this.wrapper.generateContextState({ chatHistory: rendered, availableFunctions: functions });
-    const inputTokens = contextText.tokenize(this.model.tokenizer).length;
+    const inputTokens = await this.tokenizer.count(contextText);
     return { history, functions, inputTokens, format };
   }
 
