@@ -56,6 +56,8 @@ describe("Escrow ledger, channels and withdrawals", () => {
   it("funds a channel from the ledger, or deposits and funds in one call, above the minimum", async () => {
     await f.mined(f.escrowAs(user).write.deposit({ value: 1000n }));
     await expect(f.escrowAs(user).write.fund([provider.account.address, 50n])).rejects.toThrow(/BelowMinFund/);
+    // The minimum itself is the edge: one wei below is refused.
+    await expect(f.escrowAs(user).write.fund([provider.account.address, MIN_FUND - 1n])).rejects.toThrow(/BelowMinFund/);
     await expect(f.escrowAs(user).write.fund([provider.account.address, 1001n])).rejects.toThrow(/InsufficientLedger/);
     await expect(f.escrowAs(user).write.fund([user.account.address, 500n])).rejects.toThrow(/SelfChannel/);
     await expect(f.escrowAs(user).write.fund(["0x0000000000000000000000000000000000000000", 500n])).rejects.toThrow(/ZeroAddress/);

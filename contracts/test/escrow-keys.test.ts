@@ -75,6 +75,8 @@ describe("Escrow session keys (delegated lanes)", () => {
     await expect(f.escrowAs(user).write.authorizeKey([provider.account.address, provider.account.address, 1n, until])).rejects.toThrow(/InvalidKey/);
     await expect(f.escrowAs(user).write.authorizeKey([provider.account.address, "0x0000000000000000000000000000000000000000", 1n, until])).rejects.toThrow(/InvalidKey/);
     await expect(f.escrowAs(user).write.authorizeKey([provider.account.address, key.address, 200n, 1n])).rejects.toThrow(/ValidUntilInPast/);
+    // No lane with the zero provider (no one could ever settle it).
+    await expect(f.escrowAs(user).write.authorizeKey(["0x0000000000000000000000000000000000000000", key.address, 1n, until])).rejects.toThrow(/ZeroAddress/);
     await f.mined(f.escrowAs(user).write.authorizeKey([provider.account.address, key.address, 200n, until]));
     expect(await lane()).toMatchObject({ cap: 200n, validUntil: until });
   });

@@ -181,10 +181,11 @@ describe("ServiceRegistry", () => {
     await expect(reg().write.addService([input({ endpoint: "" })])).rejects.toThrow(/FieldLength/);
     await expect(reg().write.addService([input({ model: "" })])).rejects.toThrow(/FieldLength/);
     await expect(reg().write.addService([input({ signer: ZERO_ADDRESS })])).rejects.toThrow(/ZeroSigner/);
+    await expect(reg().write.addService([input({ quantization: "q".repeat(33) })])).rejects.toThrow(/FieldLength/);
     expect(await reg().read.serviceCount()).toBe(0n);
 
     // The maxima themselves are accepted; quantization and metadata may be empty.
-    await add(input({ name: "n".repeat(64), metadata: "m".repeat(2048) }));
+    await add(input({ name: "n".repeat(64), metadata: "m".repeat(2048), quantization: "q".repeat(32) }));
     await add(input({ name: "minimal", quantization: "", metadata: "" }));
     expect(await reg().read.serviceCount()).toBe(2n);
   });
@@ -312,7 +313,10 @@ describe("ServiceRegistry", () => {
     const changed = registryEvents(r).find((e) => e.eventName === "ServiceChanged");
     expect(changed?.args).toMatchObject({ version: 1 });
 
+    // A write before the change is due leaves the scheduled terms pending.
+    await update(id, input({ endpoint: "https://early.example" }));
     let s = await view(id);
+    expect(s.endpoint).toBe("https://early.example");
     expect(s.terms).toMatchObject({ inputPrice: 100n, outputPrice: 200n });
     expect(s.version).toBe(1);
     expect(s.pendingTerms).toMatchObject({ inputPrice: 100n, outputPrice: 300n, modelHash: HASH_A });
@@ -516,9 +520,15 @@ describe("ServiceRegistry", () => {
     for (const name of ["a", "b", "c"]) ids.push((await add(input({ name }))).id);
     const theirs = (await add(input({ name: "x" }), provider2)).id;
     await f.mined(reg().write.requestUnbond());
+    const unbondAt = (await reg().read.getProvider([addr(provider)]))[1];
+    // One second before the delay ends, the bond stays (each write mines a block at the next timestamp).
+    await f.chain.testClient.setNextBlockTimestamp({ timestamp: unbondAt - 1n });
+    await expect(f.mined(reg().write.withdrawStake([PAYEE], { gas: 1_000_000n }))).rejects.toThrow(/reverted|StillBonded/);
     await f.chain.increaseTime(UNBOND_DELAY);
 
     await expect(reg().write.withdrawStake([ZERO_ADDRESS])).rejects.toThrow(/ZeroAddress/);
+    // A payee that refuses the transfer makes the withdrawal revert; the bond is not lost.
+    await expect(reg().write.withdrawStake([f.chain.deployment.registry])).rejects.toThrow(/TransferFailed/);
     const payeeBefore = await f.chain.publicClient.getBalance({ address: PAYEE });
     const registryBefore = await f.chain.publicClient.getBalance({ address: f.chain.deployment.registry });
     const r = await f.mined(reg().write.withdrawStake([PAYEE]));
