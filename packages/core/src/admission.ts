@@ -36,7 +36,7 @@ export interface StaticCheckInput {
   ticket: SignedTicket;
   /** This provider's address (the payee). */
   provider: Address;
-  /** Chain time now, in unix seconds. */
+  /** The provider's clock now, in unix seconds ({@link unixSeconds}): the time base of deadlines, never the chain's. */
   now: bigint;
   /** The hash the provider computed over the raw request it received (omit for ack-only tickets). */
   requestHash?: Hex;

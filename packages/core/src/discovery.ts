@@ -174,6 +174,13 @@ export function rankServices(health: readonly ServiceHealth[], sortBy: SortBy = 
   return [...healthy, ...health.filter((h) => !h.healthy)].map((h) => h.service);
 }
 
+/** No listed service offers the model a request names (an OpenAI `404 model_not_found`). */
+export class ModelNotFoundError extends ZeroGError {
+  constructor(readonly model: string, readonly available: readonly string[]) {
+    super("MODEL_NOT_FOUND", `no service offers model ${model}`, { hint: available.length > 0 ? `models offered: ${available.join(", ")}` : "list services with 0g-compute services" });
+  }
+}
+
 /** No service matched, or every candidate failed. */
 export class NoProviderError extends ZeroGError {
   constructor(message: string, readonly failures: readonly { provider: Address; error: string }[] = []) {

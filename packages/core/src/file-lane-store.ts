@@ -1,72 +1,72 @@
 import { constants } from "node:fs";
-import { mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { mkdir, open, readFile, rename } from "node:fs/promises";
 import { join } from "node:path";
+import lockfile from "proper-lockfile";
 import { ZeroGError } from "./errors.js";
 import { laneKey, NEW_LANE, type LaneId, type LaneState, type LaneStore } from "./lane-store.js";
 
-/** Another live process holds this state directory: two writers on one lane would sign conflicting tickets. */
+/** The lane state's lock could not be taken in time: another process holds it far longer than an update takes. */
 export class LaneLockedError extends ZeroGError {
-  constructor(dir: string, pid: number) {
-    super("LANE_LOCKED", `lane state in ${dir} is in use by process ${pid}`, {
-      hint: "give each process its own state directory and its own session key (one writer per lane)",
+  constructor(dir: string, cause: unknown) {
+    super("LANE_LOCKED", `the lane state in ${dir} stayed locked by another process`, {
+      hint: "a process holding it may hang; a lock left by a dead process is taken over after 10 s",
+      cause,
     });
   }
 }
 
 type Stored = Record<string, { nextNonce: string; acked: string; sentCumulative: string }>;
 
+/** A lock older than this (not refreshed by a live holder) is stale: its holder died mid-update. */
+const STALE_LOCK_MS = 10_000;
+
 /**
- * Durable lane state for clients: one small JSON document, rewritten atomically (temp file, fsync,
- * rename, fsync of the directory) on every change, so a nonce is on disk before its ticket leaves.
- * A lock file with the owner's PID keeps a second process off the same state (a stale lock left by a
- * dead process is taken over). Pure JavaScript, so the SDK stays free of native addons and bundleable;
- * the provider, which needs queries and transactions over many channels, uses SQLite instead.
+ * Durable lane state for clients, shared safely by every process of one user: one small JSON document in
+ * `dir`, changed only under a lock directory (`lanes.lock`, taken per update, refreshed while held, taken
+ * over when its holder died) and rewritten atomically (temp file, fsync, rename, fsync of the directory).
+ * Each update reads the document afresh under the lock, so the CLI, the gateway, the MCP server and
+ * LangChain agents on one key and one home draw distinct nonces and add their verified fees to one
+ * cumulative; and a nonce is on disk before its ticket leaves. Pure JavaScript, so the SDK stays free of
+ * native addons; the provider, which needs queries and transactions over many channels, uses SQLite.
  *
  * @example
- * const store = await FileLaneStore.open(join(homedir(), ".0g-compute", "state"));
+ * const store = await FileLaneStore.open(join(homedir(), ".0g-compute", "lanes", "devnet"));
  * const paidFetch = createPaidFetch({ ..., store });
  * // on exit: await paidFetch.close(); await store.close();
  */
 export class FileLaneStore implements LaneStore {
   private readonly file: string;
-  private readonly lockFile: string;
-  private lanes: Map<string, LaneState>;
+  private readonly lockPath: string;
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
 
-  private constructor(readonly dir: string, lanes: Map<string, LaneState>) {
+  private constructor(readonly dir: string) {
     this.file = join(dir, "lanes.json");
-    this.lockFile = join(dir, "lanes.lock");
-    this.lanes = lanes;
+    this.lockPath = join(dir, "lanes.lock");
   }
 
-  /** Open (creating if needed) the store in `dir` and take its lock. Throws {@link LaneLockedError}. */
+  /** Open (creating if needed) the store in `dir`; throws `LANE_STATE_CORRUPT` if its document is unreadable. */
   static async open(dir: string): Promise<FileLaneStore> {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await acquireLock(join(dir, "lanes.lock"), dir);
-    let lanes = new Map<string, LaneState>();
-    try {
-      const stored = JSON.parse(await readFile(join(dir, "lanes.json"), "utf8")) as Stored;
-      lanes = new Map(Object.entries(stored).map(([k, v]) => [k, { nextNonce: BigInt(v.nextNonce), acked: BigInt(v.acked), sentCumulative: BigInt(v.sentCumulative) }]));
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "ENOENT") {
-        await unlink(join(dir, "lanes.lock")).catch(() => undefined);
-        throw new ZeroGError("LANE_STATE_CORRUPT", `cannot read ${join(dir, "lanes.json")}: ${(err as Error).message}`, { hint: "restore it, or remove it and let the provider resync the lanes" });
-      }
-    }
-    return new FileLaneStore(dir, lanes);
+    const store = new FileLaneStore(dir);
+    await store.load();
+    return store;
   }
 
   update(lane: LaneId, change: (current: LaneState) => LaneState): Promise<LaneState> {
     const run = this.queue.then(async () => {
       if (this.closed) throw new ZeroGError("LANE_STORE_CLOSED", "the lane store is closed");
-      const key = laneKey(lane);
-      const next = change(this.lanes.get(key) ?? NEW_LANE);
-      const copy = new Map(this.lanes);
-      copy.set(key, next);
-      await this.persist(copy);
-      this.lanes = copy;
-      return next;
+      const release = await this.lock();
+      try {
+        const lanes = await this.load();
+        const key = laneKey(lane);
+        const next = change(lanes.get(key) ?? NEW_LANE);
+        lanes.set(key, next);
+        await this.persist(lanes);
+        return next;
+      } finally {
+        await release().catch(() => undefined);
+      }
     });
     this.queue = run.catch(() => undefined);
     return run;
@@ -74,19 +74,47 @@ export class FileLaneStore implements LaneStore {
 
   async read(lane: LaneId): Promise<LaneState> {
     await this.queue;
-    return this.lanes.get(laneKey(lane)) ?? NEW_LANE;
+    return (await this.load()).get(laneKey(lane)) ?? NEW_LANE;
   }
 
-  /** Wait for pending writes, then release the lock. */
+  /** Wait for pending writes; later updates are refused. */
   async close(): Promise<void> {
     if (this.closed) return;
     await this.queue;
     this.closed = true;
+  }
+
+  private async lock(): Promise<() => Promise<void>> {
     try {
-      const holder = Number((await readFile(this.lockFile, "utf8")).trim());
-      if (holder === process.pid) await unlink(this.lockFile);
-    } catch {
-      // already gone
+      return await lockfile.lock(this.dir, {
+        lockfilePath: this.lockPath,
+        realpath: false,
+        stale: STALE_LOCK_MS,
+        // An update holds the lock for milliseconds; wait up to ~30 s for a busy or stale one.
+        retries: { retries: 300, factor: 1.2, minTimeout: 2, maxTimeout: 200 },
+        // A holder that could not refresh its lock in time (its process stalled for 10 s) finishes its update
+        // anyway: the document is replaced atomically, so the worst case is a nonce drawn twice, which the
+        // provider refuses (`nonce_used`) and the client resyncs past.
+        onCompromised: () => undefined,
+      });
+    } catch (err) {
+      throw new LaneLockedError(this.dir, err);
+    }
+  }
+
+  private async load(): Promise<Map<string, LaneState>> {
+    let text: string;
+    try {
+      text = await readFile(this.file, "utf8");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return new Map();
+      throw err;
+    }
+    try {
+      const stored = JSON.parse(text) as Stored;
+      return new Map(Object.entries(stored).map(([k, v]) => [k, { nextNonce: BigInt(v.nextNonce), acked: BigInt(v.acked), sentCumulative: BigInt(v.sentCumulative) }]));
+    } catch (err) {
+      throw new ZeroGError("LANE_STATE_CORRUPT", `cannot read ${this.file}: ${(err as Error).message}`, { hint: "restore it, or remove it and let the provider resync the lanes" });
     }
   }
 
@@ -109,31 +137,4 @@ export class FileLaneStore implements LaneStore {
       await dirHandle.close();
     }
   }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-async function acquireLock(lockFile: string, dir: string): Promise<void> {
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const handle = await open(lockFile, "wx", 0o600);
-      await handle.writeFile(String(process.pid));
-      await handle.close();
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
-      const holder = Number((await readFile(lockFile, "utf8").catch(() => "")).trim());
-      if (holder === process.pid) return;
-      if (Number.isInteger(holder) && holder > 0 && alive(holder)) throw new LaneLockedError(dir, holder);
-      await unlink(lockFile).catch(() => undefined); // stale: its process is gone
-    }
-  }
-  throw new ZeroGError("LANE_LOCK_FAILED", `could not take the lock ${lockFile}`);
 }

@@ -1,11 +1,13 @@
 import type { ServerResponse } from "node:http";
 import { serve, type ServerType } from "@hono/node-server";
 import { Hono, type Context } from "hono";
-import { NoProviderError } from "./discovery.js";
-import { ZeroGError } from "./errors.js";
+import { BudgetExceededError } from "./budget.js";
+import { ModelNotFoundError, NoProviderError } from "./discovery.js";
+import { InvalidArgumentError, ZeroGError } from "./errors.js";
 import { isLoopbackHost, isLoopbackOrigin, sameSecret } from "./local-auth.js";
 import { PaymentRequestError, type PaidFetch } from "./paid-fetch.js";
 import { ReceiptError } from "./receipt.js";
+import { SpendingLimitError } from "./spending-limit.js";
 import { ProviderError } from "./wire.js";
 
 /** Options for {@link startGateway}. */
@@ -26,24 +28,35 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-/** HTTP status and OpenAI-style body for an SDK error. */
-export function errorResponse(err: unknown): { status: number; body: { error: { message: string; type: string; code: string; details?: Record<string, unknown> } } } {
-  if (err instanceof ProviderError) {
-    return { status: err.status, body: { error: { message: err.message, type: "provider_error", code: err.providerCode, ...(err.details ? { details: err.details } : {}) } } };
-  }
-  if (err instanceof NoProviderError) {
-    return { status: 503, body: { error: { message: err.message, type: "no_provider", code: err.code, details: { failures: err.failures } } } };
-  }
-  if (err instanceof ReceiptError) return { status: 502, body: { error: { message: err.message, type: "receipt_invalid", code: err.problem } } };
-  if (err instanceof PaymentRequestError) return { status: 400, body: { error: { message: err.message, type: "invalid_request_error", code: err.code } } };
-  if (err instanceof ZeroGError) return { status: 500, body: { error: { message: err.message, type: "gateway_error", code: err.code } } };
-  return { status: 500, body: { error: { message: err instanceof Error ? err.message : String(err), type: "gateway_error", code: "internal_error" } } };
+/** An OpenAI-style error body: `{"error": {"message", "type", "code", "hint"?, "details"?}}`. */
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; code: string; hint?: string; details?: Record<string, unknown> };
+}
+
+/**
+ * HTTP status and OpenAI-style body for an SDK error: what the provider refused passes through with its
+ * status and protocol code; an unknown model is `404 model_not_found`, a request the SDK cannot pay for as
+ * given a `400`, a spending cap a `402`, every provider failing a `503`, a receipt that fails its checks a
+ * `502`. Codes are lower-case, as OpenAI's are.
+ */
+export function errorResponse(err: unknown): { status: number; body: OpenAIErrorBody } {
+  const body = (type: string, code: string, e: { message: string; hint?: string | undefined }, details?: Record<string, unknown>): OpenAIErrorBody => ({
+    error: { message: e.message, type, code, ...(e.hint ? { hint: e.hint } : {}), ...(details ? { details } : {}) },
+  });
+  if (err instanceof ProviderError) return { status: err.status, body: body("provider_error", err.providerCode, err, err.details) };
+  if (err instanceof ModelNotFoundError) return { status: 404, body: body("invalid_request_error", "model_not_found", err, { available: err.available }) };
+  if (err instanceof PaymentRequestError || err instanceof InvalidArgumentError) return { status: 400, body: body("invalid_request_error", err.code.toLowerCase(), err) };
+  if (err instanceof SpendingLimitError || err instanceof BudgetExceededError) return { status: 402, body: body("insufficient_quota", err.code.toLowerCase(), err) };
+  if (err instanceof NoProviderError) return { status: 503, body: body("no_provider", "no_provider", err, { failures: err.failures }) };
+  if (err instanceof ReceiptError) return { status: 502, body: body("receipt_invalid", err.problem, err) };
+  if (err instanceof ZeroGError) return { status: 500, body: body("gateway_error", err.code.toLowerCase(), err) };
+  return { status: 500, body: body("gateway_error", "internal_error", { message: err instanceof Error ? err.message : String(err) }) };
 }
 
 /**
  * A local OpenAI-compatible gateway on 127.0.0.1: any OpenAI client pointed at it (with the bearer
- * token) buys inference on the network, with receipts verified. `GET /v1/models`,
- * `POST /v1/chat/completions` (streaming too) and `POST /v1/completions`.
+ * token) buys inference on the network, with receipts verified: `GET /v1/models` and
+ * `POST /v1/chat/completions` (streaming, tools, response formats).
  *
  * @example
  * const gw = await startGateway({ paidFetch, token: randomBytes(24).toString("hex"), port: 4000 });
@@ -89,14 +102,22 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
   app.get("/v1/models", forward);
   app.post("/v1/chat/completions", forward);
-  app.post("/v1/completions", forward);
   app.notFound((c) => c.json({ error: { message: `not found: ${c.req.method} ${c.req.path}`, type: "invalid_request_error", code: "not_found" } }, 404));
 
-  const server: ServerType = await new Promise((resolve) => {
+  const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: "127.0.0.1", port }, (info) => {
       port = info.port;
+      s.off("error", refused);
       resolve(s);
     });
+    const refused = (err: NodeJS.ErrnoException) => {
+      reject(
+        err.code === "EADDRINUSE"
+          ? new ZeroGError("PORT_IN_USE", `port ${port} on 127.0.0.1 is already in use`, { hint: "choose another --port, or 0 for any free one" })
+          : new ZeroGError("LISTEN_FAILED", `cannot listen on 127.0.0.1:${port}: ${err.message}`, { cause: err }),
+      );
+    };
+    s.once("error", refused);
   });
   return {
     url: `http://127.0.0.1:${port}/v1`,

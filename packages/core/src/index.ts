@@ -19,6 +19,7 @@ export * from "./discovery.js";
 export * from "./wire.js";
 export * from "./lane-store.js";
 export * from "./session.js";
+export * from "./pricing.js";
 export * from "./paid-fetch.js";
 export * from "./admission.js";
 export * from "./gateway.js";

@@ -57,3 +57,15 @@ export class MemoryLaneStore implements LaneStore {
     this.lanes.clear();
   }
 }
+
+/**
+ * The default lane state of a process: one in-memory store that every paid fetch, `ChatZeroG` and MCP buyer
+ * of the process shares unless given another, so several clients on one key take distinct nonces and sign
+ * one cumulative. It is never closed. State that must outlive the process, or be shared with other
+ * processes on the same key, belongs in a {@link FileLaneStore}.
+ */
+export const processLaneStore: LaneStore = new (class ProcessLaneStore extends MemoryLaneStore {
+  override async close(): Promise<void> {
+    // Shared by the whole process: closing one client must not wipe the lanes of the others.
+  }
+})();

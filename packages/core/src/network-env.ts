@@ -18,6 +18,14 @@ export function defaultHome(env: NodeJS.ProcessEnv = process.env): string {
   return env.ZG_HOME ?? join(homedir(), ".0g-compute");
 }
 
+/**
+ * Where a user's lane state for `network` lives under `home`: one {@link FileLaneStore} directory per
+ * network and chain, shared by the CLI, the gateway and the MCP server of that home (safely, across processes).
+ */
+export function laneStoreDir(home: string, network: Pick<NetworkConfig, "name" | "chainId">): string {
+  return join(home, "lanes", `${network.name}-${network.chainId}`);
+}
+
 /** The running devnet's record, or an empty record when there is none (or it is unreadable). */
 export function readDevnetRecord(home: string = defaultHome()): DevnetRecord {
   try {

@@ -1,10 +1,11 @@
 import type { Address, Chain, Hex, LocalAccount, PublicClient, Transport } from "viem";
-import { checkHealth, filterServices, listServices, NoProviderError, rankServices, type ServiceFilter, type ServiceInfo, type SortBy } from "./discovery.js";
+import { checkHealth, filterServices, listServices, ModelNotFoundError, NoProviderError, rankServices, type ServiceFilter, type ServiceInfo, type SortBy } from "./discovery.js";
 import type { EscrowDomain } from "./domain.js";
-import { ZeroGError } from "./errors.js";
+import { InvalidArgumentError, ZeroGError } from "./errors.js";
 import { requestHash, responseHash, StreamHasher } from "./hashing.js";
-import { MemoryLaneStore, type LaneState, type LaneStore } from "./lane-store.js";
+import { processLaneStore, type LaneState, type LaneStore } from "./lane-store.js";
 import type { NetworkConfig } from "./network.js";
+import { DEFAULT_MAX_TOKENS, inputTokenBound, maxCostFor, requestedMaxTokens } from "./pricing.js";
 import { ReceiptError } from "./receipt.js";
 import { PaymentSession, type VerifiedReceipt } from "./session.js";
 import type { SpendingLimit, SpendingReservation } from "./spending-limit.js";
@@ -12,10 +13,10 @@ import { SseParser } from "./sse.js";
 import type { SignedTicket } from "./ticket.js";
 import { decodeHeader, encodeHeader, ProviderError, RECEIPT_FIELD, RECEIPT_HEADER, receiptFromWire, TICKET_HEADER, ticketToWire } from "./wire.js";
 
-/** Template overhead allowance, in tokens, added to a request's byte count to bound its input tokens. */
-export const INPUT_TOKEN_ALLOWANCE = 64;
 /** Tokens a provider may still generate after a client disconnects, accepted in a cut stream's receipt. */
 export const ABORT_SLACK_TOKENS = 32;
+/** Times a request re-signs after the provider refused its nonce (lanes shared with other processes). */
+const MAX_RESYNCS = 3;
 
 /** Options for {@link createPaidFetch}. */
 export interface PaidFetchOptions {
@@ -26,16 +27,15 @@ export interface PaidFetchOptions {
   user: Address;
   /** Key that signs tickets (the user's, or a session key authorized per provider). */
   signer: LocalAccount;
-  /** Lane state; use a durable store in long-lived processes (default: in memory). */
+  /**
+   * Lane state (nonces, acknowledged fees). Default: {@link processLaneStore}, in memory and shared by every
+   * paid fetch of the process, so several clients on one key never collide. Processes that share a key
+   * share a {@link FileLaneStore} directory (safe across processes), or each use their own session key.
+   */
   store?: LaneStore;
   /** Which services to consider, and how to rank them. */
   select?: ServiceFilter & { sortBy?: SortBy };
-  /**
-   * Tokens added to a request's byte count to bound its input tokens (default {@link INPUT_TOKEN_ALLOWANCE}).
-   * Chat templates that render tool definitions with instructions need more; a function gets the parsed body.
-   */
-  inputTokenAllowance?: number | ((body: Record<string, unknown>) => number);
-  /** `max_tokens` set on requests that have none (default 512). */
+  /** `max_tokens` set on requests that have none (default {@link DEFAULT_MAX_TOKENS}). */
   defaultMaxTokens?: number;
   /** Refuse requests whose maximum cost is above this (wei). */
   maxCostPerRequest?: bigint;
@@ -65,12 +65,12 @@ export interface PaidFetch {
 
 /** A request that cannot be paid for as given (not JSON, over the user's cost ceiling...). */
 export class PaymentRequestError extends ZeroGError {
-  constructor(code: "REQUEST_NOT_JSON" | "MAX_COST_EXCEEDED" | "STREAM_RECEIPT_MISSING", message: string, hint?: string) {
+  constructor(code: "REQUEST_NOT_JSON" | "INVALID_REQUEST" | "MODEL_REQUIRED" | "MAX_COST_EXCEEDED" | "STREAM_RECEIPT_MISSING", message: string, hint?: string) {
     super(code, message, hint === undefined ? {} : { hint });
   }
 }
 
-const PAID_PATHS = new Set(["/v1/chat/completions", "/v1/completions"]);
+const PAID_PATHS = new Set(["/v1/chat/completions"]);
 
 /**
  * Create a `fetch` that any OpenAI-compatible client can use: it picks a provider from the on-chain
@@ -85,7 +85,7 @@ const PAID_PATHS = new Set(["/v1/chat/completions", "/v1/completions"]);
  * await paidFetch.close();
  */
 export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
-  const store = options.store ?? new MemoryLaneStore();
+  const store = options.store ?? processLaneStore;
   const doFetch = options.fetch ?? fetch;
   const receipts: VerifiedReceipt[] = [];
   const sessions = new Map<string, PaymentSession>();
@@ -132,26 +132,46 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     } catch {
       throw new PaymentRequestError("REQUEST_NOT_JSON", "the request body must be a JSON object");
     }
-    const maxTokensField = typeof body.max_completion_tokens === "number" ? "max_completion_tokens" : "max_tokens";
-    if (typeof body[maxTokensField] !== "number") body.max_tokens = options.defaultMaxTokens ?? 512;
-    const maxTokens = body[maxTokensField === "max_completion_tokens" ? "max_completion_tokens" : "max_tokens"] as number;
+    let maxTokens: number;
+    try {
+      maxTokens = requestedMaxTokens(body) ?? (body.max_tokens = options.defaultMaxTokens ?? DEFAULT_MAX_TOKENS);
+    } catch (err) {
+      throw new PaymentRequestError("INVALID_REQUEST", (err as Error).message, (err as InvalidArgumentError).hint);
+    }
+    if (body.model !== undefined && (typeof body.model !== "string" || body.model === "")) {
+      throw new PaymentRequestError("INVALID_REQUEST", "model must be a non-empty string");
+    }
+    const all = await candidates();
+    // A request names its model, and only services of that model answer it. Without one it goes to the one
+    // model the selection offers, never to whichever service is cheapest.
+    if (body.model === undefined) {
+      const models = [...new Set(all.map((s) => s.model))];
+      if (models.length !== 1) {
+        throw new PaymentRequestError("MODEL_REQUIRED", models.length === 0 ? "the request names no model and no service matches the selection" : `the request names no model; the services offer ${models.join(", ")}`, "set model in the request");
+      }
+      body.model = models[0];
+    }
+    const wanted = body.model as string;
+    const list = all.filter((s) => s.model === wanted);
+    if (list.length === 0) throw new ModelNotFoundError(wanted, [...new Set(all.map((s) => s.model))]);
     const stream = body.stream === true;
     const raw = JSON.stringify(body);
     const rawBytes = new TextEncoder().encode(raw);
-    const allowance = typeof options.inputTokenAllowance === "function" ? options.inputTokenAllowance(body) : (options.inputTokenAllowance ?? INPUT_TOKEN_ALLOWANCE);
-    const maxInputTokens = rawBytes.length + allowance;
+    const maxInputTokens = inputTokenBound(body, rawBytes.length);
     const hash = requestHash(path, rawBytes);
 
     const failures: { provider: Address; error: string }[] = [];
     let retriedTerms = false;
-    let resynced = false;
-    // A request names its model: only services of that model can answer it.
-    const wanted = typeof body.model === "string" && body.model !== "" ? body.model : undefined;
-    const list = (await candidates()).filter((s) => wanted === undefined || s.model === wanted);
-    if (list.length === 0) throw new NoProviderError(wanted ? `no service offers model ${wanted}` : "no service matches the selection");
+    let retriedClock = false;
+    let resyncs = 0;
     for (let i = 0; i < list.length; i++) {
       const service = list[i]!;
-      const maxCost = BigInt(maxInputTokens) * service.inputPrice + BigInt(maxTokens) * service.outputPrice;
+      let maxCost: bigint;
+      try {
+        maxCost = maxCostFor(service, maxInputTokens, maxTokens);
+      } catch (err) {
+        throw new PaymentRequestError("INVALID_REQUEST", (err as Error).message, (err as InvalidArgumentError).hint);
+      }
       if (options.maxCostPerRequest !== undefined && maxCost > options.maxCostPerRequest) {
         failures.push({ provider: service.provider, error: `maximum cost ${maxCost} above the per-request ceiling` });
         continue;
@@ -192,10 +212,19 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
           if (fresh) list.splice(i + 1, 0, fresh);
           continue;
         }
-        if ((error.providerCode === "nonce_used" || error.providerCode === "nonce_too_old" || error.providerCode === "cumulative_regressed") && !resynced) {
-          resynced = true;
+        // Another client on this lane (another process on the same key) used the nonce: move above it.
+        if ((error.providerCode === "nonce_used" || error.providerCode === "nonce_too_old" || error.providerCode === "cumulative_regressed") && resyncs < MAX_RESYNCS) {
+          resyncs += 1;
           if (await session.resync(error.details)) {
             i -= 1; // same provider, fresh ticket
+            continue;
+          }
+        }
+        // Deadlines are on the provider's clock: adopt it and sign again, once.
+        if (error.providerCode === "ticket_expired" && !retriedClock) {
+          retriedClock = true;
+          if (session.adoptProviderClock(error.details)) {
+            i -= 1;
             continue;
           }
         }

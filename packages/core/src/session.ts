@@ -4,7 +4,7 @@ import type { ServiceInfo } from "./discovery.js";
 import { ZERO_HASH } from "./hashing.js";
 import type { LaneId, LaneStore } from "./lane-store.js";
 import { verifyReceipt, type SignedReceipt } from "./receipt.js";
-import { recoverTicketSigner, signTicket, ticketDigest, type SignedTicket, type Terms } from "./ticket.js";
+import { recoverTicketSigner, signTicket, ticketDigest, unixSeconds, type SignedTicket, type Terms } from "./ticket.js";
 import { encodeHeader, ProviderError, TICKET_HEADER, ticketFromWire, ticketToWire } from "./wire.js";
 
 /** Options for {@link PaymentSession}. */
@@ -22,7 +22,7 @@ export interface PaymentSessionOptions {
   /** Milliseconds after a receipt before an ack-only ticket is sent if no request carried it (default 2000). */
   ackDelayMs?: number;
   fetch?: typeof fetch;
-  /** Unix seconds now (tests may fix it). */
+  /** Unix seconds of this machine's clock now (tests may fix it); deadlines are this plus the provider's clock offset. */
   now?: () => bigint;
 }
 
@@ -58,6 +58,8 @@ export class PaymentSession {
   private readonly accepted = new Set<string>();
   private ackTimer: NodeJS.Timeout | undefined;
   private acking: Promise<void> | undefined;
+  /** The provider's clock minus ours (seconds), learned from a `ticket_expired` refusal. */
+  private clockOffset = 0n;
 
   constructor(options: PaymentSessionOptions) {
     this.options = options;
@@ -73,7 +75,7 @@ export class PaymentSession {
 
   /** Terms of a request costing at most `maxCost`, at the service's current prices and version. */
   terms(requestHash: Hex, maxCost: bigint): Terms {
-    const now = this.options.now?.() ?? BigInt(Math.floor(Date.now() / 1000));
+    const now = (this.options.now?.() ?? unixSeconds()) + this.clockOffset;
     return {
       serviceId: this.service.id,
       serviceVersion: this.service.version,
@@ -166,6 +168,20 @@ export class PaymentSession {
     return after.nextNonce !== before.nextNonce || after.acked !== before.acked;
   }
 
+  /**
+   * Adopt the provider's clock after it refused a ticket as expired: `details.now` is the provider's time
+   * (unix seconds), and later deadlines are set on it. Returns whether the offset changed, i.e. whether a
+   * re-signed ticket can pass. A provider gains nothing by lying: only it checks deadlines.
+   */
+  adoptProviderClock(details: Record<string, unknown> | undefined): boolean {
+    const now = typeof details?.now === "string" && /^\d{1,19}$/.test(details.now) ? BigInt(details.now) : undefined;
+    if (now === undefined) return false;
+    const offset = now - (this.options.now?.() ?? unixSeconds());
+    if (offset === this.clockOffset) return false;
+    this.clockOffset = offset;
+    return true;
+  }
+
   /** The lane's acknowledged total and next nonce. */
   state() {
     return this.options.store.read(this.lane);
@@ -219,13 +235,42 @@ export class PaymentSession {
   private scheduleAck(): void {
     this.cancelAck();
     this.ackTimer = setTimeout(() => {
+      this.ackTimer = undefined;
+      unacknowledged.delete(this);
       this.flushAck().catch(() => undefined);
     }, this.options.ackDelayMs ?? 2000);
-    this.ackTimer.unref();
+    // The timer does not keep a process alive; a process that ends first acknowledges on its way out.
+    (this.ackTimer as { unref?: () => void }).unref?.();
+    watchProcessExit();
+    unacknowledged.add(this);
   }
 
   private cancelAck(): void {
     if (this.ackTimer) clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
+    unacknowledged.delete(this);
   }
+}
+
+/** Sessions holding verified fees that no ticket has carried to the provider yet. */
+const unacknowledged = new Set<PaymentSession>();
+let watchingExit = false;
+
+/**
+ * Acknowledge verified fees without relying on `close()`: when a Node.js process has nothing left to do
+ * (`beforeExit`: its last request answered, the ack timers unreferenced), every session with a pending
+ * acknowledgement sends it, and the process ends once they are answered. A process ended by
+ * `process.exit()` or a signal skips this; call `close()` there.
+ */
+function watchProcessExit(): void {
+  if (watchingExit || typeof process === "undefined" || typeof process.once !== "function") return;
+  watchingExit = true;
+  const flushAll = () => {
+    const pending = [...unacknowledged];
+    unacknowledged.clear();
+    for (const session of pending) session.flushAck().catch(() => undefined);
+    // Listen again only while there is something to flush, so an idle process exits at once.
+    watchingExit = false;
+  };
+  process.once("beforeExit", flushAll);
 }

@@ -51,8 +51,18 @@ export interface Terms {
   maxCost: bigint;
   /** keccak256 of the request (see `requestHash`); zero for an ack-only ticket. */
   requestHash: Hex;
-  /** The provider must not start the request after this time. */
+  /** The provider must not start the request after this time (unix seconds of the provider's clock, see {@link unixSeconds}). */
   deadline: bigint;
+}
+
+/**
+ * The time base of ticket deadlines: unix seconds of the wall clock, on both sides. Deadlines are never
+ * compared with the chain's block time, which runs ahead of or behind the wall clock (a local chain whose
+ * clock was moved, a real chain's drift); the provider checks them against its own clock, and a client
+ * whose clock differs learns the provider's from a `ticket_expired` refusal (`details.now`).
+ */
+export function unixSeconds(ms: number = Date.now()): bigint {
+  return BigInt(Math.floor(ms / 1000));
 }
 
 /**

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "@jest/globals";
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, rm, stat, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { keccak256, toHex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { decodeHeader, escrowDomain, FileLaneStore, LaneLockedError, MemoryLaneStore, PaymentSession, TICKET_HEADER, ticketFromWire, ZERO_HASH, type LaneId, type ServiceInfo } from "../src/index.js";
+import { decodeHeader, escrowDomain, FileLaneStore, MemoryLaneStore, PaymentSession, TICKET_HEADER, ticketFromWire, ZERO_HASH, type LaneId, type ServiceInfo } from "../src/index.js";
 
 const domain = escrowDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
 const user = privateKeyToAccount(generatePrivateKey());
@@ -45,28 +45,82 @@ describe("FileLaneStore", () => {
       await store.close();
     }));
 
-  it("refuses a second live process on the same state, and takes over a stale lock", () =>
+  it("processes sharing one directory draw distinct nonces and add up their fees", () =>
     withDir(async (dir) => {
-      const child = spawn(process.execPath, ["-e", "setTimeout(() => {}, 30000)"], { stdio: "ignore" });
-      try {
-        await writeFile(join(dir, "lanes.lock"), String(child.pid));
-        await expect(FileLaneStore.open(dir)).rejects.toBeInstanceOf(LaneLockedError);
-      } finally {
-        child.kill("SIGKILL");
-        await new Promise((r) => child.once("exit", r));
-      }
-      // The holder is dead now: its lock is stale.
+      // Two other processes and this one each sign 40 tickets and acknowledge 1 wei per ticket, at once.
+      const script = `
+        import { FileLaneStore } from "@0g-compute/core";
+        const lane = JSON.parse(process.env.LANE);
+        const store = await FileLaneStore.open(process.env.DIR);
+        const nonces = [];
+        for (let i = 0; i < 40; i++) {
+          const s = await store.update(lane, (c) => ({ ...c, nextNonce: c.nextNonce + 1n }));
+          nonces.push(String(s.nextNonce - 1n));
+          await store.update(lane, (c) => ({ ...c, acked: c.acked + 1n }));
+        }
+        await store.close();
+        process.stdout.write(JSON.stringify(nonces));
+      `;
+      const child = () =>
+        new Promise<string[]>((resolve, reject) => {
+          const p = spawn(process.execPath, ["--conditions=@0g-compute/source", "--import", "tsx", "--input-type=module", "-e", script], {
+            env: { ...process.env, DIR: dir, LANE: JSON.stringify(lane) },
+            stdio: ["ignore", "pipe", "inherit"],
+          });
+          let out = "";
+          p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+          p.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out) as string[]) : reject(new Error(`child exited ${code}`))));
+        });
       const store = await FileLaneStore.open(dir);
-      expect((await readFile(join(dir, "lanes.lock"), "utf8")).trim()).toBe(String(process.pid));
+      const session = new PaymentSession({ domain, user: user.address, signer: user, service, store });
+      const own = async () => {
+        const nonces: string[] = [];
+        for (let i = 0; i < 40; i++) {
+          nonces.push(String((await session.signTicket(ZERO_HASH, 1n)).nonce));
+          await store.update(lane, (c) => ({ ...c, acked: c.acked + 1n }));
+        }
+        return nonces;
+      };
+      const all = (await Promise.all([child(), child(), own()])).flat();
+      expect(all).toHaveLength(120);
+      expect(new Set(all).size).toBe(120);
+      expect(await store.read(lane)).toEqual({ nextNonce: 121n, acked: 120n, sentCumulative: 0n });
       await store.close();
-      await expect(stat(join(dir, "lanes.lock"))).rejects.toThrow();
+    }), 60_000);
+
+  it("waits for a lock another process holds, and takes over one its dead holder left", () =>
+    withDir(async (dir) => {
+      const store = await FileLaneStore.open(dir);
+      const lockDir = join(dir, "lanes.lock");
+      await mkdir(lockDir); // held, fresh
+      let done = false;
+      const pending = store.update(lane, (c) => ({ ...c, nextNonce: c.nextNonce + 1n })).then((s) => {
+        done = true;
+        return s;
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      expect(done).toBe(false); // nothing is written while another holds the lock
+      await rm(lockDir, { recursive: true });
+      expect((await pending).nextNonce).toBe(2n);
+
+      await mkdir(lockDir); // left behind by a process that died: not refreshed for a minute
+      const old = new Date(Date.now() - 60_000);
+      await utimes(lockDir, old, old);
+      expect((await store.update(lane, (c) => ({ ...c, nextNonce: c.nextNonce + 1n }))).nextNonce).toBe(3n);
+      await expect(stat(lockDir)).rejects.toThrow(); // released after the update
+      await store.close();
     }));
 
   it("a corrupt state file is a typed error, not a silent reset to nonce 1", () =>
     withDir(async (dir) => {
       await writeFile(join(dir, "lanes.json"), "{not json");
       await expect(FileLaneStore.open(dir)).rejects.toMatchObject({ code: "LANE_STATE_CORRUPT" });
+      await writeFile(join(dir, "lanes.json"), "{}");
+      const store = await FileLaneStore.open(dir);
+      await writeFile(join(dir, "lanes.json"), "{not json"); // corrupted while open
+      await expect(store.update(lane, (c) => c)).rejects.toMatchObject({ code: "LANE_STATE_CORRUPT" });
       await expect(stat(join(dir, "lanes.lock"))).rejects.toThrow(); // the lock is released again
+      await store.close();
     }));
 });
 

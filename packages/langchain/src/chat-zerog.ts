@@ -5,7 +5,6 @@ import {
   createPaidFetch,
   decodeHeader,
   formatAmount,
-  INPUT_TOKEN_ALLOWANCE,
   keyFromEnv,
   networkFromEnv,
   NoProviderError,
@@ -112,12 +111,10 @@ export interface ChatZeroGInput extends BaseChatModelParams {
   /** `invoke` streams underneath (callbacks get every token). */
   streaming?: boolean;
   /**
-   * Tokens allowed over a request's byte count when bounding its input (and so the maximum cost a
-   * ticket authorizes). Default: 64, or {@link TOOLS_INPUT_ALLOWANCE} when tools are bound (chat
-   * templates render tool definitions with instructions). The fee paid is always the receipt's.
+   * Lane state (nonces, acknowledged fees). Default: core's `processLaneStore`, shared by every client of
+   * the process, so any number of instances on one key work together; pass a `FileLaneStore` to keep it
+   * across restarts or share it with other processes on the same key.
    */
-  inputTokenAllowance?: number;
-  /** Lane state (nonces, acknowledged fees): pass a durable store in long-lived processes, and share one per payer. */
   store?: LaneStore;
   /** Called for every receipt verified. */
   onReceipt?: (receipt: VerifiedReceipt) => void;
@@ -145,9 +142,6 @@ export interface ZeroGResponseMetadata {
 }
 
 const BASE_URL = "http://0g.invalid/v1/chat/completions";
-
-/** Input-token allowance over the request's bytes when tools are bound (see `inputTokenAllowance`). */
-export const TOOLS_INPUT_ALLOWANCE = 2048;
 
 /** Retry only what another attempt can fix: every provider failing, a 5xx or 429. Never a refusal to pay, a bad receipt or an abort. */
 function retryOnlyTransient(error: unknown): void {
@@ -213,7 +207,6 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
   maxTokens?: number;
   timeout?: number;
   stopSequences?: string[];
-  inputTokenAllowance?: number;
   streaming = false;
   store?: LaneStore;
   onReceipt?: (receipt: VerifiedReceipt) => void;
@@ -250,7 +243,6 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
       ...(fields.maxTokens !== undefined ? { maxTokens: fields.maxTokens } : {}),
       ...(fields.timeout !== undefined ? { timeout: fields.timeout } : {}),
       ...(fields.streaming !== undefined ? { streaming: fields.streaming } : {}),
-      ...(fields.inputTokenAllowance !== undefined ? { inputTokenAllowance: fields.inputTokenAllowance } : {}),
       ...(fields.store !== undefined ? { store: fields.store } : {}),
       ...(fields.onReceipt !== undefined ? { onReceipt: fields.onReceipt } : {}),
       ...(fields.fetch !== undefined ? { fetch: fields.fetch } : {}),
@@ -435,7 +427,6 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
       ...(this.maxCostPerRequest !== undefined ? { maxCostPerRequest: toWei(this.maxCostPerRequest) } : {}),
       ...(this.spendingLimit ? { spendingLimit: this.spendingLimit } : {}),
       ...(this.fetch ? { fetch: this.fetch } : {}),
-      inputTokenAllowance: (body) => this.inputTokenAllowance ?? (Array.isArray(body.tools) && body.tools.length > 0 ? TOOLS_INPUT_ALLOWANCE : INPUT_TOKEN_ALLOWANCE),
       onReceipt: (receipt) => {
         this.verified.set(receipt.ticketDigest, receipt);
         // Receipts whose answer was abandoned are never looked up: keep the map bounded.

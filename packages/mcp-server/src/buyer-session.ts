@@ -3,11 +3,12 @@ import {
   checkHealth,
   createPaidFetch,
   FileLaneStore,
+  laneStoreDir,
+  processLaneStore,
   filterServices,
   formatAmount,
   InvalidArgumentError,
   listServices,
-  MemoryLaneStore,
   rankServices,
   SpendingLimit,
   SpendingLimitError,
@@ -328,7 +329,7 @@ export class BuyerSession {
   private laneStore(): Promise<LaneStore> {
     if (!this.store) {
       const dir = this.options.stateDir;
-      this.store = dir ? FileLaneStore.open(join(dir, "lanes", `${this.options.network.name}-${this.options.network.chainId}`)) : Promise.resolve(new MemoryLaneStore());
+      this.store = dir ? FileLaneStore.open(laneStoreDir(dir, this.options.network)) : Promise.resolve(processLaneStore);
       this.store.catch(() => {
         this.store = undefined;
       });

@@ -7,8 +7,9 @@ import {
   isAckOnly,
   decodeHeader,
   encodeHeader,
+  affordableOutputTokens,
   feeFor,
-  INPUT_TOKEN_ALLOWANCE,
+  inputTokenBound,
   protocolErrorBody,
   PROTOCOL_ERROR_CODES,
   RECEIPT_FIELD,
@@ -20,6 +21,7 @@ import {
   StreamHasher,
   TICKET_HEADER,
   ticketFromWire,
+  unixSeconds,
   WireFormatError,
   ZeroGError,
   type EscrowDomain,
@@ -207,8 +209,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     try {
       if (!refusalsPerAddress.allowed(address)) throw new HttpRefusal("rate_limited", "too many refused requests from this address; slow down");
       const ticket = readTicket(c);
-      const now = await ctx.chain.now();
-      const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now, recover: recoverNative });
+      const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now: unixSeconds(), recover: recoverNative });
       signer = checked.signer;
       if (!acksPerKey.take(lower(signer))) throw new HttpRefusal("rate_limited", "too many acknowledgements from this key; one per receipt batch is enough");
       if (!checked.ackOnly) throw new HttpRefusal("bad_ticket", "an acknowledgement carries an ack-only ticket (maxCost 0, requestHash 0)");
@@ -291,8 +292,8 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     const service = await ctx.services.byId(ticket.terms.serviceId);
     const terms = await ctx.services.honoured(ticket.terms.serviceId);
     if (!service || !terms) throw new HttpRefusal("terms_changed", `no service ${ticket.terms.serviceId} is listed by this provider`);
-    const now = await ctx.chain.now();
-    const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now, terms, recover: recoverNative });
+    // Deadlines are on this node's clock, never the chain's (docs/protocol.md, "Time").
+    const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now: unixSeconds(), terms, recover: recoverNative });
     seen.signer = checked.signer;
     if (!refusalsPerKey.allowed(lower(checked.signer))) throw new HttpRefusal("rate_limited", "too many refused requests from this key; slow down");
 
@@ -300,7 +301,8 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     if (checked.signer.toLowerCase() !== ticket.user.toLowerCase()) {
       const lane = await ctx.chain.keyLane(ticket.user, checked.signer);
       if (lane.validUntil === 0n) throw new HttpRefusal("key_not_authorized", "the ticket's signer is neither the user nor a session key authorized for this channel");
-      if (now + BigInt(ctx.maxRequestSeconds) > lane.validUntil) throw new HttpRefusal("key_expired", "the session key expires before this request could finish", { validUntil: lane.validUntil.toString() });
+      // A key's expiry is enforced on-chain, so it is compared with the chain's time.
+      if ((await ctx.chain.now()) + BigInt(ctx.maxRequestSeconds) > lane.validUntil) throw new HttpRefusal("key_expired", "the session key expires before this request could finish", { validUntil: lane.validUntil.toString() });
       laneCap = lane.cap;
     }
     const signers = [...new Set([checked.signer, ...ctx.store.signersOf(ticket.user)])];
@@ -343,20 +345,22 @@ export function createProviderApp(ctx: ProviderContext): Hono {
 
     const maxTokens = body.max_completion_tokens ?? body.max_tokens;
     if (maxTokens === undefined) throw new HttpRefusal("max_tokens_required", "set max_tokens: it bounds what the request can cost");
+    // The client accepts a receipt only for input tokens within this bound (core computes it from the same
+    // bytes), so a longer rendered prompt is refused here, before anything is reserved or billed.
+    const clientBound = inputTokenBound(body, raw.length);
     const exactInput = await ctx.backend.countInputTokens(body);
+    if (exactInput !== undefined && exactInput > clientBound) {
+      throw new HttpRefusal("prompt_too_long", `the rendered prompt has ${exactInput} tokens, more than the ${clientBound} a client accepts for this request (its bytes plus the template allowance)`, { inputTokens: exactInput, inputBound: clientBound });
+    }
     // The engine needs one free slot after the prompt, so a prompt may use at most contextLength - 2 tokens.
     if (exactInput !== undefined && exactInput >= model.contextLength - 1) {
       throw new HttpRefusal("prompt_too_long", `the prompt has ${exactInput} tokens; the context holds ${model.contextLength}`, { inputTokens: exactInput, contextLength: model.contextLength });
     }
-    const inputBound = exactInput ?? raw.length + INPUT_TOKEN_ALLOWANCE;
-    const inputFee = BigInt(inputBound) * ticket.terms.inputPrice;
-    let maxOutputTokens = maxTokens;
-    if (ticket.terms.outputPrice > 0n && inputFee <= ticket.terms.maxCost) {
-      const affordable = (ticket.terms.maxCost - inputFee) / ticket.terms.outputPrice;
-      if (affordable < BigInt(maxOutputTokens)) maxOutputTokens = Number(affordable);
-    }
+    const inputBound = exactInput ?? clientBound;
+    let maxOutputTokens = affordableOutputTokens(ticket.terms, inputBound, maxTokens);
     if (exactInput !== undefined) maxOutputTokens = Math.min(maxOutputTokens, model.contextLength - exactInput);
-    if (inputFee > ticket.terms.maxCost || maxOutputTokens < 1) {
+    if (maxOutputTokens < 1) {
+      const inputFee = BigInt(inputBound) * ticket.terms.inputPrice;
       throw new HttpRefusal("max_cost_too_low", "maxCost does not cover the input and one output token", { needed: (inputFee + ticket.terms.outputPrice).toString(), maxCost: ticket.terms.maxCost.toString() });
     }
 
@@ -364,10 +368,14 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     return { ticket, digest: checked.digest, key: { user: ticket.user, signer: checked.signer, nonce: ticket.nonce }, service, body: { ...body, model: service.model }, exactInput, inputBound, maxOutputTokens };
   }
 
-  /** Token counts billed: exact input when known, never above the bound the fee limit was computed from. */
-  function billable(a: Admission, usage: Usage): Usage {
+  /**
+   * Token counts billed: exact input when known, never above the bound the fee limit was computed from;
+   * output never above what the ticket pays for, nor above the bytes of the answer (`answerBytes`), which is
+   * the client's own bound on output tokens: a count it would refuse is never billed.
+   */
+  function billable(a: Admission, usage: Usage, answerBytes: number): Usage {
     const input = a.exactInput ?? Math.min(usage.inputTokens, a.inputBound);
-    return { inputTokens: input, outputTokens: Math.min(usage.outputTokens, a.maxOutputTokens) };
+    return { inputTokens: input, outputTokens: Math.min(usage.outputTokens, a.maxOutputTokens, answerBytes) };
   }
 
   async function receiptFor(a: Admission, hash: Hex, usage: Usage) {
@@ -391,8 +399,9 @@ export function createProviderApp(ctx: ProviderContext): Hono {
       const status = err instanceof BackendError ? err.status : 502;
       return new Response(JSON.stringify(protocolErrorBody("backend_error", `the model backend failed: ${(err as Error).message}`)), { status, headers: { "content-type": "application/json" } });
     }
-    const usage = billable(a, result.usage);
-    const completion = { ...result.completion, model: a.service.model, usage: { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens } };
+    const answer = { ...result.completion, model: a.service.model };
+    const usage = billable(a, result.usage, Buffer.byteLength(JSON.stringify(answer)));
+    const completion = { ...answer, usage: { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens } };
     const text = JSON.stringify(completion);
     const receipt = await receiptFor(a, responseHash(text), usage);
     ctx.metrics.requests.inc({ outcome: "ok" });
@@ -406,8 +415,12 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     const id = `chatcmpl-${a.digest.slice(2, 26)}`;
     const body = new ReadableStream<Uint8Array>({
       async start(out) {
+        let hashedBytes = 0;
         const write = (data: string, hashed: boolean) => {
-          if (hashed) hasher.update(data);
+          if (hashed) {
+            hasher.update(data);
+            hashedBytes += Buffer.byteLength(data);
+          }
           if (!controller.signal.aborted) {
             try {
               out.enqueue(encoder.encode(`data: ${data}\n\n`));
@@ -425,7 +438,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
             write(JSON.stringify({ ...step.value, id, object: "chat.completion.chunk", created, model: a.service.model }), true);
             step = await gen.next();
           }
-          const usage = billable(a, step.value);
+          const usage = billable(a, step.value, hashedBytes);
           if (!produced && usage.outputTokens === 0 && controller.signal.aborted) {
             ctx.store.release(a.key);
             ctx.metrics.requests.inc({ outcome: "aborted" });

@@ -12,7 +12,7 @@ import {
   encodeHeader,
   escrowDomain,
   feeFor,
-  INPUT_TOKEN_ALLOWANCE,
+  inputTokenBound,
   RECEIPT_HEADER,
   receiptFromWire,
   requestHash,
@@ -317,7 +317,7 @@ describe("provider HTTP admission, in process", () => {
   it("maxCost bounds the output tokens; a ticket that cannot pay for one is refused with what it needs", async () => {
     const h = harness();
     const body = chat({ max_tokens: 50 });
-    const inputBound = BigInt(body.length + INPUT_TOKEN_ALLOWANCE); // no exact count: bytes plus the allowance
+    const inputBound = BigInt(inputTokenBound(JSON.parse(body), body.length)); // no exact count: core's bound
     const inputFee = inputBound * INPUT_PRICE;
     // Room for exactly 7 output tokens.
     const seven = await ticketFor(body, { terms: { maxCost: inputFee + 7n * OUTPUT_PRICE + 2n } });
@@ -346,7 +346,7 @@ describe("provider HTTP admission, in process", () => {
   it("never bills more tokens than the bounds its fee limit was computed from", async () => {
     const h = harness();
     const body = chat({ max_tokens: 6 });
-    const inputBound = body.length + INPUT_TOKEN_ALLOWANCE;
+    const inputBound = inputTokenBound(JSON.parse(body), body.length);
     h.backend.usage = { inputTokens: inputBound + 100, outputTokens: 9 };
     const receipt = await served(h, body, await ticketFor(body));
     expect(receipt).toMatchObject({ inputTokens: inputBound, outputTokens: 6 });
@@ -354,7 +354,8 @@ describe("provider HTTP admission, in process", () => {
     expect(await served(h, body, await ticketFor(body, { nonce: 2n }))).toMatchObject({ inputTokens: 7, outputTokens: 2 });
     // Streams too.
     const streamed = chat({ max_tokens: 6, stream: true });
-    h.backend.usage = { inputTokens: streamed.length + INPUT_TOKEN_ALLOWANCE + 1, outputTokens: 60 };
+    const streamedBound = inputTokenBound(JSON.parse(streamed), streamed.length);
+    h.backend.usage = { inputTokens: streamedBound + 1, outputTokens: 60 };
     const t = await ticketFor(streamed, { nonce: 3n });
     const res = await post(h, streamed, t);
     const text = await res.text();
@@ -362,7 +363,7 @@ describe("provider HTTP admission, in process", () => {
     expect(events.at(-1)).toBe("[DONE]");
     const last = JSON.parse(events.at(-2)!) as { x_receipt: unknown; usage: { prompt_tokens: number; completion_tokens: number } };
     const receiptWire = receiptFromWire(last.x_receipt);
-    expect(receiptWire).toMatchObject({ inputTokens: streamed.length + INPUT_TOKEN_ALLOWANCE, outputTokens: 6 });
+    expect(receiptWire).toMatchObject({ inputTokens: streamedBound, outputTokens: 6 });
     expect(last.usage).toMatchObject({ prompt_tokens: receiptWire.inputTokens, completion_tokens: 6 });
     const hasher = new StreamHasher();
     for (const e of events.slice(0, -2)) hasher.update(e);

@@ -7,7 +7,6 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
-import { join } from "node:path";
 import { createInterface } from "node:readline/promises";
 import { Command, CommanderError, Option } from "commander";
 import { getAddress, isAddress, type Address } from "viem";
@@ -15,6 +14,7 @@ import { formatAmount, parseAmount } from "../amount.js";
 import { checkHealth, filterServices, listServices, rankServices, type SortBy } from "../discovery.js";
 import { InvalidArgumentError, ZeroGError } from "../errors.js";
 import { FileLaneStore } from "../file-lane-store.js";
+import { laneStoreDir } from "../network-env.js";
 import { startGateway } from "../gateway.js";
 import { createKeystore, saveKeystore, accountFromEnv } from "../keys.js";
 import { createPaidFetch, type PaidFetch } from "../paid-fetch.js";
@@ -266,7 +266,7 @@ interface PaidOptions {
 
 async function paidFetchFrom(opts: GlobalOptions, cmd: PaidOptions, client: ZeroGClient): Promise<{ paid: PaidFetch; store: FileLaneStore }> {
   await client.verifyDeployment();
-  const store = await FileLaneStore.open(join(homeDir(opts), "lanes", client.network.name));
+  const store = await FileLaneStore.open(laneStoreDir(homeDir(opts), client.network));
   const paid = createPaidFetch({
     network: client.network,
     publicClient: client.publicClient,

@@ -159,7 +159,6 @@ export class LlamaBackend implements Backend {
   private readonly free: Slot[];
   private readonly waiting: Array<{ resolve: (slot: Slot) => void; reject: (err: unknown) => void }> = [];
   private readonly grammars = new Map<string, Promise<LlamaGrammar>>();
-  private callCounter = 0;
   private closed = false;
 
   private constructor(
@@ -473,7 +472,7 @@ export class LlamaBackend implements Backend {
     const callAt = (index: number, name: string) => {
       let call = calls[index];
       if (!call) {
-        call = { index, id: `call_${++this.callCounter}`, name, arguments: "", buffer: "", sent: "", done: false };
+        call = { index, id: `call_${randomId()}`, name, arguments: "", buffer: "", sent: "", done: false };
         calls[index] = call;
         hooks.onToolCallStart?.({ index, id: call.id, name });
       }

@@ -1,0 +1,95 @@
+import { InvalidArgumentError } from "./errors.js";
+import type { Terms } from "./ticket.js";
+import { MAX_UINT128 } from "./uint.js";
+
+/**
+ * How many input tokens a chat request may be billed for, and what its ticket may cost. Client and
+ * provider compute both from the same bytes with the same functions, so a receipt the client would refuse
+ * can never be billed: the provider refuses a request whose rendered prompt is longer than this bound
+ * before it reserves anything.
+ *
+ * Why bytes bound tokens: every token of a tokenizer's vocabulary renders to at least one byte (byte
+ * fallback, BPE merges), except the special tokens a chat template puts around messages, which stand for
+ * many bytes each. So the tokens of a rendered prompt are at most its bytes, and the prompt's bytes are the
+ * request's bytes (message texts, tool schemas) plus what the template adds. The allowances below are that
+ * addition, measured over node-llama-cpp's chat wrappers (ChatML, Llama 3 / 3.1 / 3.2, Qwen, Mistral,
+ * Gemma, DeepSeek, Functionary, Harmony and others): at most 251 bytes without tools; with tools, 1,394
+ * bytes for two functions and 2,293 for twenty (Llama 3.1 renders each function with ~60 bytes more than
+ * its JSON). See docs/protocol.md, "Maximum cost".
+ */
+
+/** Tokens any chat template may add around the messages (role markers, BOS, default system lines, dates). */
+export const TEMPLATE_TOKEN_ALLOWANCE = 256;
+/** Tokens a template may add when tools are offered (function-calling instructions). */
+export const TOOLS_TOKEN_ALLOWANCE = 1536;
+/** Tokens a template may add per tool offered, beyond the tool's own JSON. */
+export const TOKENS_PER_TOOL = 128;
+/** Tokens a server may add for `response_format` json_object / json_schema (instructions to answer in JSON). */
+export const RESPONSE_FORMAT_TOKEN_ALLOWANCE = 256;
+/** `max_tokens` the SDK sets on a request that has none. */
+export const DEFAULT_MAX_TOKENS = 512;
+
+/** The parts of a chat request that decide its input bound (any OpenAI chat-completions body). */
+export interface ChatRequestShape {
+  tools?: unknown;
+  tool_choice?: unknown;
+  response_format?: unknown;
+}
+
+/**
+ * The most input tokens a chat request of `rawBytes` bytes (the exact bytes sent, which the ticket's
+ * request hash covers) can be billed for: its bytes plus the template's allowance, more when it offers
+ * tools or asks for a JSON response format.
+ *
+ * @example
+ * const raw = new TextEncoder().encode(JSON.stringify(body));
+ * const bound = inputTokenBound(body, raw.length); // e.g. 2,100 + 256 + 1,536 + 2 × 128 with two tools
+ */
+export function inputTokenBound(body: ChatRequestShape, rawBytes: number): number {
+  let bound = rawBytes + TEMPLATE_TOKEN_ALLOWANCE;
+  const tools = Array.isArray(body.tools) ? body.tools.length : 0;
+  if (tools > 0 && body.tool_choice !== "none") bound += TOOLS_TOKEN_ALLOWANCE + TOKENS_PER_TOOL * tools;
+  const format = body.response_format;
+  if (format && typeof format === "object" && "type" in format && (format.type === "json_object" || format.type === "json_schema")) {
+    bound += RESPONSE_FORMAT_TOKEN_ALLOWANCE;
+  }
+  return bound;
+}
+
+/**
+ * The maximum cost a ticket authorizes: the input bound and `maxTokens` at the service's prices.
+ * Throws {@link InvalidArgumentError} when it would not fit the ticket's uint128.
+ */
+export function maxCostFor(prices: Pick<Terms, "inputPrice" | "outputPrice">, inputBound: number, maxTokens: number): bigint {
+  const cost = BigInt(inputBound) * prices.inputPrice + BigInt(maxTokens) * prices.outputPrice;
+  if (cost > MAX_UINT128) throw new InvalidArgumentError(`the request's maximum cost ${cost} does not fit a ticket`, "lower max_tokens");
+  return cost;
+}
+
+/**
+ * Output tokens a ticket still pays for once `inputTokens` are billed: at most `maxTokens`, and at most
+ * what its `maxCost` leaves at its output price. 0 when the input alone exceeds the maximum cost.
+ */
+export function affordableOutputTokens(terms: Pick<Terms, "inputPrice" | "outputPrice" | "maxCost">, inputTokens: number, maxTokens: number): number {
+  const inputFee = BigInt(inputTokens) * terms.inputPrice;
+  if (inputFee > terms.maxCost) return 0;
+  if (terms.outputPrice === 0n) return maxTokens;
+  const affordable = (terms.maxCost - inputFee) / terms.outputPrice;
+  return affordable < BigInt(maxTokens) ? Number(affordable) : maxTokens;
+}
+
+/**
+ * `max_tokens` (or `max_completion_tokens`) of a request: a positive safe integer. Throws
+ * {@link InvalidArgumentError} for anything else (`1e30`, `-1`, `"64"`); undefined when absent.
+ */
+export function requestedMaxTokens(body: { max_tokens?: unknown; max_completion_tokens?: unknown }): number | undefined {
+  for (const field of ["max_completion_tokens", "max_tokens"] as const) {
+    const value = body[field];
+    if (value === undefined || value === null) continue;
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+      throw new InvalidArgumentError(`${field} must be a positive integer, got ${JSON.stringify(value)}`, "set max_tokens to the most tokens the answer may have");
+    }
+    return value;
+  }
+  return undefined;
+}
