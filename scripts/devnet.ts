@@ -14,7 +14,7 @@
  *                        token, the provider URLs, and an MCP client configuration
  *   --model <file.gguf>  serve a real GGUF model (one provider) instead of the generated ones
  */
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -26,7 +26,7 @@ import { createAgent, tool } from "langchain";
 import { z } from "zod";
 import { formatEther, type Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { defaultHome, parseAmount, startGateway, type Gateway, type VerifiedReceipt } from "@0g-compute/core";
+import { defaultHome, FileLaneStore, laneStoreDir, parseAmount, startGateway, type Gateway, type VerifiedReceipt } from "@0g-compute/core";
 import { ChatZeroG } from "@0g-compute/langchain";
 import { BuyerSession, createZeroGMcpServer } from "@0g-compute/mcp-server";
 import { startLocalNetwork, type LocalNetwork, type LocalUser } from "@0g-compute/provider/testing";
@@ -214,14 +214,26 @@ async function story(net: LocalNetwork): Promise<LocalUser> {
 /** --keep: fund the demo user again, start a gateway for it, and print how to reach everything. */
 async function keepRunning(net: LocalNetwork, user: LocalUser): Promise<Gateway> {
   for (const p of net.providers) await user.client.fund(p.address, FUND);
-  const paidFetch = user.paidFetch();
-  const token = randomBytes(24).toString("hex");
-  const gateway = await startGateway({ paidFetch, token });
   const home = defaultHome();
   await mkdir(home, { recursive: true, mode: 0o700 });
   const d = net.chain.deployment;
   const record = join(home, "devnet.json");
   await writeFile(record, JSON.stringify({ rpcUrl: net.chain.rpcUrl, chainId: net.chain.chain.id, escrow: d.escrow, registry: d.registry, fromBlock: d.fromBlock.toString() }, null, 2));
+  // A new devnet is a new chain whose escrow may sit at the previous one's address: lane state kept from
+  // an earlier devnet (nonces, acknowledged fees) belongs to a chain that is gone.
+  await rm(laneStoreDir(home, net.network), { recursive: true, force: true });
+  const providerCli = join(root, "packages", "provider", "dist", "cli", "main.js");
+  const adminTokenFiles: string[] = [];
+  for (const [i, p] of net.providers.entries()) {
+    const file = join(home, `devnet-provider-${i + 1}.admin-token`);
+    await writeFile(file, p.adminToken + "\n", { mode: 0o600 });
+    adminTokenFiles.push(file);
+  }
+  // The gateway keeps the demo user's lanes where the CLI and the MCP server of this home keep them, so all
+  // of them can pay from the one key at once.
+  const paidFetch = user.paidFetch({ store: await FileLaneStore.open(laneStoreDir(home, net.network)) });
+  const token = randomBytes(24).toString("hex");
+  const gateway = await startGateway({ paidFetch, token });
   const mcpConfig = {
     mcpServers: {
       "0g-compute": {
@@ -234,7 +246,10 @@ async function keepRunning(net: LocalNetwork, user: LocalUser): Promise<Gateway>
   say();
   say("The network keeps running (Ctrl-C stops it):");
   say(`  RPC           ${net.chain.rpcUrl}  (chain id ${net.chain.chain.id}; escrow ${d.escrow}, registry ${d.registry})`);
-  for (const p of net.providers) say(`  provider      ${p.node.url}  ${p.model}`);
+  for (const [i, p] of net.providers.entries()) {
+    say(`  provider      ${p.node.url}  ${p.model}  (payee ${p.address})`);
+    say(`                admin ${p.node.adminUrl}: node ${providerCli} status --admin-url ${p.node.adminUrl} --admin-token-file ${adminTokenFiles[i]}`);
+  }
   say(`  gateway       ${gateway.url}  (OpenAI-compatible; bearer token ${token})`);
   say(`                curl ${gateway.url}/chat/completions -H "authorization: Bearer ${token}" -H "content-type: application/json" \\`);
   say(`                  -d '{"model":"${net.providers.at(-1)!.model}","messages":[{"role":"user","content":"Hi"}],"max_tokens":32}'`);

@@ -67,7 +67,7 @@ async function rawTicket(signer: LocalAccount, provider: number, body: string, o
     serviceVersion: p.serviceVersion,
     inputPrice: 1_000_000_000n,
     outputPrice: 2_000_000_000n,
-    maxCost: 300_000_000_000n,
+    maxCost: 600_000_000_000n, // covers the input bound (bytes + template allowance) and max_tokens
     requestHash: requestHash("/v1/chat/completions", body),
     deadline: (await net.chain.now()) + 600n,
   };

@@ -1,4 +1,4 @@
-import { BaseError, ContractFunctionRevertedError, HttpRequestError, TimeoutError, WaitForTransactionReceiptTimeoutError, type Hash } from "viem";
+import { BaseError, ContractFunctionRevertedError, HttpRequestError, InsufficientFundsError, TimeoutError, WaitForTransactionReceiptTimeoutError, type Hash } from "viem";
 import { ZeroGError } from "./errors.js";
 
 /** Hints for the contracts' custom errors, by error name. */
@@ -62,6 +62,12 @@ export function toZeroGError(err: unknown, txHash?: Hash): ZeroGError {
     const revert = err.walk((e) => e instanceof ContractFunctionRevertedError);
     if (revert instanceof ContractFunctionRevertedError && revert.data?.errorName) {
       return new ContractRevertError(revert.data.errorName, revert.data.args ?? [], err);
+    }
+    if (err.walk((e) => e instanceof InsufficientFundsError)) {
+      return new ZeroGError("INSUFFICIENT_FUNDS", "the account's wallet holds too little for this amount plus gas", {
+        hint: "send 0G to the account first (0g-compute account show prints its address; on the devnet, use the funded key npm start -- --keep prints)",
+        cause: err,
+      });
     }
     if (err instanceof WaitForTransactionReceiptTimeoutError && txHash) {
       return new TransactionError("TX_TIMEOUT", `transaction ${txHash} was not mined in time`, txHash, err);

@@ -28,3 +28,4 @@ export * from "./file-lane-store.js";
 export * from "./budget.js";
 export * from "./spending-limit.js";
 export * from "./network-env.js";
+export * from "./cli-errors.js";

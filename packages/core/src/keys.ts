@@ -7,7 +7,7 @@ import { ZeroGError } from "./errors.js";
 
 /** Key loading or storage failed: wrong password, malformed file, unsafe permissions. */
 export class KeyError extends ZeroGError {
-  constructor(code: "KEY_NOT_FOUND" | "KEY_BAD_PASSWORD" | "KEY_MALFORMED" | "KEY_EXISTS" | "KEY_UNSAFE_PERMISSIONS", message: string, hint?: string) {
+  constructor(code: "KEY_MISSING" | "KEY_NOT_FOUND" | "KEY_BAD_PASSWORD" | "KEY_MALFORMED" | "KEY_EXISTS" | "KEY_UNSAFE_PERMISSIONS", message: string, hint?: string) {
     super(code, message, hint === undefined ? {} : { hint });
   }
 }

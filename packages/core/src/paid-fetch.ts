@@ -142,13 +142,12 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
       throw new PaymentRequestError("INVALID_REQUEST", "model must be a non-empty string");
     }
     const all = await candidates();
+    if (all.length === 0) throw new NoProviderError("no service matches the selection");
     // A request names its model, and only services of that model answer it. Without one it goes to the one
     // model the selection offers, never to whichever service is cheapest.
     if (body.model === undefined) {
       const models = [...new Set(all.map((s) => s.model))];
-      if (models.length !== 1) {
-        throw new PaymentRequestError("MODEL_REQUIRED", models.length === 0 ? "the request names no model and no service matches the selection" : `the request names no model; the services offer ${models.join(", ")}`, "set model in the request");
-      }
+      if (models.length > 1) throw new PaymentRequestError("MODEL_REQUIRED", `the request names no model; the services offer ${models.join(", ")}`, "set model in the request");
       body.model = models[0];
     }
     const wanted = body.model as string;

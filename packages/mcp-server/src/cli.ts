@@ -7,7 +7,7 @@
 import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import { ZeroGError } from "@0g-compute/core";
+import { errorLine, EXIT, exitCodeFor, KeyError } from "@0g-compute/core";
 import { BuyerSession } from "./buyer-session.js";
 import { configFromEnv } from "./config.js";
 import { startHttpTransport } from "./http.js";
@@ -70,9 +70,8 @@ async function main(): Promise<number> {
   try {
     buyer = new BuyerSession({ ...(await configFromEnv(process.env)), log });
   } catch (err) {
-    log(`error: ${err instanceof Error ? err.message : String(err)}`);
-    if (err instanceof ZeroGError && err.hint) log(`hint: ${err.hint}`);
-    return err instanceof ZeroGError && err.code.startsWith("KEY_") ? 7 : 2;
+    log(errorLine(err));
+    return err instanceof KeyError ? EXIT.key : EXIT.usage;
   }
   const caps = buyer.options.caps;
   log(`account ${buyer.user} on ${buyer.options.network.name} (chain ${buyer.options.network.chainId}); fee caps ${caps.feesPerSession} wei per session, ${caps.feesPerDay} wei per day`);
@@ -122,7 +121,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    log(`error: ${err instanceof Error ? err.message : String(err)}`);
-    process.exit(1);
+    log(errorLine(err));
+    process.exit(exitCodeFor(err));
   },
 );

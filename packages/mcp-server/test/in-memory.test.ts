@@ -104,7 +104,7 @@ describe("MCP server over an in-memory pair", () => {
     expect(await callError(client, "ask", { messages: [{ role: "robot", content: "hi" }] })).toMatch(/Input validation error/);
     expect(await callError(client, "ask", {})).toMatch(/^INVALID_ARGUMENT: give a prompt or messages/);
     expect(await callError(client, "ask", { prompt: "hi", messages: [{ role: "user", content: "hi" }] })).toMatch(/^INVALID_ARGUMENT/);
-    expect(await callError(client, "ask", { prompt: "hi", model: "no-such-model" })).toMatch(/^NO_PROVIDER: no service offers model no-such-model/);
+    expect(await callError(client, "ask", { prompt: "hi", model: "no-such-model" })).toMatch(/^MODEL_NOT_FOUND: no service offers model no-such-model/);
     expect(await callError(client, "no_such_tool")).toMatch(/not found/);
     expect(buyer.receipts.length).toBe(before);
   });

@@ -71,6 +71,9 @@ export interface ProviderStatus {
   lanes: number;
   billed: string;
   acknowledged: string;
+  /** Billed and not acknowledged yet (wei), and on how many lanes: fees clients verified but never signed for, or are about to. */
+  unacknowledged: string;
+  unacknowledgedLanes: number;
   settled: string;
   reserved: string;
   earnings: string;
@@ -228,6 +231,8 @@ export class ProviderNode {
       lanes: t.lanes,
       billed: t.billed.toString(),
       acknowledged: t.acked.toString(),
+      unacknowledged: t.unacknowledged.toString(),
+      unacknowledgedLanes: t.unacknowledgedLanes,
       settled: t.settled.toString(),
       reserved: t.reserved.toString(),
       earnings: earnings.toString(),

@@ -73,6 +73,8 @@ export interface ProviderContext {
   limits: AbuseLimits;
   /** Longest a request may run; a session key must stay valid at least this long (seconds). */
   maxRequestSeconds: number;
+  /** This node's clock in unix seconds, the time base of ticket deadlines (default {@link unixSeconds}; tests fix it). */
+  clock?: () => bigint;
   log: (event: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -156,6 +158,7 @@ interface Admission {
  */
 export function createProviderApp(ctx: ProviderContext): Hono {
   const app = new Hono();
+  const clock = ctx.clock ?? (() => unixSeconds());
 
   app.get("/health", async (c) => {
     let chain = "ok";
@@ -209,7 +212,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     try {
       if (!refusalsPerAddress.allowed(address)) throw new HttpRefusal("rate_limited", "too many refused requests from this address; slow down");
       const ticket = readTicket(c);
-      const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now: unixSeconds(), recover: recoverNative });
+      const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now: clock(), recover: recoverNative });
       signer = checked.signer;
       if (!acksPerKey.take(lower(signer))) throw new HttpRefusal("rate_limited", "too many acknowledgements from this key; one per receipt batch is enough");
       if (!checked.ackOnly) throw new HttpRefusal("bad_ticket", "an acknowledgement carries an ack-only ticket (maxCost 0, requestHash 0)");
@@ -293,7 +296,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     const terms = await ctx.services.honoured(ticket.terms.serviceId);
     if (!service || !terms) throw new HttpRefusal("terms_changed", `no service ${ticket.terms.serviceId} is listed by this provider`);
     // Deadlines are on this node's clock, never the chain's (docs/protocol.md, "Time").
-    const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now: unixSeconds(), terms, recover: recoverNative });
+    const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now: clock(), terms, recover: recoverNative });
     seen.signer = checked.signer;
     if (!refusalsPerKey.allowed(lower(checked.signer))) throw new HttpRefusal("rate_limited", "too many refused requests from this key; slow down");
 

@@ -530,15 +530,22 @@ export class ProviderStore {
   }
 
   /** Totals for status and metrics. */
-  totals(): { lanes: number; billed: bigint; acked: bigint; settled: bigint; reserved: bigint } {
+  /**
+   * Totals over every lane. `unacknowledged` is what was billed and not yet acknowledged, summed per lane
+   * (a lane acknowledged beyond its billing counts 0), with how many lanes owe it.
+   */
+  totals(): { lanes: number; billed: bigint; acked: bigint; settled: bigint; reserved: bigint; unacknowledged: bigint; unacknowledgedLanes: number } {
     const lanes = this.q("SELECT billed, acked, settled FROM lanes").all() as { billed: string; acked: string; settled: string }[];
     const reserved = this.q("SELECT max_cost FROM requests WHERE status = 'reserved'").all() as { max_cost: string }[];
+    const owed = lanes.map((l) => BigInt(l.billed) - BigInt(l.acked)).filter((d) => d > 0n);
     return {
       lanes: lanes.length,
       billed: lanes.reduce((s, l) => s + BigInt(l.billed), 0n),
       acked: lanes.reduce((s, l) => s + BigInt(l.acked), 0n),
       settled: lanes.reduce((s, l) => s + BigInt(l.settled), 0n),
       reserved: reserved.reduce((s, r) => s + BigInt(r.max_cost), 0n),
+      unacknowledged: owed.reduce((s, d) => s + d, 0n),
+      unacknowledgedLanes: owed.length,
     };
   }
 

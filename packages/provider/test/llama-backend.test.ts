@@ -312,7 +312,10 @@ describe("LlamaBackend (function-call model)", () => {
     const c = choice(completion);
     expect(c.finish_reason).toBe("tool_calls");
     expect(c.message.content).toBeNull();
-    expect(c.message.tool_calls).toEqual([{ id: expect.stringMatching(/^call_\d+$/), type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }]);
+    expect(c.message.tool_calls).toEqual([{ id: expect.stringMatching(/^call_[0-9a-f]{24}$/), type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }]);
+    // Ids are random, so they never repeat across requests, nodes or restarts.
+    const again = choice((await functionCall.complete(body, limits())).completion);
+    expect(again.message.tool_calls?.[0]?.id).not.toBe(c.message.tool_calls?.[0]?.id);
     expect(usage.inputTokens).toBe(await functionCall.countInputTokens(body));
     // The tools are documented in the prompt, so they count as input.
     expect(usage.inputTokens).toBeGreaterThan((await functionCall.countInputTokens({ ...body, tools: undefined })) as number);
@@ -328,7 +331,7 @@ describe("LlamaBackend (function-call model)", () => {
     expect(calls).toHaveLength(1);
     expect(calls[0]?.function).toEqual(want[0]?.function);
     expect(calls[0]?.type).toBe("function");
-    expect(calls[0]?.id).toMatch(/^call_\d+$/);
+    expect(calls[0]?.id).toMatch(/^call_[0-9a-f]{24}$/);
     const d = deltas(chunks);
     expect(d[0]?.delta.role).toBe("assistant");
     expect(d.find((x) => x.delta.tool_calls)?.delta.tool_calls?.[0]).toMatchObject({ index: 0, type: "function", function: { name: "get_weather" } });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { Address, LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { ProviderError, ticketDigest, escrowDomain, ticketFromWire, decodeHeader, type ZeroGClient } from "@0g-compute/core";
+import { inputTokenBound, ProviderError, ticketDigest, escrowDomain, ticketFromWire, decodeHeader, type ZeroGClient } from "@0g-compute/core";
 import { UpstreamBackend } from "../src/index.js";
 import { startFakeUpstream, type FakeUpstream } from "../src/testing/fake-upstream.js";
 import { INPUT_PRICE, OUTPUT_PRICE, post, startProviderFixture, type ProviderFixture } from "./helpers.js";
@@ -35,7 +35,7 @@ describe("provider payments: credit, session keys, cut streams, settlement", () 
     for (let i = 1; i <= 30; i++) {
       const body = ask(`q${i}`);
       // Always cumulative 0: it never acknowledges a receipt.
-      const res = await post(f.node.url, body, await f.rawTicket(dave.account as LocalAccount, body, { nonce: BigInt(i), terms: { maxCost: 2n * 10n ** 8n } }));
+      const res = await post(f.node.url, body, await f.rawTicket(dave.account as LocalAccount, body, { nonce: BigInt(i), terms: { maxCost: 4n * 10n ** 8n } }));
       statuses.push(res.status);
       const json = (await res.json()) as { error?: { code: string } };
       if (res.status === 402) {
@@ -60,7 +60,8 @@ describe("provider payments: credit, session keys, cut streams, settlement", () 
     expect(err).toMatchObject({ status: 401, providerCode: "key_not_authorized" });
 
     // A cap that covers exactly one request's maximum cost.
-    const cap = BigInt(ask("hi").length + 64) * INPUT_PRICE + 8n * OUTPUT_PRICE + 1n;
+    const hi = ask("hi");
+    const cap = BigInt(inputTokenBound(JSON.parse(hi), hi.length)) * INPUT_PRICE + 8n * OUTPUT_PRICE + 1n;
     await erin.authorizeSessionKey(provider, key.address, cap, (await f.chain.now()) + 86_400n);
     const agent = f.paid(erin, { signer: key });
     const res = await agent(`${BASE}/chat/completions`, { method: "POST", body: ask("hi") });
@@ -81,7 +82,7 @@ describe("provider payments: credit, session keys, cut streams, settlement", () 
     const key = privateKeyToAccount(generatePrivateKey());
     await ivy.authorizeSessionKey(provider, key.address, 10n ** 15n, (await f.chain.now()) + 86_400n);
     const body = ask("same ticket twice");
-    const terms = { maxCost: 2n * 10n ** 8n, deadline: (await f.chain.now()) + 600n };
+    const terms = { maxCost: 4n * 10n ** 8n, deadline: (await f.chain.now()) + 600n };
     const owner = await f.rawTicket(ivy.account as LocalAccount, body, { nonce: 1n, terms });
     const keyed = await f.rawTicket(key, body, { user: ivy.address, nonce: 1n, terms });
     for (const ticket of [owner, keyed]) {
@@ -101,7 +102,7 @@ describe("provider payments: credit, session keys, cut streams, settlement", () 
   it("M2: a client that disconnects mid-stream is billed only what was produced, and can fetch the receipt later", async () => {
     const frank = await f.user(8, 10n ** 16n);
     const body = ask("long answer please", { stream: true, max_tokens: 7 });
-    const header = await f.rawTicket(frank.account as LocalAccount, body, { nonce: 1n, terms: { maxCost: 2n * 10n ** 8n } });
+    const header = await f.rawTicket(frank.account as LocalAccount, body, { nonce: 1n, terms: { maxCost: 4n * 10n ** 8n } });
     upstream.mode = "slow";
     upstream.slowMs = 150;
     const controller = new AbortController();
@@ -187,13 +188,13 @@ describe("provider payments: credit, session keys, cut streams, settlement", () 
     await f.restart({ cacheMs: 600_000, pollMs: 600_000 });
     const hana = await f.user(3);
     const first = ask("before the deposit");
-    const refused = await post(f.node.url, first, await f.rawTicket(hana.account as LocalAccount, first, { nonce: 1n, terms: { maxCost: 2n * 10n ** 8n } }));
+    const refused = await post(f.node.url, first, await f.rawTicket(hana.account as LocalAccount, first, { nonce: 1n, terms: { maxCost: 4n * 10n ** 8n } }));
     expect(refused.status).toBe(402);
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("insufficient_balance");
     await hana.depositAndFund(provider, 10n ** 16n);
     await new Promise((r) => setTimeout(r, 1100)); // one fresh read per user per second
     const second = ask("after the deposit");
-    const served = await post(f.node.url, second, await f.rawTicket(hana.account as LocalAccount, second, { nonce: 2n, terms: { maxCost: 2n * 10n ** 8n } }));
+    const served = await post(f.node.url, second, await f.rawTicket(hana.account as LocalAccount, second, { nonce: 2n, terms: { maxCost: 4n * 10n ** 8n } }));
     expect(served.status).toBe(200);
     await served.text();
   });

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/glo
 import OpenAI from "openai";
 import type { LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { decodeHeader, feeFor, ProviderError, RECEIPT_HEADER, receiptFromWire, type ZeroGClient } from "@0g-compute/core";
+import { decodeHeader, feeFor, inputTokenBound, ProviderError, RECEIPT_HEADER, receiptFromWire, type ZeroGClient } from "@0g-compute/core";
 import { UpstreamBackend } from "../src/index.js";
 import { startFakeUpstream, type FakeUpstream } from "../src/testing/fake-upstream.js";
 import { INPUT_PRICE, OUTPUT_PRICE, post, startProviderFixture, type ProviderFixture } from "./helpers.js";
@@ -139,8 +139,8 @@ describe("provider node over an upstream OpenAI-compatible backend", () => {
   it("H1: concurrent requests over a channel worth M requests admit exactly M", async () => {
     const carol = await f.user(4);
     const body = (i: number) => JSON.stringify({ model: MODEL, messages: [{ role: "user", content: `q${i}` }], max_tokens: 4 });
-    // maxCost per request: (bytes + 64) * in + 4 * out; fund exactly 10 of them.
-    const perRequest = BigInt(body(0).length + 64) * INPUT_PRICE + 4n * OUTPUT_PRICE;
+    // maxCost per request: core's input bound * in + 4 * out; fund exactly 10 of them.
+    const perRequest = BigInt(inputTokenBound(JSON.parse(body(0)), body(0).length)) * INPUT_PRICE + 4n * OUTPUT_PRICE;
     await carol.depositAndFund((await f.node.status()).provider as `0x${string}`, perRequest * 10n);
     // Sign first, then fire all 20 at once, so every admission happens while the others are in flight.
     const tickets = await Promise.all(Array.from({ length: 20 }, (_, i) => f.rawTicket(carol.account as LocalAccount, body(i), { nonce: BigInt(i + 1), terms: { maxCost: perRequest } })));

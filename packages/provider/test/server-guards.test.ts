@@ -92,6 +92,7 @@ class ScriptedChain {
     return this.keys.get(lower(key)) ?? { settled: 0n, cap: 0n, validUntil: 0n };
   }
   async channelFunds(_user: Address, _signers: readonly Address[]): Promise<ChannelFunds & { unlockAt: bigint }> {
+    if (this.failNow) throw new Error("rpc down");
     this.reads += 1;
     return { balance: this.next.shift() ?? this.balance, pendingWithdraw: 0n, settledByLane: new Map(), unlockAt: 0n };
   }
@@ -178,6 +179,7 @@ function harness(over: { limits?: Partial<AbuseLimits>; maxBodyBytes?: number; c
     maxBodyBytes: over.maxBodyBytes ?? 64 * 1024,
     limits: { ...DEFAULT_ABUSE_LIMITS, ...over.limits },
     maxRequestSeconds: 300,
+    clock: () => chain.time, // deadlines are on the node's clock; here the scripted one
     log: (event) => logs.push(event),
   });
   return { app, store, chain, backend, metrics, logs };

@@ -402,7 +402,7 @@ describe("ProviderStore bookkeeping", () => {
     admit(store, lane, await ticket(lane, 1n, 0n, 400n));
     admit(store, lane, await ticket(lane, 2n, 0n, 400n));
     await serve(store, lane, 3n, 0n, 5n);
-    expect(store.totals()).toEqual({ lanes: 1, billed: 5n, acked: 0n, settled: 0n, reserved: 800n });
+    expect(store.totals()).toEqual({ lanes: 1, billed: 5n, acked: 0n, settled: 0n, reserved: 800n, unacknowledged: 5n, unacknowledgedLanes: 1 });
     expect(store.releaseStaleReservations()).toBe(2);
     expect(store.releaseStaleReservations()).toBe(0);
     expect(store.requestByNonce(lane.user.address, lane.key.address, 3n)?.status).toBe("billed");
@@ -480,7 +480,7 @@ describe("ProviderStore bookkeeping", () => {
     await serve(store, lane, 1n, 0n, 30n);
     admit(store, lane, await ticket(lane, 2n, 30n, 12n));
     store.setSettled(lane.user.address, lane.key.address, 20n);
-    expect(store.totals()).toEqual({ lanes: 1, billed: 30n, acked: 30n, settled: 20n, reserved: 12n });
+    expect(store.totals()).toEqual({ lanes: 1, billed: 30n, acked: 30n, settled: 20n, reserved: 12n, unacknowledged: 0n, unacknowledgedLanes: 0 });
     expect(store.getMeta("k")).toBeUndefined();
     store.setMeta("k", "1");
     store.setMeta("k", "2");

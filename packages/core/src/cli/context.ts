@@ -1,17 +1,12 @@
-import { readFile } from "node:fs/promises";
+import { access, readFile } from "node:fs/promises";
 import { homedir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import type { LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { ContractRevertError, RpcError, TransactionError } from "../chain-errors.js";
 import { ZeroGClient, type TxProgress } from "../client.js";
-import { NoProviderError } from "../discovery.js";
-import { InvalidArgumentError, ZeroGError } from "../errors.js";
 import { accountFromEnv, KeyError, loadKeystore } from "../keys.js";
-import { NetworkConfigError, resolveNetwork, type NetworkConfig, type NetworkPreset } from "../network.js";
-import { ReceiptError } from "../receipt.js";
-import { ProviderError } from "../wire.js";
+import { resolveNetwork, type NetworkConfig, type NetworkPreset } from "../network.js";
 
 /** Options every command understands. */
 export interface GlobalOptions {
@@ -24,30 +19,6 @@ export interface GlobalOptions {
   keyEnv?: string;
   home?: string;
   json?: boolean;
-}
-
-/** Exit codes of the CLI. */
-export const EXIT = {
-  ok: 0,
-  unexpected: 1,
-  usage: 2,
-  network: 3,
-  refused: 4,
-  provider: 5,
-  receipt: 6,
-  key: 7,
-} as const;
-
-/** The exit code for an error. */
-export function exitCodeFor(err: unknown): number {
-  if (err instanceof InvalidArgumentError) return EXIT.usage;
-  if (err instanceof RpcError || err instanceof NetworkConfigError || err instanceof TransactionError) return EXIT.network;
-  if (err instanceof ZeroGError && ["WRONG_CHAIN", "CONTRACT_MISSING", "DOMAIN_MISMATCH"].includes(err.code)) return EXIT.network;
-  if (err instanceof ContractRevertError || (err instanceof ZeroGError && ["BUDGET_EXCEEDED", "UNKNOWN_PROVIDER"].includes(err.code))) return EXIT.refused;
-  if (err instanceof ProviderError || err instanceof NoProviderError) return EXIT.provider;
-  if (err instanceof ReceiptError) return EXIT.receipt;
-  if (err instanceof KeyError) return EXIT.key;
-  return EXIT.unexpected;
 }
 
 /** The CLI's home directory: keystore, lane state, devnet pointer. */
@@ -110,8 +81,13 @@ export function keystorePath(opts: GlobalOptions): string {
 export async function accountFrom(opts: GlobalOptions): Promise<LocalAccount> {
   const envName = opts.keyEnv ?? (process.env.ZG_PRIVATE_KEY ? "ZG_PRIVATE_KEY" : undefined);
   if (envName) return accountFromEnv(envName);
+  const path = keystorePath(opts);
+  if (!(await access(path).then(() => true, () => false))) {
+    throw new KeyError("KEY_MISSING", `no key to sign with: no keystore at ${path}, and ZG_PRIVATE_KEY is not set`,
+      "create a key with `0g-compute account create`, import one with `0g-compute account import --from-env VAR`, or set ZG_PRIVATE_KEY (`npm start -- --keep` prints a funded devnet key)");
+  }
   const password = process.env.ZG_KEYSTORE_PASSWORD ?? (await promptHidden("Keystore password: "));
-  return loadKeystore(keystorePath(opts), password);
+  return loadKeystore(path, password);
 }
 
 /** Human progress on stderr for each transaction. */

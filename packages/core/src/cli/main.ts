@@ -12,6 +12,7 @@ import { Command, CommanderError, Option } from "commander";
 import { getAddress, isAddress, type Address } from "viem";
 import { formatAmount, parseAmount } from "../amount.js";
 import { checkHealth, filterServices, listServices, rankServices, type SortBy } from "../discovery.js";
+import { errorLine, EXIT, exitCodeFor } from "../cli-errors.js";
 import { InvalidArgumentError, ZeroGError } from "../errors.js";
 import { FileLaneStore } from "../file-lane-store.js";
 import { laneStoreDir } from "../network-env.js";
@@ -23,8 +24,6 @@ import type { ZeroGClient } from "../client.js";
 import {
   accountFrom,
   clientFrom,
-  exitCodeFor,
-  EXIT,
   homeDir,
   keystorePath,
   networkFrom,
@@ -58,12 +57,19 @@ function address(value: string, what = "address"): Address {
   return getAddress(value);
 }
 
-function when(unix: bigint): string {
+/**
+ * A chain time (unlocks, scheduled terms) for people: the date it falls on and how far it is, both on the
+ * chain's clock (`chainNow`, the latest block's time), which may run ahead of or behind this machine's.
+ */
+function when(unix: bigint, chainNow: bigint): string {
   if (unix === 0n) return "-";
-  const ms = Number(unix) * 1000;
-  const delta = Math.round((ms - Date.now()) / 1000);
-  const rel = delta > 0 ? `in ${delta} s` : "unlocked";
-  return `${new Date(ms).toISOString()} (${rel})`;
+  const delta = unix - chainNow;
+  return `${new Date(Number(unix) * 1000).toISOString()} (chain time; ${delta > 0n ? `in ${delta} s` : "passed"})`;
+}
+
+/** The chain's time now: the latest block's timestamp. */
+async function chainNow(client: ZeroGClient): Promise<bigint> {
+  return (await client.publicClient.getBlock()).timestamp;
 }
 
 /** Price per token in wei, shown per 1M tokens in 0G. */
@@ -174,7 +180,8 @@ withdraw
     const p = address(provider, "provider address");
     const client = await clientFrom(opts);
     const r = await client.requestWithdraw(p, amount === "all" ? "all" : parseAmount(amount));
-    output(opts, { provider: p, amount: r.amount, unlockAt: r.unlockAt, tx: r.hash }, () => `requested ${formatAmount(r.amount)} from ${p}; completes after ${when(r.unlockAt)}`);
+    const now = await chainNow(client);
+    output(opts, { provider: p, amount: r.amount, unlockAt: r.unlockAt, tx: r.hash }, () => `requested ${formatAmount(r.amount)} from ${p}; completes after ${when(r.unlockAt, now)}`);
   });
 withdraw
   .command("complete <provider>")
@@ -214,14 +221,14 @@ program
   .action(async (cmd: { provider?: string[] }) => {
     const opts = globals();
     const client = await clientFrom(opts);
-    const b = await client.balances(cmd.provider?.map((p) => address(p)));
+    const [b, now] = await Promise.all([client.balances(cmd.provider?.map((p) => address(p))), chainNow(client)]);
     output(opts, { address: client.address, ...b }, () =>
       [
         `account  ${client.address}`,
         `wallet   ${formatAmount(b.wallet)}`,
         `ledger   ${formatAmount(b.ledger)} (withdrawable at once)`,
         ...(b.channels.length === 0 ? ["channels none"] : b.channels.map((c) =>
-          `channel  ${c.provider}: ${formatAmount(c.balance)}` + (c.pendingWithdraw > 0n ? `, withdrawing ${formatAmount(c.pendingWithdraw)} after ${when(c.unlockAt)}` : "") + `, settled so far ${formatAmount(c.ownerSettled)}`)),
+          `channel  ${c.provider}: ${formatAmount(c.balance)}` + (c.pendingWithdraw > 0n ? `, withdrawing ${formatAmount(c.pendingWithdraw)} after ${when(c.unlockAt, now)}` : "") + `, settled so far ${formatAmount(c.ownerSettled)}`)),
       ].join("\n"),
     );
   });
@@ -241,7 +248,7 @@ program
       ...(cmd.model ? { model: cmd.model } : {}),
       ...(cmd.all ? { includeInactive: true, allowInsecure: true } : {}),
     });
-    const health = await checkHealth(services);
+    const [health, now] = await Promise.all([checkHealth(services), chainNow(client)]);
     const ranked = rankServices(health, cmd.sort);
     const byId = new Map(health.map((h) => [h.service.id, h]));
     const rows = ranked.map((s) => ({ ...s, healthy: byId.get(s.id)?.healthy ?? false, latencyMs: byId.get(s.id)?.latencyMs }));
@@ -250,7 +257,7 @@ program
         ? "no services listed"
         : rows.map((s) =>
             `${s.model}  ${s.name}@${s.provider}\n  in ${perMillion(s.inputPrice)} / out ${perMillion(s.outputPrice)} per 1M tokens, v${s.version}, ${s.healthy ? `healthy ${Math.round(s.latencyMs ?? 0)} ms` : "unreachable"}\n  ${s.endpoint}` +
-            (s.pending ? `\n  scheduled: v${s.pending.version} in ${perMillion(s.pending.inputPrice)} / out ${perMillion(s.pending.outputPrice)} from ${when(s.pending.effectiveAt)}` : ""),
+            (s.pending ? `\n  scheduled: v${s.pending.version} in ${perMillion(s.pending.inputPrice)} / out ${perMillion(s.pending.outputPrice)} from ${when(s.pending.effectiveAt, now)}` : ""),
           ).join("\n"),
     );
   });
@@ -395,8 +402,7 @@ export async function main(argv: string[]): Promise<number> {
     if (globals().json) {
       process.stdout.write(JSON.stringify({ error: { code: err instanceof ZeroGError ? err.code : "UNEXPECTED", message: err instanceof Error ? err.message : String(err), ...(err instanceof ZeroGError && err.hint ? { hint: err.hint } : {}) } }) + "\n");
     } else {
-      process.stderr.write(`error: ${err instanceof Error ? err.message : String(err)}\n`);
-      if (err instanceof ZeroGError && err.hint) process.stderr.write(`hint: ${err.hint}\n`);
+      process.stderr.write(errorLine(err) + "\n");
     }
     return code;
   }

@@ -9,14 +9,14 @@
  *   status      what the running node has billed, acknowledged and settled
  *   settle      force a settlement run now
  */
-import { writeFile, access } from "node:fs/promises";
+import { access, readFile, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { join, resolve } from "node:path";
 import { Command, CommanderError } from "commander";
 import type { Address, LocalAccount } from "viem";
-import { createKeystore, parseAmount, ZeroGClient, ZeroGError } from "@0g-compute/core";
+import { createKeystore, errorLine, EXIT, exitCodeFor, formatAmount, parseAmount, ZeroGClient, ZeroGError } from "@0g-compute/core";
 import { adminTokenOf, backendOf, configPath, ConfigError, fileHash, keyOf, loadConfig, networkOf, type ProviderConfig } from "../config.js";
-import { ProviderNode } from "../node.js";
+import { ProviderNode, type ProviderStatus } from "../node.js";
 import { registerService, unregisterService } from "../registration.js";
 
 const VERSION = (createRequire(import.meta.url)("../../package.json") as { version: string }).version;
@@ -25,12 +25,14 @@ program
   .name("0g-provider")
   .description("Sell AI inference on the 0G Compute network: serve a GGUF model or an upstream server, get paid per token.")
   .option("-c, --config <path>", "configuration file", "0g-provider.json")
-  .option("--json", "machine-readable output")
+  .option("--admin-url <url>", "status and settle: a running node's admin API, instead of the one the configuration names")
+  .option("--admin-token-file <path>", "status and settle: file holding the admin token (else $ZG_ADMIN_TOKEN, else the configuration's)")
+  .option("--json", "machine-readable output (amounts in wei)")
   .version(VERSION)
   .showHelpAfterError()
   .exitOverride();
 
-const opts = () => program.opts<{ config: string; json?: boolean }>();
+const opts = () => program.opts<{ config: string; adminUrl?: string; adminTokenFile?: string; json?: boolean }>();
 const print = (value: unknown, human: string) => process.stdout.write((opts().json ? JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) : human) + "\n");
 
 /** Price per 1M tokens in 0G to wei per token; must divide exactly. */
@@ -176,25 +178,57 @@ program
     await node.stop();
   });
 
+/** Where the running node's admin API is, and its token: flags and environment first, then the configuration. */
+async function adminEndpoint(): Promise<{ url: string; token: string }> {
+  const o = opts();
+  const fromFile = o.adminTokenFile === undefined ? undefined : (await readFile(o.adminTokenFile, "utf8").catch(() => {
+    throw new ConfigError(`cannot read the admin token file ${o.adminTokenFile}`);
+  })).trim();
+  const explicit = fromFile || process.env.ZG_ADMIN_TOKEN;
+  if (o.adminUrl !== undefined) {
+    if (!explicit) throw new ConfigError("--admin-url needs the node's admin token", "pass --admin-token-file <path> or set ZG_ADMIN_TOKEN");
+    return { url: o.adminUrl.replace(/\/+$/, ""), token: explicit };
+  }
+  const path = resolve(o.config);
+  if (!(await exists(path))) {
+    throw new ConfigError(`no provider configuration at ${path}`, "run this where 0g-provider init wrote it, pass --config <file>, or reach a running node with --admin-url <url> --admin-token-file <path> (npm start -- --keep prints both)");
+  }
+  const { config, dir } = await loadConfig(path);
+  return { url: `http://127.0.0.1:${config.admin.port}`, token: explicit ?? (await adminTokenOf(config, dir, false)).token };
+}
+
 async function admin(path: string, method: "GET" | "POST"): Promise<unknown> {
-  const { config, dir } = await loadConfig(opts().config);
-  const { token } = await adminTokenOf(config, dir, false);
+  const { url, token } = await adminEndpoint();
   let res: Response;
   try {
-    res = await fetch(`http://127.0.0.1:${config.admin.port}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
+    res = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
   } catch {
-    throw new ZeroGError("NODE_NOT_RUNNING", `no provider node answers on 127.0.0.1:${config.admin.port}`, { hint: "start it with 0g-provider start" });
+    throw new ZeroGError("NODE_NOT_RUNNING", `no provider node answers at ${url}`, { hint: "start it with 0g-provider start, or check --admin-url" });
   }
-  if (!res.ok) throw new ZeroGError("ADMIN_REFUSED", `admin API answered ${res.status}`, { hint: "check the admin token" });
+  if (res.status === 401) throw new ZeroGError("ADMIN_REFUSED", "the admin API refused the token", { hint: "check ZG_ADMIN_TOKEN, --admin-token-file or the admin-token file beside the configuration" });
+  if (!res.ok) throw new ZeroGError("ADMIN_REFUSED", `the admin API answered ${res.status}`);
   return res.json();
 }
 
+const og = (wei: unknown) => formatAmount(BigInt(String(wei)));
+
 program
   .command("status")
-  .description("billed, acknowledged and settled totals, earnings and recent settlements of the running node")
+  .description("billed, acknowledged, unacknowledged and settled totals, earnings and recent settlements of the running node")
   .action(async () => {
-    const s = (await admin("/admin/status", "GET")) as Record<string, unknown>;
-    print(s, Object.entries(s).map(([k, v]) => `${k.padEnd(13)} ${typeof v === "object" ? JSON.stringify(v) : String(v)}`).join("\n"));
+    const s = (await admin("/admin/status", "GET")) as ProviderStatus;
+    print(s, [
+      `provider      ${s.provider}`,
+      `serving       ${s.url} (${s.backend}: ${s.models.join(", ")})`,
+      `lanes         ${s.lanes}`,
+      `billed        ${og(s.billed)}`,
+      `acknowledged  ${og(s.acknowledged)}`,
+      `unacknowledged ${og(s.unacknowledged)} on ${s.unacknowledgedLanes} lane(s)`,
+      `settled       ${og(s.settled)}`,
+      `in flight     ${og(s.reserved)} reserved`,
+      `earnings      ${og(s.earnings)} withdrawable from the escrow`,
+      ...(s.settlements.length === 0 ? ["settlements   none yet"] : s.settlements.slice(0, 10).map((t) => `settlement    ${t.at} ${t.status} ${t.items} voucher(s), ${og(t.paid)}, gas ${t.gasUsed}, tx ${t.txHash}`)),
+    ].join("\n"));
   });
 
 program
@@ -202,7 +236,7 @@ program
   .description("settle every lane with unsettled value now")
   .action(async () => {
     const r = (await admin("/admin/settle", "POST")) as { txHash: string | null; items: number; paid: string; reason: string | null };
-    print(r, r.txHash ? `settled ${r.items} voucher(s) for ${r.paid} wei in ${r.txHash}` : `nothing to settle (${r.reason})`);
+    print(r, r.txHash ? `settled ${r.items} voucher(s) for ${og(r.paid)} in ${r.txHash}` : `nothing to settle (${r.reason})`);
   });
 
 async function main(argv: string[]): Promise<number> {
@@ -212,12 +246,9 @@ async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     const code = err instanceof ZeroGError ? err.code : "UNEXPECTED";
-    if (opts().json) process.stdout.write(JSON.stringify({ error: { code, message: (err as Error).message } }) + "\n");
-    else {
-      process.stderr.write(`error: ${(err as Error).message}\n`);
-      if (err instanceof ZeroGError && err.hint) process.stderr.write(`hint: ${err.hint}\n`);
-    }
-    return err instanceof ConfigError || code === "INVALID_ARGUMENT" ? 2 : 1;
+    if (opts().json) process.stdout.write(JSON.stringify({ error: { code, message: (err as Error).message, ...(err instanceof ZeroGError && err.hint ? { hint: err.hint } : {}) } }) + "\n");
+    else process.stderr.write(errorLine(err) + "\n");
+    return err instanceof ConfigError ? EXIT.usage : exitCodeFor(err);
   }
 }
 

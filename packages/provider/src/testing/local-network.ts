@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { keccak256, parseEther, toHex, type Address, type Hex, type LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { startLocalChain, type DeployParams, type LocalChain } from "@0g-compute/contracts";
-import { createPaidFetch, MemoryLaneStore, resolveNetwork, ZeroGClient, type NetworkConfig, type PaidFetch, type PaidFetchOptions } from "@0g-compute/core";
+import { createPaidFetch, resolveNetwork, ZeroGClient, type NetworkConfig, type PaidFetch, type PaidFetchOptions } from "@0g-compute/core";
 import type { Backend } from "../backend.js";
 import { UpstreamBackend } from "../backends/upstream.js";
 import { ProviderNode, type ProviderNodeOptions } from "../node.js";
@@ -143,7 +143,7 @@ export async function startLocalNetwork(options: LocalNetworkOptions = {}): Prom
       const fund = o.fund ?? parseEther("0.1");
       if (fund > 0n) for (const i of o.providers ?? providers.map((p) => p.index)) await client.fund(providers[i]!.address, fund);
       const paidFetch = (over: Partial<PaidFetchOptions> = {}): PaidFetch =>
-        createPaidFetch({ network, publicClient: client.publicClient, domain: client.domain, user: account.address, signer: account, store: new MemoryLaneStore(), ...over });
+        createPaidFetch({ network, publicClient: client.publicClient, domain: client.domain, user: account.address, signer: account, ...over });
       return { privateKey, account, client, paidFetch };
     },
     stop,
