@@ -163,6 +163,29 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
     expect(paid.receipts[0]!.ticket.cumulative).toBe(providerHolds);
   });
 
+  it("deadlines are on the provider's clock: a client an hour behind adopts it from ticket_expired and is served", async () => {
+    try {
+      dear.mode = "error-500"; // only the cheap peer serves
+      cheap.clockOffset = 3600;
+      paid = make();
+      const body = JSON.stringify({ messages: [], max_tokens: 8 });
+      const served = cheap.requests;
+      const res = await paid(`${BASE}/chat/completions`, { method: "POST", body });
+      expect(res.status).toBe(200);
+      await res.text();
+      expect(cheap.requests).toBe(served + 1);
+      const deadline = paid.receipts.at(-1)!.ticket.terms.deadline;
+      const peerNow = BigInt(Math.floor(Date.now() / 1000) + 3600);
+      expect(deadline > peerNow && deadline <= peerNow + 61n).toBe(true); // set on the provider's clock
+      // A provider whose clock is behind takes the client's deadlines as they are.
+      cheap.clockOffset = -3600;
+      await (await paid(`${BASE}/chat/completions`, { method: "POST", body })).text();
+      expect(cheap.requests).toBe(served + 2);
+    } finally {
+      cheap.clockOffset = 0;
+    }
+  });
+
   it("a provider's refusal it cannot fix surfaces as a typed ProviderError with the numbers", async () => {
     cheap.mode = "refuse-402";
     dear.mode = "refuse-402";

@@ -36,6 +36,8 @@ export interface Peer {
   acked: Map<string, bigint>;
   requests: number;
   acks: number;
+  /** Seconds this peer's clock runs ahead of the wall clock (negative: behind). */
+  clockOffset: number;
   close(): Promise<void>;
 }
 
@@ -50,7 +52,7 @@ export async function startPeer(options: {
   const windows = new Map<string, NonceWindowState>();
   const best = new Map<string, ReturnType<typeof ticketToWire>>();
   const tokens = options.tokens ?? { input: 10, output: 5 };
-  const peer: Peer = { url: "", mode: options.mode ?? "honest", acked: new Map(), requests: 0, acks: 0, close: async () => undefined };
+  const peer: Peer = { url: "", mode: options.mode ?? "honest", acked: new Map(), requests: 0, acks: 0, clockOffset: 0, close: async () => undefined };
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const text = JSON.stringify(body);
@@ -75,7 +77,7 @@ export async function startPeer(options: {
         domain: options.domain,
         ticket,
         provider: options.provider,
-        now: BigInt(Math.floor(Date.now() / 1000)),
+        now: BigInt(Math.floor(Date.now() / 1000) + peer.clockOffset),
         ...(ackOnly ? {} : { requestHash: requestHash(path, raw), terms: options.terms() }),
       });
       const laneKey = checked.signer.toLowerCase();

@@ -110,8 +110,9 @@ class ScriptedBackend implements Backend {
   counted = 0;
   calls: { body: ChatBody; limits: GenerationLimits }[] = [];
   chunks = ["Hel", "lo"];
+  contextLength = CONTEXT;
   models(): BackendModel[] {
-    return [{ id: MODEL, contextLength: CONTEXT, capabilities: ["chat"] }];
+    return [{ id: MODEL, contextLength: this.contextLength, capabilities: ["chat"] }];
   }
   async countInputTokens(): Promise<number | undefined> {
     this.counted += 1;
@@ -160,6 +161,7 @@ function harness(over: { limits?: Partial<AbuseLimits>; maxBodyBytes?: number; c
   const backend = new ScriptedBackend();
   const metrics = new ProviderMetrics();
   const logs: string[] = [];
+  const clock = { now: 1_000n };
   const services = {
     services: async () => [service],
     byId: async (id: string) => (lower(id) === lower(service.id) ? service : undefined),
@@ -179,10 +181,10 @@ function harness(over: { limits?: Partial<AbuseLimits>; maxBodyBytes?: number; c
     maxBodyBytes: over.maxBodyBytes ?? 64 * 1024,
     limits: { ...DEFAULT_ABUSE_LIMITS, ...over.limits },
     maxRequestSeconds: 300,
-    clock: () => chain.time, // deadlines are on the node's clock; here the scripted one
+    clock: () => clock.now, // deadlines are on the node's clock (scripted here), never the chain's
     log: (event) => logs.push(event),
   });
-  return { app, store, chain, backend, metrics, logs };
+  return { app, store, chain, backend, metrics, logs, clock };
 }
 
 const alice = privateKeyToAccount(generatePrivateKey());
@@ -231,6 +233,53 @@ describe("provider HTTP admission, in process", () => {
     // The backend got the service's model and the token limit.
     expect(h.backend.calls[0]?.body.model).toBe(MODEL);
     expect(h.backend.calls[0]?.limits.maxOutputTokens).toBe(10);
+  });
+
+  it("a deadline is checked against the node's clock, not the chain's, and a refusal tells the client that clock", async () => {
+    const h = harness();
+    const body = chat();
+    h.chain.time = 10n ** 9n; // a chain whose clock ran far ahead (a kept devnet, a drifting chain)
+    expect((await post(h, body, await ticketFor(body, { terms: { deadline: 1_001n } }))).status).toBe(200);
+    h.clock.now = 5_000n;
+    const late = await post(h, body, await ticketFor(body, { nonce: 2n, terms: { deadline: 4_990n } }));
+    expect(await errorOf(late)).toEqual({ status: 409, code: "ticket_expired", details: { now: "5000" } });
+    expect(h.backend.calls).toHaveLength(1);
+  });
+
+  it("a rendered prompt longer than the client's input bound is refused before anything is reserved", async () => {
+    const h = harness();
+    const body = chat({ max_tokens: 10 });
+    const bound = inputTokenBound(JSON.parse(body), body.length);
+    h.backend.exactInput = bound + 1;
+    expect(await errorOf(await post(h, body, await ticketFor(body)))).toEqual({ status: 400, code: "prompt_too_long", details: { inputTokens: bound + 1, inputBound: bound } });
+    expect(h.backend.calls).toHaveLength(0);
+    expect(h.store.lane(alice.address, alice.address).highestNonce).toBe(0n);
+    expect(h.store.totals().reserved).toBe(0n);
+    // At the bound it is served (in a context that holds it), and billed exactly.
+    h.backend.contextLength = 4096;
+    h.backend.exactInput = bound;
+    expect((await served(h, body, await ticketFor(body, { nonce: 2n, terms: { maxCost: 10n ** 12n } }))).inputTokens).toBe(bound);
+  });
+
+  it("never bills more output tokens than the answer has bytes (the client's own bound)", async () => {
+    const h = harness();
+    const body = chat({ max_tokens: 5000 });
+    h.backend.usage = { inputTokens: 5, outputTokens: 4000 }; // e.g. tokens that render to nothing
+    const t = await ticketFor(body, { terms: { maxCost: 10n ** 12n } });
+    const res = await post(h, body, t);
+    const text = await res.text();
+    const receipt = receiptOf(res);
+    const answerBytes = Buffer.byteLength(JSON.stringify({ ...(JSON.parse(text) as Record<string, unknown>), usage: undefined }));
+    expect(receipt.outputTokens).toBeLessThanOrEqual(answerBytes);
+    expect(receipt.outputTokens).toBeGreaterThan(0);
+    await verifyReceipt(receipt, { domain, ticketDigest: ticketDigest(domain, t), terms: t.terms, responseHash: responseHash(text), signers: [responseKey.address], maxOutputTokens: Math.min(5000, Buffer.byteLength(text)) });
+    // Streams: bounded by the bytes of the data events, as the client counts them.
+    const streamed = chat({ max_tokens: 5000, stream: true });
+    const st = await ticketFor(streamed, { nonce: 2n, terms: { maxCost: 10n ** 12n } });
+    const events = (await (await post(h, streamed, st)).text()).split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => e.slice(6));
+    const dataBytes = events.slice(0, -2).reduce((n, e) => n + Buffer.byteLength(e), 0);
+    const last = receiptFromWire((JSON.parse(events.at(-2)!) as { x_receipt: unknown }).x_receipt);
+    expect(last.outputTokens).toBe(dataBytes);
   });
 
   it("refusals before the body: rate budget, encoding, declared length, ticket, ack-only, service", async () => {
