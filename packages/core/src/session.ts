@@ -209,7 +209,10 @@ export class PaymentSession {
 
   private async sendAck(): Promise<void> {
     const current = await this.options.store.read(this.lane);
-    if (current.acked <= current.sentCumulative) return;
+    if (current.acked <= current.sentCumulative) {
+      unacknowledged.delete(this);
+      return;
+    }
     const ticket = await this.signTicket(ZERO_HASH, 0n);
     const doFetch = this.options.fetch ?? fetch;
     const res = await doFetch(new URL("/v1/ack", this.service.endpoint), {
@@ -230,13 +233,13 @@ export class PaymentSession {
       throw new ProviderError(res.status, code, message);
     }
     await this.delivered(ticket);
+    if ((await this.options.store.read(this.lane)).acked <= ticket.cumulative) unacknowledged.delete(this);
   }
 
   private scheduleAck(): void {
     this.cancelAck();
     this.ackTimer = setTimeout(() => {
       this.ackTimer = undefined;
-      unacknowledged.delete(this);
       this.flushAck().catch(() => undefined);
     }, this.options.ackDelayMs ?? 2000);
     // The timer does not keep a process alive; a process that ends first acknowledges on its way out.
@@ -248,11 +251,14 @@ export class PaymentSession {
   private cancelAck(): void {
     if (this.ackTimer) clearTimeout(this.ackTimer);
     this.ackTimer = undefined;
-    unacknowledged.delete(this);
   }
 }
 
-/** Sessions holding verified fees that no ticket has carried to the provider yet. */
+/**
+ * Sessions that verified fees no acknowledgement has confirmed yet. A session leaves the set only once the
+ * provider confirmed an acknowledgement of everything it verified (a request carrying the cumulative
+ * may still fail), so a process that ends early flushes every one of them.
+ */
 const unacknowledged = new Set<PaymentSession>();
 let watchingExit = false;
 

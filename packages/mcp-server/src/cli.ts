@@ -7,7 +7,7 @@
 import { createRequire } from "node:module";
 import { parseArgs } from "node:util";
 import { StdioServerTransport } from "@modelcontextprotocol/sdk/server/stdio.js";
-import { errorLine, EXIT, exitCodeFor, KeyError } from "@0g-compute/core";
+import { errorLine, EXIT, exitCodeFor, formatAmount, KeyError } from "@0g-compute/core";
 import { BuyerSession } from "./buyer-session.js";
 import { configFromEnv } from "./config.js";
 import { startHttpTransport } from "./http.js";
@@ -74,7 +74,7 @@ async function main(): Promise<number> {
     return err instanceof KeyError ? EXIT.key : EXIT.usage;
   }
   const caps = buyer.options.caps;
-  log(`account ${buyer.user} on ${buyer.options.network.name} (chain ${buyer.options.network.chainId}); fee caps ${caps.feesPerSession} wei per session, ${caps.feesPerDay} wei per day`);
+  log(`account ${buyer.user} on ${buyer.options.network.name} (chain ${buyer.options.network.chainId}); fee caps ${formatAmount(caps.feesPerSession)} per session, ${formatAmount(caps.feesPerDay)} per day`);
 
   let stopping: Promise<void> | undefined;
   const stop = (closeTransport: () => Promise<void>): Promise<void> => {

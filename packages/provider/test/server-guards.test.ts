@@ -148,6 +148,8 @@ interface Harness {
   backend: ScriptedBackend;
   metrics: ProviderMetrics;
   logs: string[];
+  /** The node's clock (unix seconds), the time base of deadlines. */
+  clock: { now: bigint };
 }
 const open: ProviderStore[] = [];
 afterEach(() => {

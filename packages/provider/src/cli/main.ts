@@ -218,16 +218,16 @@ program
   .action(async () => {
     const s = (await admin("/admin/status", "GET")) as ProviderStatus;
     print(s, [
-      `provider      ${s.provider}`,
-      `serving       ${s.url} (${s.backend}: ${s.models.join(", ")})`,
-      `lanes         ${s.lanes}`,
-      `billed        ${og(s.billed)}`,
-      `acknowledged  ${og(s.acknowledged)}`,
+      `provider       ${s.provider}`,
+      `serving        ${s.url} (${s.backend}: ${s.models.join(", ")})`,
+      `lanes          ${s.lanes}`,
+      `billed         ${og(s.billed)}`,
+      `acknowledged   ${og(s.acknowledged)}`,
       `unacknowledged ${og(s.unacknowledged)} on ${s.unacknowledgedLanes} lane(s)`,
-      `settled       ${og(s.settled)}`,
-      `in flight     ${og(s.reserved)} reserved`,
-      `earnings      ${og(s.earnings)} withdrawable from the escrow`,
-      ...(s.settlements.length === 0 ? ["settlements   none yet"] : s.settlements.slice(0, 10).map((t) => `settlement    ${t.at} ${t.status} ${t.items} voucher(s), ${og(t.paid)}, gas ${t.gasUsed}, tx ${t.txHash}`)),
+      `settled        ${og(s.settled)}`,
+      `in flight      ${og(s.reserved)} reserved`,
+      `earnings       ${og(s.earnings)} withdrawable from the escrow`,
+      ...(s.settlements.length === 0 ? ["settlements   none yet"] : s.settlements.slice(0, 10).map((t) => `settlement     ${t.at} ${t.status} ${t.items} voucher(s), ${og(t.paid)}, gas ${t.gasUsed}, tx ${t.txHash}`)),
     ].join("\n"));
   });
 
