@@ -222,7 +222,6 @@ async function keepRunning(net: LocalNetwork, user: LocalUser): Promise<Gateway>
   // A new devnet is a new chain whose escrow may sit at the previous one's address: lane state kept from
   // an earlier devnet (nonces, acknowledged fees) belongs to a chain that is gone.
   await rm(laneStoreDir(home, net.network), { recursive: true, force: true });
-  const providerCli = join(root, "packages", "provider", "dist", "cli", "main.js");
   const adminTokenFiles: string[] = [];
   for (const [i, p] of net.providers.entries()) {
     const file = join(home, `devnet-provider-${i + 1}.admin-token`);
@@ -238,7 +237,7 @@ async function keepRunning(net: LocalNetwork, user: LocalUser): Promise<Gateway>
     mcpServers: {
       "0g-compute": {
         command: "node",
-        args: [join(root, "packages", "mcp-server", "dist", "cli.js")],
+        args: [join(root, "packages", "mcp-server", "bin", "0g-mcp-server.js")],
         env: { ZG_NETWORK: "devnet", ZG_HOME: home, ZG_PRIVATE_KEY: user.privateKey, ZG_MCP_SPEND_CAP_SESSION: "0.01", ZG_MCP_SPEND_CAP_DAY: "0.1" },
       },
     },
@@ -248,7 +247,7 @@ async function keepRunning(net: LocalNetwork, user: LocalUser): Promise<Gateway>
   say(`  RPC           ${net.chain.rpcUrl}  (chain id ${net.chain.chain.id}; escrow ${d.escrow}, registry ${d.registry})`);
   for (const [i, p] of net.providers.entries()) {
     say(`  provider      ${p.node.url}  ${p.model}  (payee ${p.address})`);
-    say(`                admin ${p.node.adminUrl}: node ${providerCli} status --admin-url ${p.node.adminUrl} --admin-token-file ${adminTokenFiles[i]}`);
+    say(`                admin ${p.node.adminUrl}: npx 0g-provider status --admin-url ${p.node.adminUrl} --admin-token-file ${adminTokenFiles[i]}`);
   }
   say(`  gateway       ${gateway.url}  (OpenAI-compatible; bearer token ${token})`);
   say(`                curl ${gateway.url}/chat/completions -H "authorization: Bearer ${token}" -H "content-type: application/json" \\`);

@@ -11,7 +11,7 @@ import { escrowDomain } from "../src/index.js";
 import { startPeer, type Peer } from "./peer.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-const cliPath = join(root, "packages", "core", "src", "cli", "main.ts");
+const cliPath = join(root, "packages", "core", "bin", "0g-compute.js"); // the bin, with the source under tsx
 
 describe("0g-compute CLI", () => {
   let chain: LocalChain;

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * `0g-mcp-server`: the MCP server of 0G Compute for Claude Desktop and any MCP client. stdio by default
  * (stdout carries only the protocol; every log goes to stderr; the process exits when stdin closes),
@@ -13,8 +12,6 @@ import { configFromEnv } from "./config.js";
 import { startHttpTransport } from "./http.js";
 import { createZeroGMcpServer } from "./server.js";
 
-// stdout belongs to the protocol: anything a library prints goes to stderr instead.
-for (const method of ["log", "info", "debug"] as const) console[method] = console.error;
 
 const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 const log = (line: string): void => {
@@ -37,10 +34,26 @@ ZG_MCP_SPEND_CAP_DAY, ZG_MCP_FUNDS_CAP_SESSION, ZG_MCP_FUNDS_CAP_DAY, ZG_MCP_MAX
 ZG_MCP_MAX_COST, ZG_MCP_HTTP_TOKEN. See the package README.
 `;
 
-async function main(): Promise<number> {
+/**
+ * Run the server with command-line `args` (default `process.argv.slice(2)`) until its transport closes, and
+ * resolve to the exit code; errors are printed, one line each. Importing this module runs nothing: the
+ * `0g-mcp-server` bin calls it.
+ */
+export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+  // stdout belongs to the protocol: anything a library prints goes to stderr instead.
+  for (const method of ["log", "info", "debug"] as const) console[method] = console.error;
+  try {
+    return await serve(argv);
+  } catch (err) {
+    log(errorLine(err));
+    return exitCodeFor(err);
+  }
+}
+
+async function serve(argv: string[]): Promise<number> {
   let args: { http?: boolean; port?: string; help?: boolean; version?: boolean };
   try {
-    args = parseArgs({ options: { http: { type: "boolean" }, port: { type: "string" }, help: { type: "boolean" }, version: { type: "boolean" } } }).values;
+    args = parseArgs({ args: argv, options: { http: { type: "boolean" }, port: { type: "string" }, help: { type: "boolean" }, version: { type: "boolean" } } }).values;
   } catch (err) {
     log(err instanceof Error ? err.message : String(err));
     process.stderr.write(HELP);
@@ -117,11 +130,3 @@ async function main(): Promise<number> {
   await stop(() => server.close());
   return 0;
 }
-
-main().then(
-  (code) => process.exit(code),
-  (err: unknown) => {
-    log(errorLine(err));
-    process.exit(exitCodeFor(err));
-  },
-);

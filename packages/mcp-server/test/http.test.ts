@@ -111,7 +111,7 @@ describe("MCP server over Streamable HTTP", () => {
   it("the bin serves HTTP with --http: the URL on stderr, the token from ZG_MCP_HTTP_TOKEN", async () => {
     const home = await mkdtemp(join(tmpdir(), "0g-mcp-http-"));
     const token = "a-token-chosen-by-the-operator";
-    const child = spawn(process.execPath, ["--conditions=@0g-compute/source", "--import", "tsx", join(root, "packages", "mcp-server", "src", "cli.ts"), "--http", "--port", "0"], {
+    const child = spawn(process.execPath, ["--conditions=@0g-compute/source", "--import", "tsx", join(root, "packages", "mcp-server", "bin", "0g-mcp-server.js"), "--http", "--port", "0"], {
       cwd: root,
       env: {
         PATH: process.env.PATH ?? "",

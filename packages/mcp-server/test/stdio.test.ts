@@ -13,8 +13,8 @@ import { LOCAL_INPUT_PRICE, LOCAL_OUTPUT_PRICE, startLocalNetwork, type LocalNet
 import { callError, callOk, wei } from "./helpers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-const cliPath = join(root, "packages", "mcp-server", "src", "cli.ts");
-// The source through tsx, so the test always runs what is in the tree (the published bin is dist/cli.js).
+const cliPath = join(root, "packages", "mcp-server", "bin", "0g-mcp-server.js");
+// The bin, with the source under tsx, so the test always runs what is in the tree.
 const nodeArgs = ["--conditions=@0g-compute/source", "--import", "tsx", cliPath];
 const FAKE_REPLY = "Hello from the fake upstream model .";
 

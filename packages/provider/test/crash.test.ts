@@ -16,7 +16,7 @@ import { createPaidFetch, encodeHeader, FileLaneStore, MemoryLaneStore, resolveN
 import { startFakeUpstream, type FakeUpstream } from "../src/testing/fake-upstream.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-const cli = join(root, "packages", "provider", "src", "cli", "main.ts");
+const cli = join(root, "packages", "provider", "bin", "0g-provider.js");
 const MODEL = "crash-model";
 // One process per node (tsx as a loader, not a wrapper), so the PID we kill is the server itself.
 const NODE_ARGS = ["--conditions=@0g-compute/source", "--import", "tsx"];

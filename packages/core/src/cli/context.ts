@@ -1,12 +1,14 @@
-import { access, readFile } from "node:fs/promises";
-import { homedir } from "node:os";
+import { access } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import type { LocalAccount } from "viem";
+import { getAddress, isAddress, type Address, type LocalAccount } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
+import { formatAmount } from "../amount.js";
 import { ZeroGClient, type TxProgress } from "../client.js";
+import { InvalidArgumentError } from "../errors.js";
 import { accountFromEnv, KeyError, loadKeystore } from "../keys.js";
-import { resolveNetwork, type NetworkConfig, type NetworkPreset } from "../network.js";
+import type { NetworkConfig, NetworkPreset } from "../network.js";
+import { defaultHome, networkFromEnv } from "../network-env.js";
 
 /** Options every command understands. */
 export interface GlobalOptions {
@@ -21,38 +23,22 @@ export interface GlobalOptions {
   json?: boolean;
 }
 
-/** The CLI's home directory: keystore, lane state, devnet pointer. */
+/** The CLI's home directory: keystore, lane state, devnet record (`--home`, else {@link defaultHome}). */
 export function homeDir(opts: GlobalOptions): string {
-  return opts.home ?? process.env.ZG_HOME ?? join(homedir(), ".0g-compute");
+  return opts.home ?? defaultHome();
 }
 
-/** Where `npm start -- --keep` records the running devnet. */
-export function devnetFile(opts: GlobalOptions): string {
-  return join(homeDir(opts), "devnet.json");
-}
-
-/** Resolve the network from flags, then environment, then the preset (and the running devnet's record). */
-export async function networkFrom(opts: GlobalOptions): Promise<NetworkConfig> {
-  const name = (opts.network ?? process.env.ZG_NETWORK ?? "devnet") as NetworkPreset | "custom";
-  let devnet: { rpcUrl?: string; escrow?: string; registry?: string; chainId?: number; fromBlock?: string } = {};
-  if (name === "devnet") {
-    try {
-      devnet = JSON.parse(await readFile(devnetFile(opts), "utf8")) as typeof devnet;
-    } catch {
-      devnet = {};
-    }
-  }
-  const pick = (flag: string | undefined, env: string | undefined, dev: string | undefined) => flag ?? env ?? dev;
-  const rpcUrl = pick(opts.rpcUrl, process.env.ZG_RPC_URL, devnet.rpcUrl);
-  const escrow = pick(opts.escrow, process.env.ZG_ESCROW, devnet.escrow);
-  const registry = pick(opts.registry, process.env.ZG_REGISTRY, devnet.registry);
-  const chainId = opts.chainId ?? process.env.ZG_CHAIN_ID;
-  return resolveNetwork(name, {
-    ...(rpcUrl ? { rpcUrl } : {}),
-    ...(escrow ? { escrow } : {}),
-    ...(registry ? { registry } : {}),
-    ...(chainId ? { chainId: Number(chainId) } : devnet.chainId ? { chainId: devnet.chainId } : {}),
-    ...(devnet.fromBlock ? { fromBlock: BigInt(devnet.fromBlock) } : {}),
+/** Resolve the network from flags, then the environment, then the running devnet's record, then the preset. */
+export function networkFrom(opts: GlobalOptions): NetworkConfig {
+  return networkFromEnv({
+    ...(opts.network ? { name: opts.network as NetworkPreset | "custom" } : {}),
+    home: homeDir(opts),
+    overrides: {
+      ...(opts.rpcUrl ? { rpcUrl: opts.rpcUrl } : {}),
+      ...(opts.escrow ? { escrow: opts.escrow as Address } : {}),
+      ...(opts.registry ? { registry: opts.registry as Address } : {}),
+      ...(opts.chainId ? { chainId: Number(opts.chainId) } : {}),
+    },
   });
 }
 
@@ -104,7 +90,7 @@ const READ_ONLY_ACCOUNT = privateKeyToAccount(`0x${"1".padStart(64, "0")}`);
 
 /** A client for the user's own key (or, with `needKey: false`, a read-only client). */
 export async function clientFrom(opts: GlobalOptions, options: { needKey?: boolean } = {}): Promise<ZeroGClient> {
-  const network = await networkFrom(opts);
+  const network = networkFrom(opts);
   const account = options.needKey === false ? READ_ONLY_ACCOUNT : await accountFrom(opts);
   return new ZeroGClient({
     network,
@@ -123,3 +109,30 @@ export function toJson(value: unknown): string {
 export function output(opts: GlobalOptions, value: unknown, human: () => string): void {
   process.stdout.write((opts.json ? toJson(value) : human()) + "\n");
 }
+
+/** A checksummed address from a command-line argument; `what` names it in the error. */
+export function address(value: string, what = "address"): Address {
+  if (!isAddress(value, { strict: false })) throw new InvalidArgumentError(`not an ${what}: ${value}`);
+  return getAddress(value);
+}
+
+/**
+ * A chain time (unlocks, scheduled terms) for people: the date it falls on and how far it is, both on the
+ * chain's clock (`chainNow`, the latest block's time), which may run ahead of or behind this machine's.
+ */
+export function when(unix: bigint, chainNow: bigint): string {
+  if (unix === 0n) return "-";
+  const delta = unix - chainNow;
+  return `${new Date(Number(unix) * 1000).toISOString()} (chain time; ${delta > 0n ? `in ${delta} s` : "passed"})`;
+}
+
+/** The chain's time now: the latest block's timestamp. */
+export async function chainNow(client: ZeroGClient): Promise<bigint> {
+  return (await client.publicClient.getBlock()).timestamp;
+}
+
+/** Price per token in wei, shown per 1M tokens in 0G. */
+export function perMillion(pricePerToken: bigint): string {
+  return formatAmount(pricePerToken * 1_000_000n);
+}
+

@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * `0g-provider`: run a 0G Compute provider node.
  *   init        write a configuration file and create the keys (encrypted keystores)
@@ -239,7 +238,11 @@ program
     print(r, r.txHash ? `settled ${r.items} voucher(s) for ${og(r.paid)} in ${r.txHash}` : `nothing to settle (${r.reason})`);
   });
 
-async function main(argv: string[]): Promise<number> {
+/**
+ * Run the CLI with `argv` (as `process.argv`) and resolve to its exit code; errors are printed, one line each.
+ * Importing this module runs nothing: the `0g-provider` bin calls it.
+ */
+export async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
     return 0;
@@ -251,5 +254,3 @@ async function main(argv: string[]): Promise<number> {
     return err instanceof ConfigError ? EXIT.usage : exitCodeFor(err);
   }
 }
-
-main(process.argv).then((code) => process.exit(code));
