@@ -11,7 +11,8 @@ import { writeFileSync } from "node:fs";
 import { getContract, parseEventLogs, type Address, type LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { escrowDomain, signTicket, toVoucher, type Terms, type Voucher } from "@0g-compute/core";
-import { escrowAbi, startLocalChain, type LocalChain } from "../ts/index.js";
+import { escrowAbi } from "../ts/index.js";
+import { startLocalChain, type LocalChain } from "../ts/testing.js";
 
 const BATCHES = [1, 16, 64, 256] as const;
 const TARGET_AT_64 = 15_000;

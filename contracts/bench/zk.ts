@@ -23,7 +23,8 @@ import { createWalletClient, getContract, http, parseEventLogs, type LocalAccoun
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { escrowDomain, signTicket, toVoucher, type Terms } from "@0g-compute/core";
 import { signZkVoucher, zkKeyFromSecret } from "@0g-compute/core/zk";
-import { acceptingVerifierAbi, acceptingVerifierBytecode, deployZkEscrow, escrowAbi, startLocalChain, zkEscrowAbi, type LocalChain } from "../ts/index.js";
+import { acceptingVerifierAbi, acceptingVerifierBytecode, deployZkEscrow, escrowAbi, zkEscrowAbi } from "../ts/index.js";
+import { startLocalChain, type LocalChain } from "../ts/testing.js";
 import { CI_CIRCUIT, ZK_BUILD_DIR, countZkConstraints, ensureZkArtifacts, type ZkArtifacts, type ZkCircuitConfig } from "../zk/build.js";
 import { LOCK, openAndDeposit, setupZk } from "../test/zk-helpers.js";
 

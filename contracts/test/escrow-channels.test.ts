@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import { getContract, toFunctionSelector, type Hex, type LocalAccount } from "viem";
-import { reentrantReceiverAbi, reentrantReceiverBytecode, type LocalWallet } from "../ts/index.js";
+import { reentrantReceiverAbi, reentrantReceiverBytecode } from "../ts/index.js";
+import { type LocalWallet } from "../ts/testing.js";
 import { escrowEvents, setup, voucher, type Fixture } from "./helpers.js";
 
 // The receiver's ABI does not know the escrow's errors, so match the bubbled-up selector.

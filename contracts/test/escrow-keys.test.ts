@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import type { Hex, LocalAccount } from "viem";
 import { compactSignature, signDelegation, type Delegation } from "@0g-compute/core";
-import type { LocalWallet } from "../ts/index.js";
+import type { LocalWallet } from "../ts/testing.js";
 import { randomAccount, setup, settlementOutcome, SkipReason, voucher, type Fixture } from "./helpers.js";
 
 describe("Escrow session keys (delegated lanes)", () => {

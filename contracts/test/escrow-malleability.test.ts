@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { recoverAddress, toHex, type Hex } from "viem";
 import { hashTerms, ticketDigest, type Voucher } from "@0g-compute/core";
-import type { LocalWallet } from "../ts/index.js";
+import type { LocalWallet } from "../ts/testing.js";
 import { SkipReason, setup, settlementOutcome, terms, type Fixture } from "./helpers.js";
 
 const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;

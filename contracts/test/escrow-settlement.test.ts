@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import { encodeFunctionData, parseAbi, parseSignature, toFunctionSelector, type Hex, type LocalAccount } from "viem";
 import { compactSignature, escrowDomain, hashTerms, signReceipt, TICKET_TYPES, type Voucher } from "@0g-compute/core";
-import type { LocalWallet } from "../ts/index.js";
+import type { LocalWallet } from "../ts/testing.js";
 import { SkipReason, setup, settlementOutcome, terms, voucher, type Fixture } from "./helpers.js";
 
 const SECP256K1_N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;

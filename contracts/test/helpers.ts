@@ -9,14 +9,8 @@ import {
   type TransactionReceipt,
 } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import {
-  escrowAbi,
-  serviceRegistryAbi,
-  startLocalChain,
-  type LocalChain,
-  type LocalChainOptions,
-  type LocalWallet,
-} from "../ts/index.js";
+import { escrowAbi, serviceRegistryAbi } from "../ts/index.js";
+import { startLocalChain, type LocalChain, type LocalChainOptions, type LocalWallet } from "../ts/testing.js";
 import { escrowDomain, signTicket, toVoucher, type EscrowDomain, type Terms, type Voucher } from "@0g-compute/core";
 
 export const ZERO32 = `0x${"0".repeat(64)}` as Hex;

@@ -17,7 +17,8 @@ import {
 } from "viem";
 import { compactSignature, escrowDomain, signDelegation, type Voucher } from "@0g-compute/core";
 import { hash2, ZkChannelTree } from "@0g-compute/core/zk";
-import { escrowAbi, startLocalChain, zkEscrowAbi, type LocalChain, type LocalWallet } from "../ts/index.js";
+import { escrowAbi, zkEscrowAbi } from "../ts/index.js";
+import { startLocalChain, type LocalChain, type LocalWallet } from "../ts/testing.js";
 import { randomAccount, voucher } from "./helpers.js";
 import { setupStandInZk } from "./zk-helpers.js";
 

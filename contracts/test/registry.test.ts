@@ -11,7 +11,8 @@ import {
   type Hex,
   type TransactionReceipt,
 } from "viem";
-import { serviceRegistryAbi, serviceRegistryBytecode, type LocalWallet } from "../ts/index.js";
+import { serviceRegistryAbi, serviceRegistryBytecode } from "../ts/index.js";
+import { type LocalWallet } from "../ts/testing.js";
 import { ZERO32, setup, type Fixture } from "./helpers.js";
 
 const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000" as Address;

@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { LocalAccount } from "viem";
 import { deriveZkKey, syncZkState } from "@0g-compute/core/zk";
-import type { LocalWallet } from "../ts/index.js";
+import type { LocalWallet } from "../ts/testing.js";
 import { LOCK, openAndDeposit, setupZk, type ZkFixture } from "./zk-helpers.js";
 
 describe("ZK exits and the lock", () => {

@@ -3,16 +3,8 @@ import * as snarkjs from "snarkjs";
 import { createWalletClient, getContract, http, type Address, type Hash, type TransactionReceipt } from "viem";
 import { buildZkBatch, syncZkState, zkProofWords, type ZkBatch, type ZkKey, type ZkQueueEntry, type ZkVoucher } from "@0g-compute/core/zk";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import {
-  acceptingVerifierAbi,
-  acceptingVerifierBytecode,
-  deployZkEscrow,
-  startLocalChain,
-  zkEscrowAbi,
-  type LocalChain,
-  type LocalWallet,
-  type ZkDeployment,
-} from "../ts/index.js";
+import { acceptingVerifierAbi, acceptingVerifierBytecode, deployZkEscrow, zkEscrowAbi, type ZkDeployment } from "../ts/index.js";
+import { startLocalChain, type LocalChain, type LocalWallet } from "../ts/testing.js";
 import { CI_CIRCUIT, ensureZkArtifacts, type ZkArtifacts } from "../zk/build.js";
 
 export const LOCK = 3600n;

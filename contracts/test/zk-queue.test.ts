@@ -5,7 +5,8 @@
 // proves. These tests settle with the accepting stand-in verifier: the queue rules need no real proof.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { toFunctionSelector, type Address } from "viem";
-import { deployZkEscrow, startLocalChain, acceptingVerifierAbi, acceptingVerifierBytecode, zkEscrowAbi, type LocalWallet } from "../ts/index.js";
+import { deployZkEscrow, acceptingVerifierAbi, acceptingVerifierBytecode, zkEscrowAbi } from "../ts/index.js";
+import { startLocalChain, type LocalWallet } from "../ts/testing.js";
 import { setupStandInZk, type StandInZk } from "./zk-helpers.js";
 
 const LOCK = 3600n;

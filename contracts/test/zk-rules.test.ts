@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { toFunctionSelector, type Address, type Hash, type LocalAccount } from "viem";
 import { escrowDomain } from "@0g-compute/core";
 import { hash2, SNARK_FIELD, ZkChannelTree } from "@0g-compute/core/zk";
-import { acceptingVerifierAbi, acceptingVerifierBytecode, deployZkEscrow, zkEscrowAbi, type LocalWallet } from "../ts/index.js";
+import { acceptingVerifierAbi, acceptingVerifierBytecode, deployZkEscrow, zkEscrowAbi } from "../ts/index.js";
+import { type LocalWallet } from "../ts/testing.js";
 import { voucher } from "./helpers.js";
 import { setupStandInZk, type StandInZk } from "./zk-helpers.js";
 

@@ -4,7 +4,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { parseEventLogs, type LocalAccount } from "viem";
 import { deriveZkKey, signZkVoucher, syncZkState, type ZkBatch, type ZkKey } from "@0g-compute/core/zk";
-import { zkEscrowAbi, type LocalWallet } from "../ts/index.js";
+import { zkEscrowAbi } from "../ts/index.js";
+import { type LocalWallet } from "../ts/testing.js";
 import { LOCK, openAndDeposit, setupZk, type ZkFixture } from "./zk-helpers.js";
 
 describe("ZK settlement on-chain", () => {

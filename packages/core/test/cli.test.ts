@@ -6,7 +6,8 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { getContract, keccak256, toHex, type Hex, type LocalAccount } from "viem";
-import { serviceRegistryAbi, startLocalChain, type LocalChain } from "@0g-compute/contracts";
+import { serviceRegistryAbi } from "@0g-compute/contracts";
+import { startLocalChain, type LocalChain } from "@0g-compute/contracts/testing";
 import { escrowDomain } from "../src/index.js";
 import { startPeer, type Peer } from "./peer.js";
 

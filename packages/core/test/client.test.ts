@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import { getContract, keccak256, toHex, type Hex, type LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { serviceRegistryAbi, startLocalChain, type LocalChain } from "@0g-compute/contracts";
+import { serviceRegistryAbi } from "@0g-compute/contracts";
+import { startLocalChain, type LocalChain } from "@0g-compute/contracts/testing";
 import {
   ContractRevertError,
   InvalidArgumentError,

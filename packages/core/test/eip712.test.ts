@@ -3,7 +3,8 @@ import { randomBytes } from "node:crypto";
 import { TypedDataEncoder } from "ethers";
 import { getContract, keccak256, toHex, type Address, type Hex, type LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { escrowAbi, startLocalChain, type LocalChain } from "@0g-compute/contracts";
+import { escrowAbi } from "@0g-compute/contracts";
+import { startLocalChain, type LocalChain } from "@0g-compute/contracts/testing";
 import {
   DELEGATION_TYPE,
   DELEGATION_TYPES,

@@ -2,7 +2,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { request } from "node:http";
 import OpenAI from "openai";
 import { getContract, keccak256, toHex, type LocalAccount } from "viem";
-import { serviceRegistryAbi, startLocalChain, type LocalChain, type LocalWallet } from "@0g-compute/contracts";
+import { serviceRegistryAbi } from "@0g-compute/contracts";
+import { startLocalChain, type LocalChain, type LocalWallet } from "@0g-compute/contracts/testing";
 import {
   createPaidFetch,
   escrowDomain,

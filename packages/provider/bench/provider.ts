@@ -20,7 +20,8 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createWalletClient, http, keccak256, toHex, type Hex, type LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { escrowAbi, startLocalChain } from "@0g-compute/contracts";
+import { escrowAbi } from "@0g-compute/contracts";
+import { startLocalChain } from "@0g-compute/contracts/testing";
 import { createPaidFetch, encodeHeader, escrowDomain, MemoryLaneStore, requestHash, resolveNetwork, signTicket, TICKET_HEADER, ticketToWire, ZeroGClient } from "@0g-compute/core";
 import { registerService } from "../src/registration.js";
 

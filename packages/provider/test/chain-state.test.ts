@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { createPublicClient, custom, http, type LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { startLocalChain, type LocalChain } from "@0g-compute/contracts";
+import { startLocalChain, type LocalChain } from "@0g-compute/contracts/testing";
 import { resolveNetwork, ZeroGClient } from "@0g-compute/core";
 import { ChainState } from "../src/index.js";
 

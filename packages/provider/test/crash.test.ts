@@ -11,7 +11,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { LocalAccount } from "viem";
 import { generatePrivateKey } from "viem/accounts";
-import { startLocalChain, type LocalChain } from "@0g-compute/contracts";
+import { startLocalChain, type LocalChain } from "@0g-compute/contracts/testing";
 import { createPaidFetch, encodeHeader, FileLaneStore, MemoryLaneStore, resolveNetwork, ticketToWire, ZeroGClient } from "@0g-compute/core";
 import { startFakeUpstream, type FakeUpstream } from "../src/testing/fake-upstream.js";
 

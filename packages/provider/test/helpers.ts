@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { keccak256, toHex, type Hex, type LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { startLocalChain, type LocalChain } from "@0g-compute/contracts";
+import { startLocalChain, type LocalChain } from "@0g-compute/contracts/testing";
 import {
   createPaidFetch,
   encodeHeader,
