@@ -29,7 +29,7 @@ import type { BaseLanguageModelInput, StructuredOutputMethodOptions } from "@lan
 import { BaseChatModel, type BaseChatModelCallOptions, type BaseChatModelParams, type BindToolsInput, type LangSmithParams } from "@langchain/core/language_models/chat_models";
 import { createContentParser, createFunctionCallingParser, assembleStructuredOutputPipeline } from "@langchain/core/language_models/structured_output";
 import type { CallbackManagerForLLMRun } from "@langchain/core/callbacks/manager";
-import { AIMessageChunk, type BaseMessage } from "@langchain/core/messages";
+import { AIMessageChunk, type AIMessageChunkFields, type BaseMessage, type UsageMetadata } from "@langchain/core/messages";
 import { ChatGenerationChunk, type ChatResult } from "@langchain/core/outputs";
 import type { Serialized } from "@langchain/core/load/serializable";
 import type { Runnable } from "@langchain/core/runnables";
@@ -291,9 +291,9 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
       ls_provider: "0g-compute",
       ls_model_name: this.model ?? this.provider ?? "",
       ls_model_type: "chat",
-      ls_temperature: this.temperature,
-      ls_max_tokens: options?.maxTokens ?? this.maxTokens,
-      ls_stop: stop,
+      ...(this.temperature === undefined ? {} : { ls_temperature: this.temperature }),
+      ...((options?.maxTokens ?? this.maxTokens) === undefined ? {} : { ls_max_tokens: (options?.maxTokens ?? this.maxTokens) as number }),
+      ...(stop === undefined ? {} : { ls_stop: stop }),
     };
   }
 
@@ -534,11 +534,10 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
     } finally {
       reader.releaseLock();
     }
-    const final = new AIMessageChunk({
-      content: "",
-      ...(usage ? { usage_metadata: usageMetadata(usage) } : {}),
-      response_metadata: { ...this.paidMetadata(digest, model), ...(id ? { completion_id: id } : {}) },
-    });
+    const fields: AIMessageChunkFields = { content: "", response_metadata: { ...this.paidMetadata(digest, model), ...(id ? { completion_id: id } : {}) } };
+    // @langchain/core infers this field as `never` under exactOptionalPropertyTypes; it is a UsageMetadata.
+    if (usage) (fields as { usage_metadata?: UsageMetadata }).usage_metadata = usageMetadata(usage);
+    const final = new AIMessageChunk(fields);
     yield new ChatGenerationChunk({ text: "", message: final });
   }
 }

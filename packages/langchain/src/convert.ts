@@ -3,7 +3,7 @@
  * (a completion, or stream chunks) back to LangChain messages.
  */
 import type { BindToolsInput, ToolChoice } from "@langchain/core/language_models/chat_models";
-import { AIMessage, AIMessageChunk, type BaseMessage, type InvalidToolCall, type MessageContent, type ToolCall, type ToolCallChunk, type UsageMetadata } from "@langchain/core/messages";
+import { AIMessage, AIMessageChunk, type AIMessageFields, type BaseMessage, type InvalidToolCall, type MessageContent, type ToolCall, type ToolCallChunk, type UsageMetadata } from "@langchain/core/messages";
 import { convertToOpenAITool } from "@langchain/core/utils/function_calling";
 import { ChatZeroGError } from "./errors.js";
 
@@ -160,14 +160,16 @@ export function completionToMessage(completion: OpenAICompletion, responseMetada
   const choice = completion.choices?.[0];
   if (!choice?.message) throw new ChatZeroGError("CHAT_BAD_RESPONSE", "the completion has no message");
   const { toolCalls, invalid } = parseToolCalls(choice.message.tool_calls ?? []);
-  return new AIMessage({
+  const fields: AIMessageFields = {
     content: choice.message.content ?? "",
     tool_calls: toolCalls,
     invalid_tool_calls: invalid,
-    ...(completion.usage ? { usage_metadata: usageMetadata(completion.usage) } : {}),
     // The provider's completion id is metadata, not the message id: ids need not be unique across providers.
     response_metadata: { ...responseMetadata, ...(completion.id ? { completion_id: completion.id } : {}), finish_reason: choice.finish_reason ?? null },
-  });
+  };
+  // @langchain/core infers this field as `never` under exactOptionalPropertyTypes; it is a UsageMetadata.
+  if (completion.usage) (fields as { usage_metadata?: UsageMetadata }).usage_metadata = usageMetadata(completion.usage);
+  return new AIMessage(fields);
 }
 
 /** A streamed chunk of the OpenAI API. */

@@ -5,7 +5,7 @@
  * calls or JSON go to the deterministic fake upstream.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage, getBufferString, type BaseMessage } from "@langchain/core/messages";
+import { AIMessage, AIMessageChunk, HumanMessage, SystemMessage, ToolMessage, getBufferString, type BaseMessage, type UsageMetadata } from "@langchain/core/messages";
 import { ChatPromptTemplate } from "@langchain/core/prompts";
 import { RunnableLambda } from "@langchain/core/runnables";
 import { BaseCallbackHandler } from "@langchain/core/callbacks/base";
@@ -324,8 +324,9 @@ describe("ChatZeroG conformance (LangChain standard chat-model tests)", () => {
       let result: AIMessageChunk | undefined;
       for await (const chunk of await MATH_ADDITION_PROMPT.pipe(make(upstream).bindTools([new AdderTool()])).stream({ toolName: "math_addition" })) result = result ? result.concat(chunk) : chunk;
       expect(result?.tool_calls?.[0]).toMatchObject({ name: "AdderTool", args: { a: 1, b: 1 } });
-      expect(result?.usage_metadata?.input_tokens).toBeGreaterThan(0);
-      expect(result?.usage_metadata?.output_tokens).toBeGreaterThan(0);
+      const usage = (result as { usage_metadata?: UsageMetadata } | undefined)?.usage_metadata; // typed `never` by @langchain/core under exactOptionalPropertyTypes
+      expect(usage?.input_tokens).toBeGreaterThan(0);
+      expect(usage?.output_tokens).toBeGreaterThan(0);
     });
 
     const weatherTool = tool((_: z.infer<typeof weatherSchema>) => "The weather in San Francisco is 70 degrees and sunny.", { name: "get_current_weather", schema: weatherSchema, description: "Get the current weather for a location." });

@@ -394,7 +394,7 @@ export class LlamaBackend implements Backend {
           ? "json"
           : toGbnfSchema(rf.json_schema.schema, rf.json_schema.strict === true, "response_format.json_schema.schema");
     const rendered = history.at(-1)?.type === "model" ? history : [...history, { type: "model", response: [] } satisfies ChatModelResponse];
-    const { contextText } = this.wrapper.generateContextState({ chatHistory: rendered, availableFunctions: functions });
+    const { contextText } = this.wrapper.generateContextState({ chatHistory: rendered, ...(functions ? { availableFunctions: functions } : {}) });
     const inputTokens = await this.tokenizer.count(contextText);
     return { history, functions, inputTokens, format };
   }
