@@ -40,7 +40,11 @@ const defaultTests = [
   "packages/provider/test/chain-state.test.ts",
 ];
 /** `MUTATE_TESTS=a.test.ts,b.test.ts npm run mutate` runs the mutants against those test files only. */
-const tests = process.env.MUTATE_TESTS ? process.env.MUTATE_TESTS.split(",").map((t) => t.trim()).filter(Boolean) : defaultTests;
+const tests = process.env.MUTATE_TESTS
+  ? process.env.MUTATE_TESTS.split(",")
+      .map((t) => t.trim())
+      .filter(Boolean)
+  : defaultTests;
 
 /** @type {import("@stryker-mutator/api/core").PartialStrykerOptions} */
 export default {

@@ -51,7 +51,9 @@ export function meets(value: number, target: string): boolean | undefined {
 function run(script: string, jsonOut: string): Promise<number> {
   return new Promise((resolve) => {
     const npm = process.env.npm_execpath;
-    const [cmd, args] = npm ? [process.execPath, [npm, "run", "--silent", script, "--", "--json", jsonOut]] : ["npm", ["run", "--silent", script, "--", "--json", jsonOut]];
+    const [cmd, args] = npm
+      ? [process.execPath, [npm, "run", "--silent", script, "--", "--json", jsonOut]]
+      : ["npm", ["run", "--silent", script, "--", "--json", jsonOut]];
     const child = spawn(cmd, args, { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
     child.once("exit", (code) => resolve(code ?? 1));
     child.once("error", () => resolve(1));
@@ -88,7 +90,13 @@ async function main(): Promise<void> {
       for (const [figure, value] of Object.entries(parsed.results)) {
         const target = parsed.targets?.[figure];
         const met = target === undefined ? undefined : meets(value, target);
-        rows.push({ benchmark: parsed.benchmark, figure, value, ...(target === undefined ? {} : { target }), ...(met === undefined ? {} : { met }) });
+        rows.push({
+          benchmark: parsed.benchmark,
+          figure,
+          value,
+          ...(target === undefined ? {} : { target }),
+          ...(met === undefined ? {} : { met }),
+        });
       }
       for (const [figure, target] of Object.entries(parsed.targets ?? {})) {
         if (!(figure in parsed.results)) rows.push({ benchmark: parsed.benchmark, figure, value: null, target, met: false });
@@ -107,7 +115,10 @@ async function main(): Promise<void> {
     "",
     "| benchmark | figure | value | target | met |",
     "|---|---|---:|---|---|",
-    ...rows.map((r) => `| ${r.benchmark} | ${r.figure} | ${r.value ?? "not measured"} | ${r.target ?? ""} | ${r.met === undefined ? "" : r.value === null ? "**not measured**" : r.met ? "yes" : "**no**"} |`),
+    ...rows.map(
+      (r) =>
+        `| ${r.benchmark} | ${r.figure} | ${r.value ?? "not measured"} | ${r.target ?? ""} | ${r.met === undefined ? "" : r.value === null ? "**not measured**" : r.met ? "yes" : "**no**"} |`,
+    ),
     ...(failures.length ? ["", `Failed to run: ${failures.join(", ")}`] : []),
     "",
   ];

@@ -58,7 +58,13 @@ interface StepCost {
 
 function costOf(receipts: readonly VerifiedReceipt[]): StepCost {
   return receipts.reduce<StepCost>(
-    (s, r) => ({ calls: s.calls + 1, inputTokens: s.inputTokens + r.receipt.inputTokens, outputTokens: s.outputTokens + r.receipt.outputTokens, fee: s.fee + r.fee, verified: s.verified + 1 }),
+    (s, r) => ({
+      calls: s.calls + 1,
+      inputTokens: s.inputTokens + r.receipt.inputTokens,
+      outputTokens: s.outputTokens + r.receipt.outputTokens,
+      fee: s.fee + r.fee,
+      verified: s.verified + 1,
+    }),
     { calls: 0, inputTokens: 0, outputTokens: 0, fee: 0n, verified: 0 },
   );
 }
@@ -66,11 +72,16 @@ function costOf(receipts: readonly VerifiedReceipt[]): StepCost {
 async function main(): Promise<void> {
   const started = Date.now();
   const modelPath = flags.model ? resolve(flags.model) : undefined;
-  say(`Starting a local network: anvil on 127.0.0.1, the contracts, and ${modelPath ? `a provider serving ${basename(modelPath)}` : "two providers serving generated GGUF test models"} (node-llama-cpp)...`);
+  say(
+    `Starting a local network: anvil on 127.0.0.1, the contracts, and ${modelPath ? `a provider serving ${basename(modelPath)}` : "two providers serving generated GGUF test models"} (node-llama-cpp)...`,
+  );
   const net = await startLocalNetwork({
     providers: modelPath
       ? [{ kind: "llama", modelPath, modelId: basename(modelPath).replace(/\.gguf$/i, "") }]
-      : [{ kind: "llama", model: "function-call" }, { kind: "llama", model: "scripted" }],
+      : [
+          { kind: "llama", model: "function-call" },
+          { kind: "llama", model: "scripted" },
+        ],
     inputPrice: INPUT_PRICE,
     outputPrice: OUTPUT_PRICE,
     node: { autoSettle: flags.keep },
@@ -97,7 +108,10 @@ async function main(): Promise<void> {
 
 async function story(net: LocalNetwork): Promise<LocalUser> {
   const [agentProvider, chatProvider] = [net.providers[0]!, net.providers[1] ?? net.providers[0]!];
-  for (const p of net.providers) say(`  provider ${p.address}  ${p.model.padEnd(20)} ${p.node.url}  (in ${og(INPUT_PRICE * 1_000_000n)} / out ${og(OUTPUT_PRICE * 1_000_000n)} per 1M tokens)`);
+  for (const p of net.providers)
+    say(
+      `  provider ${p.address}  ${p.model.padEnd(20)} ${p.node.url}  (in ${og(INPUT_PRICE * 1_000_000n)} / out ${og(OUTPUT_PRICE * 1_000_000n)} per 1M tokens)`,
+    );
   const user = await net.newUser({ deposit: DEPOSIT, fund: FUND });
   const channels = net.providers.map((p) => p.address);
   say(`  demo user ${user.account.address}: deposited ${og(DEPOSIT)}, funded a channel of ${og(FUND)} to each provider`);
@@ -108,7 +122,15 @@ async function story(net: LocalNetwork): Promise<LocalUser> {
   say(`1. LangChain agent (ChatZeroG on ${agentProvider.model}) with a get_weather tool`);
   const question = "What is the weather like in Paris today?";
   say(`   > ${question}`);
-  const llm = new ChatZeroG({ network: net.network, privateKey: user.privateKey, model: agentProvider.model, provider: agentProvider.address, maxSpend: "0.05", maxTokens: 128, temperature: 0 });
+  const llm = new ChatZeroG({
+    network: net.network,
+    privateKey: user.privateKey,
+    model: agentProvider.model,
+    provider: agentProvider.address,
+    maxSpend: "0.05",
+    maxTokens: 128,
+    temperature: 0,
+  });
   const agent = createAgent({ model: llm, tools: [getWeather], systemPrompt: "You answer weather questions with the get_weather tool." });
   let streamed = "";
   const replies = new Map<string, AIMessageChunk>(); // chunks of each model call, merged
@@ -130,7 +152,9 @@ async function story(net: LocalNetwork): Promise<LocalUser> {
   const toolCalls = [...replies.values()].flatMap((m) => m.tool_calls ?? []).map((c) => `${c.name}(${JSON.stringify(c.args)})`);
   const agentCost = costOf(await llm.receipts());
   await llm.close(); // acknowledges the last receipt
-  say(`   ${agentCost.calls} paid model calls, ${agentCost.inputTokens} + ${agentCost.outputTokens} tokens, ${og(agentCost.fee)}, receipts verified ${agentCost.verified}/${agentCost.calls}${toolCalls.length ? `; tool calls: ${toolCalls.join(", ")}` : ""}`);
+  say(
+    `   ${agentCost.calls} paid model calls, ${agentCost.inputTokens} + ${agentCost.outputTokens} tokens, ${og(agentCost.fee)}, receipts verified ${agentCost.verified}/${agentCost.calls}${toolCalls.length ? `; tool calls: ${toolCalls.join(", ")}` : ""}`,
+  );
 
   // 2. An MCP client calling the MCP server's `ask` tool.
   say();
@@ -150,14 +174,24 @@ async function story(net: LocalNetwork): Promise<LocalUser> {
   const tools = (await mcp.listTools()).tools.map((t) => t.name);
   say(`   tools: ${tools.join(", ")}`);
   let progressEvents = 0;
-  const asked = await mcp.callTool({ name: "ask", arguments: { prompt: "Say hello to the network.", max_tokens: 32, temperature: 0 } }, undefined, { onprogress: () => (progressEvents += 1) });
+  const asked = await mcp.callTool(
+    { name: "ask", arguments: { prompt: "Say hello to the network.", max_tokens: 32, temperature: 0 } },
+    undefined,
+    { onprogress: () => (progressEvents += 1) },
+  );
   if (asked.isError) throw new Error(`ask failed: ${JSON.stringify(asked.content)}`);
-  const answer = asked.structuredContent as { text: string; usage: { input_tokens: number; output_tokens: number }; cost: { wei: string; og: string } };
+  const answer = asked.structuredContent as {
+    text: string;
+    usage: { input_tokens: number; output_tokens: number };
+    cost: { wei: string; og: string };
+  };
   say(`   < ${answer.text}`);
   const mcpCost = costOf(buyer.receipts);
   await mcp.close();
   await buyer.close();
-  say(`   ${answer.usage.input_tokens} + ${answer.usage.output_tokens} tokens, ${answer.cost.og} 0G, receipt verified ${mcpCost.verified}/${mcpCost.calls}, ${progressEvents} progress notifications`);
+  say(
+    `   ${answer.usage.input_tokens} + ${answer.usage.output_tokens} tokens, ${answer.cost.og} 0G, receipt verified ${mcpCost.verified}/${mcpCost.calls}, ${progressEvents} progress notifications`,
+  );
 
   // 3. Settlement on-chain.
   say();
@@ -166,7 +200,9 @@ async function story(net: LocalNetwork): Promise<LocalUser> {
   for (const p of net.providers) {
     const run = await p.node.settle();
     settlements.push({ provider: p.address, ...(run.txHash ? { tx: run.txHash } : {}), paid: run.paid, gas: run.gasUsed });
-    say(`   ${p.model.padEnd(20)} ${run.txHash ? `tx ${run.txHash}  gas ${run.gasUsed}  paid ${og(run.paid)}` : `nothing to settle (${run.reason ?? "settled already"})`}`);
+    say(
+      `   ${p.model.padEnd(20)} ${run.txHash ? `tx ${run.txHash}  gas ${run.gasUsed}  paid ${og(run.paid)}` : `nothing to settle (${run.reason ?? "settled already"})`}`,
+    );
   }
 
   // 4. Withdrawal: request, lock, complete.
@@ -178,7 +214,10 @@ async function story(net: LocalNetwork): Promise<LocalUser> {
     const r = await user.client.requestWithdraw(provider, "all");
     if (r.unlockAt > unlockAt) unlockAt = r.unlockAt;
   }
-  const early = await user.client.completeWithdraw(channels[0]!, { toWallet: false }).then(() => "completed", (e: { code?: string }) => e.code ?? "refused");
+  const early = await user.client.completeWithdraw(channels[0]!, { toWallet: false }).then(
+    () => "completed",
+    (e: { code?: string }) => e.code ?? "refused",
+  );
   say(`   requested; completing before the unlock is refused (${early})`);
   await net.chain.increaseTime(unlockAt - (await net.chain.now()) + 1n);
   say(`   the local chain's clock moves ${lock} s on`);
@@ -196,7 +235,10 @@ async function story(net: LocalNetwork): Promise<LocalUser> {
     ["RPC", `${net.chain.rpcUrl} (chain id ${net.chain.chain.id})`],
     ["providers", net.providers.map((p) => p.node.url).join(" ")],
     ["ledger before / after", `${og(before.ledger)} / ${og(after.ledger)}`],
-    ["channels before / after", `${og(before.channels.reduce((s, c) => s + c.balance, 0n))} / ${og(after.channels.reduce((s, c) => s + c.balance, 0n))}`],
+    [
+      "channels before / after",
+      `${og(before.channels.reduce((s, c) => s + c.balance, 0n))} / ${og(after.channels.reduce((s, c) => s + c.balance, 0n))}`,
+    ],
     ["LangChain agent", `${agentCost.calls} calls, ${agentCost.inputTokens} + ${agentCost.outputTokens} tokens, ${og(agentCost.fee)}`],
     ["MCP ask", `${mcpCost.calls} call, ${mcpCost.inputTokens} + ${mcpCost.outputTokens} tokens, ${og(mcpCost.fee)}`],
     ["fees paid (verified receipts)", `${og(fees)} (${agentCost.verified + mcpCost.verified} receipts, all verified)`],
@@ -218,7 +260,14 @@ async function keepRunning(net: LocalNetwork, user: LocalUser): Promise<Gateway>
   await mkdir(home, { recursive: true, mode: 0o700 });
   const d = net.chain.deployment;
   const record = join(home, "devnet.json");
-  await writeFile(record, JSON.stringify({ rpcUrl: net.chain.rpcUrl, chainId: net.chain.chain.id, escrow: d.escrow, registry: d.registry, fromBlock: d.fromBlock.toString() }, null, 2));
+  await writeFile(
+    record,
+    JSON.stringify(
+      { rpcUrl: net.chain.rpcUrl, chainId: net.chain.chain.id, escrow: d.escrow, registry: d.registry, fromBlock: d.fromBlock.toString() },
+      null,
+      2,
+    ),
+  );
   // A new devnet is a new chain whose escrow may sit at the previous one's address: lane state kept from
   // an earlier devnet (nonces, acknowledged fees) belongs to a chain that is gone.
   await rm(laneStoreDir(home, net.network), { recursive: true, force: true });
@@ -238,7 +287,13 @@ async function keepRunning(net: LocalNetwork, user: LocalUser): Promise<Gateway>
       "0g-compute": {
         command: "node",
         args: [join(root, "packages", "mcp-server", "bin", "0g-mcp-server.js")],
-        env: { ZG_NETWORK: "devnet", ZG_HOME: home, ZG_PRIVATE_KEY: user.privateKey, ZG_MCP_SPEND_CAP_SESSION: "0.01", ZG_MCP_SPEND_CAP_DAY: "0.1" },
+        env: {
+          ZG_NETWORK: "devnet",
+          ZG_HOME: home,
+          ZG_PRIVATE_KEY: user.privateKey,
+          ZG_MCP_SPEND_CAP_SESSION: "0.01",
+          ZG_MCP_SPEND_CAP_DAY: "0.1",
+        },
       },
     },
   };
@@ -247,7 +302,9 @@ async function keepRunning(net: LocalNetwork, user: LocalUser): Promise<Gateway>
   say(`  RPC           ${net.chain.rpcUrl}  (chain id ${net.chain.chain.id}; escrow ${d.escrow}, registry ${d.registry})`);
   for (const [i, p] of net.providers.entries()) {
     say(`  provider      ${p.node.url}  ${p.model}  (payee ${p.address})`);
-    say(`                admin ${p.node.adminUrl}: npx 0g-provider status --admin-url ${p.node.adminUrl} --admin-token-file ${adminTokenFiles[i]}`);
+    say(
+      `                admin ${p.node.adminUrl}: npx 0g-provider status --admin-url ${p.node.adminUrl} --admin-token-file ${adminTokenFiles[i]}`,
+    );
   }
   say(`  gateway       ${gateway.url}  (OpenAI-compatible; bearer token ${token})`);
   say(`                curl ${gateway.url}/chat/completions -H "authorization: Bearer ${token}" -H "content-type: application/json" \\`);

@@ -43,7 +43,10 @@ if (changed && process.env.MUTATE_ALLOW_DIRTY !== "1") {
 
 const require = createRequire(import.meta.url);
 const stryker = join(dirname(require.resolve("@stryker-mutator/core/package.json")), "bin", "stryker.js");
-const run = spawnSync(process.execPath, [stryker, "run", join(root, "stryker.config.mjs"), ...process.argv.slice(2)], { cwd: root, stdio: "inherit" });
+const run = spawnSync(process.execPath, [stryker, "run", join(root, "stryker.config.mjs"), ...process.argv.slice(2)], {
+  cwd: root,
+  stdio: "inherit",
+});
 
 const after = leftovers();
 if (after.length > 0) {

@@ -14,7 +14,14 @@ const resultsFile = join(dir, "results.json");
 
 const run = spawnSync(
   process.execPath,
-  ["--experimental-vm-modules", "--no-warnings=ExperimentalWarning", jestBin, "--json", `--outputFile=${resultsFile}`, ...process.argv.slice(2)],
+  [
+    "--experimental-vm-modules",
+    "--no-warnings=ExperimentalWarning",
+    jestBin,
+    "--json",
+    `--outputFile=${resultsFile}`,
+    ...process.argv.slice(2),
+  ],
   { stdio: "inherit", env: { ...process.env, NODE_OPTIONS: process.env.NODE_OPTIONS ?? "" } },
 );
 

@@ -34,7 +34,11 @@ const weatherTool = {
 };
 const timeTool = {
   type: "function" as const,
-  function: { name: "get_time", description: "Local time in a city.", parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] } },
+  function: {
+    name: "get_time",
+    description: "Local time in a city.",
+    parameters: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+  },
 };
 const ask = (content: string) => [{ role: "user" as const, content }];
 
@@ -54,7 +58,14 @@ async function allAcknowledged(u: LocalUser): Promise<void> {
     if (lanes.every((l) => l.acked === l.billed)) return;
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`unacknowledged fees remain: ${net.providers.map((p) => { const l = p.node.store.lane(u.account.address, u.account.address); return `${l.billed - l.acked}`; }).join(", ")}`);
+  throw new Error(
+    `unacknowledged fees remain: ${net.providers
+      .map((p) => {
+        const l = p.node.store.lane(u.account.address, u.account.address);
+        return `${l.billed - l.acked}`;
+      })
+      .join(", ")}`,
+  );
 }
 
 beforeAll(async () => {
@@ -68,7 +79,16 @@ beforeAll(async () => {
   user = await net.newUser({ deposit: 10n ** 18n, fund: 10n ** 17n });
   expect(await net.chain.now()).toBeGreaterThan(unixSeconds() + 500n);
   home = await mkdtemp(join(tmpdir(), "0g-interop-"));
-  await writeFile(join(home, "devnet.json"), JSON.stringify({ rpcUrl: net.chain.rpcUrl, chainId: net.chain.chain.id, escrow: net.network.escrow, registry: net.network.registry, fromBlock: net.network.fromBlock.toString() }));
+  await writeFile(
+    join(home, "devnet.json"),
+    JSON.stringify({
+      rpcUrl: net.chain.rpcUrl,
+      chainId: net.chain.chain.id,
+      escrow: net.network.escrow,
+      registry: net.network.registry,
+      fromBlock: net.network.fromBlock.toString(),
+    }),
+  );
   store = await FileLaneStore.open(join(home, "lanes"));
   paid = user.paidFetch({ store });
   token = randomBytes(24).toString("hex");
@@ -89,7 +109,13 @@ describe("the openai package through the gateway", () => {
     const plain = await openai.chat.completions.create({ model: CHAT, messages: ask("Hi"), max_tokens: 32 });
     expect(plain.choices[0]!.message.content).toBe(REPLY);
     expect(plain.usage!.prompt_tokens).toBeGreaterThan(0);
-    const stream = await openai.chat.completions.create({ model: CHAT, messages: ask("Hi"), max_tokens: 32, stream: true, stream_options: { include_usage: true } });
+    const stream = await openai.chat.completions.create({
+      model: CHAT,
+      messages: ask("Hi"),
+      max_tokens: 32,
+      stream: true,
+      stream_options: { include_usage: true },
+    });
     let text = "";
     let usage: OpenAI.CompletionUsage | undefined | null;
     for await (const chunk of stream) {
@@ -103,7 +129,13 @@ describe("the openai package through the gateway", () => {
   it("tools with a small max_tokens: auto, required and a named tool_choice; the call's id is unique", async () => {
     const ids = new Set<string>();
     for (const tool_choice of ["auto", "required", { type: "function", function: { name: "get_weather" } }] as const) {
-      const r = await openai.chat.completions.create({ model: TOOLS, messages: ask("What is the weather like in Paris today?"), tools: [weatherTool], tool_choice, max_tokens: 24 });
+      const r = await openai.chat.completions.create({
+        model: TOOLS,
+        messages: ask("What is the weather like in Paris today?"),
+        tools: [weatherTool],
+        tool_choice,
+        max_tokens: 24,
+      });
       expect(r.choices[0]!.finish_reason).toBe("tool_calls");
       const call = r.choices[0]!.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
       expect(call.function).toEqual({ name: "get_weather", arguments: '{"city":"Paris"}' });
@@ -116,17 +148,32 @@ describe("the openai package through the gateway", () => {
   });
 
   it("a tool result goes back and the model answers; streamed tool calls reassemble", async () => {
-    const first = await openai.chat.completions.create({ model: TOOLS, messages: ask("What is the weather like in Paris today?"), tools: [weatherTool], max_tokens: 32 });
+    const first = await openai.chat.completions.create({
+      model: TOOLS,
+      messages: ask("What is the weather like in Paris today?"),
+      tools: [weatherTool],
+      max_tokens: 32,
+    });
     const call = first.choices[0]!.message.tool_calls![0]! as OpenAI.ChatCompletionMessageFunctionToolCall;
     const second = await openai.chat.completions.create({
       model: TOOLS,
-      messages: [...ask("What is the weather like in Paris today?"), first.choices[0]!.message, { role: "tool", tool_call_id: call.id, content: "Sunny, 21 °C." }],
+      messages: [
+        ...ask("What is the weather like in Paris today?"),
+        first.choices[0]!.message,
+        { role: "tool", tool_call_id: call.id, content: "Sunny, 21 °C." },
+      ],
       tools: [weatherTool],
       max_tokens: 32,
     });
     expect(second.choices[0]!.message.content).toBe("Done.");
 
-    const stream = await openai.chat.completions.create({ model: TOOLS, messages: ask("What is the weather like in Paris today?"), tools: [weatherTool], max_tokens: 32, stream: true });
+    const stream = await openai.chat.completions.create({
+      model: TOOLS,
+      messages: ask("What is the weather like in Paris today?"),
+      tools: [weatherTool],
+      max_tokens: 32,
+      stream: true,
+    });
     let name = "";
     let args = "";
     for await (const chunk of stream) {
@@ -138,16 +185,40 @@ describe("the openai package through the gateway", () => {
   });
 
   it("parallel tool calls and response_format json_schema (upstream provider)", async () => {
-    const r = await openai.chat.completions.create({ model: UPSTREAM, messages: ask("Weather and time in Paris?"), tools: [weatherTool, timeTool], parallel_tool_calls: true, max_tokens: 32 });
-    expect(r.choices[0]!.message.tool_calls!.map((c) => (c as OpenAI.ChatCompletionMessageFunctionToolCall).function.name)).toEqual(["get_weather", "get_time"]);
-    const schema = { type: "object", properties: { city: { type: "string" }, sunny: { type: "boolean" } }, required: ["city", "sunny"], additionalProperties: false };
-    const structured = await openai.chat.completions.create({ model: UPSTREAM, messages: ask("Describe Paris."), response_format: { type: "json_schema", json_schema: { name: "weather", schema, strict: true } }, max_tokens: 32 });
+    const r = await openai.chat.completions.create({
+      model: UPSTREAM,
+      messages: ask("Weather and time in Paris?"),
+      tools: [weatherTool, timeTool],
+      parallel_tool_calls: true,
+      max_tokens: 32,
+    });
+    expect(r.choices[0]!.message.tool_calls!.map((c) => (c as OpenAI.ChatCompletionMessageFunctionToolCall).function.name)).toEqual([
+      "get_weather",
+      "get_time",
+    ]);
+    const schema = {
+      type: "object",
+      properties: { city: { type: "string" }, sunny: { type: "boolean" } },
+      required: ["city", "sunny"],
+      additionalProperties: false,
+    };
+    const structured = await openai.chat.completions.create({
+      model: UPSTREAM,
+      messages: ask("Describe Paris."),
+      response_format: { type: "json_schema", json_schema: { name: "weather", schema, strict: true } },
+      max_tokens: 32,
+    });
     expect(JSON.parse(structured.choices[0]!.message.content!)).toEqual({ city: "Paris", sunny: true });
   });
 
   it("response_format json_schema on the embedded llama backend: the answer follows the schema", async () => {
     const schema = { type: "object", properties: { ok: { type: "boolean" } }, required: ["ok"], additionalProperties: false };
-    const r = await openai.chat.completions.create({ model: CHAT, messages: ask("Is it sunny?"), response_format: { type: "json_schema", json_schema: { name: "answer", schema, strict: true } }, max_tokens: 48 });
+    const r = await openai.chat.completions.create({
+      model: CHAT,
+      messages: ask("Is it sunny?"),
+      response_format: { type: "json_schema", json_schema: { name: "answer", schema, strict: true } },
+      max_tokens: 48,
+    });
     const parsed = JSON.parse(r.choices[0]!.message.content!) as { ok: unknown };
     expect(Object.keys(parsed)).toEqual(["ok"]);
     expect(typeof parsed.ok).toBe("boolean");
@@ -156,35 +227,54 @@ describe("the openai package through the gateway", () => {
   it("errors are OpenAI-shaped with the right status, and nothing is billed for them", async () => {
     const billed = () => net.providers.reduce((s, p) => s + p.node.store.lane(user.account.address, user.account.address).billed, 0n);
     const before = billed();
-    const unknown = await openai.chat.completions.create({ model: "no-such-model", messages: ask("Hi"), max_tokens: 8 }).catch((e: unknown) => e);
+    const unknown = await openai.chat.completions
+      .create({ model: "no-such-model", messages: ask("Hi"), max_tokens: 8 })
+      .catch((e: unknown) => e);
     expect(unknown).toBeInstanceOf(OpenAI.NotFoundError);
     expect(unknown).toMatchObject({ status: 404, code: "model_not_found" });
     const huge = await openai.chat.completions.create({ model: CHAT, messages: ask("Hi"), max_tokens: 1e30 }).catch((e: unknown) => e);
     expect(huge).toBeInstanceOf(OpenAI.BadRequestError);
     expect(huge).toMatchObject({ status: 400, code: "invalid_request" });
-    const noModel = await openai.chat.completions.create({ messages: ask("Hi"), max_tokens: 8 } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming).catch((e: unknown) => e);
+    const noModel = await openai.chat.completions
+      .create({ messages: ask("Hi"), max_tokens: 8 } as unknown as OpenAI.ChatCompletionCreateParamsNonStreaming)
+      .catch((e: unknown) => e);
     expect(noModel).toMatchObject({ status: 400, code: "model_required" });
     const legacy = await openai.completions.create({ model: CHAT, prompt: "Hi", max_tokens: 8 }).catch((e: unknown) => e);
     expect(legacy).toMatchObject({ status: 404, code: "not_found" });
-    const wrongToken = await new OpenAI({ baseURL: gateway.url, apiKey: "wrong", maxRetries: 0 }).chat.completions.create({ model: CHAT, messages: ask("Hi"), max_tokens: 8 }).catch((e: unknown) => e);
+    const wrongToken = await new OpenAI({ baseURL: gateway.url, apiKey: "wrong", maxRetries: 0 }).chat.completions
+      .create({ model: CHAT, messages: ask("Hi"), max_tokens: 8 })
+      .catch((e: unknown) => e);
     expect(wrongToken).toBeInstanceOf(OpenAI.AuthenticationError);
     expect(billed()).toBe(before);
   });
 
   it("the 5.x client too: chat, stream and tools", async () => {
     const old = new OpenAI5({ baseURL: gateway.url, apiKey: token, maxRetries: 0 });
-    expect((await old.chat.completions.create({ model: CHAT, messages: ask("Hi"), max_tokens: 32 })).choices[0]!.message.content).toBe(REPLY);
+    expect((await old.chat.completions.create({ model: CHAT, messages: ask("Hi"), max_tokens: 32 })).choices[0]!.message.content).toBe(
+      REPLY,
+    );
     let text = "";
-    for await (const chunk of await old.chat.completions.create({ model: CHAT, messages: ask("Hi"), max_tokens: 32, stream: true })) text += chunk.choices[0]?.delta?.content ?? "";
+    for await (const chunk of await old.chat.completions.create({ model: CHAT, messages: ask("Hi"), max_tokens: 32, stream: true }))
+      text += chunk.choices[0]?.delta?.content ?? "";
     expect(text).toBe(REPLY);
-    const r = await old.chat.completions.create({ model: TOOLS, messages: ask("What is the weather like in Paris today?"), tools: [weatherTool], max_tokens: 24 });
+    const r = await old.chat.completions.create({
+      model: TOOLS,
+      messages: ask("What is the weather like in Paris today?"),
+      tools: [weatherTool],
+      max_tokens: 24,
+    });
     expect(r.choices[0]!.message.tool_calls?.[0]).toMatchObject({ type: "function", function: { name: "get_weather" } });
   });
 });
 
 describe("LangChain's ChatOpenAI through the gateway", () => {
-  const chatOpenAI = (model: string) => new ChatOpenAI({ model, apiKey: token, configuration: { baseURL: gateway.url }, maxTokens: 48, temperature: 0, maxRetries: 0 });
-  const getWeather = tool(async ({ city }: { city: string }) => `Sunny in ${city}`, { name: "get_weather", description: "Current weather in a city.", schema: z.object({ city: z.string().describe("The city, e.g. Paris") }) });
+  const chatOpenAI = (model: string) =>
+    new ChatOpenAI({ model, apiKey: token, configuration: { baseURL: gateway.url }, maxTokens: 48, temperature: 0, maxRetries: 0 });
+  const getWeather = tool(async ({ city }: { city: string }) => `Sunny in ${city}`, {
+    name: "get_weather",
+    description: "Current weather in a city.",
+    schema: z.object({ city: z.string().describe("The city, e.g. Paris") }),
+  });
 
   it("invoke and stream", async () => {
     expect((await chatOpenAI(CHAT).invoke("Hi")).content).toBe(REPLY);
@@ -196,7 +286,9 @@ describe("LangChain's ChatOpenAI through the gateway", () => {
   it("bindTools and withStructuredOutput", async () => {
     const called = await chatOpenAI(TOOLS).bindTools([getWeather]).invoke("What is the weather like in Paris today?");
     expect(called.tool_calls).toEqual([expect.objectContaining({ name: "get_weather", args: { city: "Paris" } })]);
-    const structured = await chatOpenAI(UPSTREAM).withStructuredOutput(z.object({ city: z.string(), sunny: z.boolean() })).invoke("Describe Paris.");
+    const structured = await chatOpenAI(UPSTREAM)
+      .withStructuredOutput(z.object({ city: z.string(), sunny: z.boolean() }))
+      .invoke("Describe Paris.");
     expect(structured).toEqual({ city: "Paris", sunny: true });
   });
 });
@@ -204,7 +296,10 @@ describe("LangChain's ChatOpenAI through the gateway", () => {
 describe("ChatZeroG: many instances on one key", () => {
   it("batch from four instances at once: every call answered, no nonce collision, every fee acknowledged", async () => {
     const u = await net.newUser({ deposit: 10n ** 18n, fund: 10n ** 17n });
-    const models = Array.from({ length: 4 }, () => new ChatZeroG({ network: net.network, privateKey: u.privateKey, model: CHAT, maxTokens: 32 }));
+    const models = Array.from(
+      { length: 4 },
+      () => new ChatZeroG({ network: net.network, privateKey: u.privateKey, model: CHAT, maxTokens: 32 }),
+    );
     const results = await Promise.all(models.map((m) => m.batch(["one", "two", "three"])));
     expect(results.flat().map((r) => r.content)).toEqual(Array(12).fill(REPLY));
     expect(results.flat().every((r) => r.response_metadata.receipt_verified === true)).toBe(true);

@@ -28,7 +28,16 @@ beforeAll(async () => {
       { kind: "llama", model: "scripted", modelId: MODEL },
       { kind: "upstream", modelId: MODEL, fake: { slowMs: 30 } },
     ],
-    node: { log: (e: string, f?: Record<string, unknown>) => { if (process.env.E2E_LOG) process.stderr.write(`${e} ${JSON.stringify(f, (_k, v) => (typeof v === "bigint" ? v.toString() : v))}\n`); }, creditLimit: CREDIT_LIMIT, baseCreditShare: 1, settlement: { intervalMs: 200, minValueWei: 0n, marginSeconds: 300n }, pollMs: 100, cacheMs: 0 },
+    node: {
+      log: (e: string, f?: Record<string, unknown>) => {
+        if (process.env.E2E_LOG) process.stderr.write(`${e} ${JSON.stringify(f, (_k, v) => (typeof v === "bigint" ? v.toString() : v))}\n`);
+      },
+      creditLimit: CREDIT_LIMIT,
+      baseCreditShare: 1,
+      settlement: { intervalMs: 200, minValueWei: 0n, marginSeconds: 300n },
+      pollMs: 100,
+      cacheMs: 0,
+    },
   });
 });
 
@@ -46,7 +55,13 @@ function paidFetchFor(user: LocalUser, select: { provider?: Address } = {}): Pai
 async function chat(f: PaidFetch, opts: { stream?: boolean; maxTokens?: number } = {}): Promise<string> {
   const res = await f("http://0g.invalid/v1/chat/completions", {
     method: "POST",
-    body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "Hi" }], max_tokens: opts.maxTokens ?? 16, temperature: 0, stream: opts.stream ?? false }),
+    body: JSON.stringify({
+      model: MODEL,
+      messages: [{ role: "user", content: "Hi" }],
+      max_tokens: opts.maxTokens ?? 16,
+      temperature: 0,
+      stream: opts.stream ?? false,
+    }),
   });
   const text = await res.text();
   if (!res.ok) throw new Error(`HTTP ${res.status}: ${text}`);
@@ -60,7 +75,12 @@ function feesByProvider(f: PaidFetch): Map<string, bigint> {
   return m;
 }
 
-async function rawTicket(signer: LocalAccount, provider: number, body: string, over: { user?: Address; nonce: bigint; cumulative?: bigint }): Promise<string> {
+async function rawTicket(
+  signer: LocalAccount,
+  provider: number,
+  body: string,
+  over: { user?: Address; nonce: bigint; cumulative?: bigint },
+): Promise<string> {
   const p = net.providers[provider]!;
   const terms: Terms = {
     serviceId: p.serviceId,
@@ -167,7 +187,8 @@ describe("a withdrawal requested while requests are in flight", () => {
     const now = await net.chain.now();
     await net.chain.increaseTime(unlockAt - now - 200n);
     const deadline = Date.now() + 20_000;
-    while ((await user.client.channel(p.address)).ownerSettled < fees && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    while ((await user.client.channel(p.address)).ownerSettled < fees && Date.now() < deadline)
+      await new Promise((r) => setTimeout(r, 100));
     const settled = await user.client.channel(p.address);
     expect(settled.ownerSettled).toBe(fees);
     expect(await net.chain.now()).toBeLessThan(unlockAt);

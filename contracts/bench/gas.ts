@@ -48,7 +48,11 @@ async function fundUsers(chain: LocalChain, provider: Address, users: LocalAccou
 
 async function settleBatch(chain: LocalChain, providerIndex: number, vouchers: Voucher[]): Promise<bigint> {
   const provider = chain.wallet(providerIndex);
-  const escrow = getContract({ address: chain.deployment.escrow, abi: escrowAbi, client: { public: chain.publicClient, wallet: provider } });
+  const escrow = getContract({
+    address: chain.deployment.escrow,
+    abi: escrowAbi,
+    client: { public: chain.publicClient, wallet: provider },
+  });
   const hash = await escrow.write.settle([provider.account.address, vouchers], { gas: 30_000_000n });
   const receipt = await chain.publicClient.waitForTransactionReceipt({ hash });
   if (receipt.status !== "success") throw new Error("settlement reverted");
@@ -76,7 +80,9 @@ async function main(): Promise<void> {
       const users = Array.from({ length: n }, () => privateKeyToAccount(generatePrivateKey()));
       await fundUsers(chain, provider, users);
       const vouchers = await Promise.all(
-        users.map(async (u, i) => toVoucher(await signTicket(u, domain, { user: u.address, provider, nonce: BigInt(i + 1), cumulative: 123_456_789_000n, terms }))),
+        users.map(async (u, i) =>
+          toVoucher(await signTicket(u, domain, { user: u.address, provider, nonce: BigInt(i + 1), cumulative: 123_456_789_000n, terms })),
+        ),
       );
       const gas = await settleBatch(chain, providerIndex - 1, vouchers);
       perUser[n] = Math.round(Number(gas) / n);
@@ -97,13 +103,18 @@ async function main(): Promise<void> {
       const hashes = await Promise.all(
         users.map((u, i) =>
           createWalletClient({ account: u, chain: chain.chain, transport: http(chain.rpcUrl) }).writeContract({
-            address: chain.deployment.escrow, abi: escrowAbi, functionName: "authorizeKey", args: [provider, keys[i]!.address, 10n ** 16n, until],
+            address: chain.deployment.escrow,
+            abi: escrowAbi,
+            functionName: "authorizeKey",
+            args: [provider, keys[i]!.address, 10n ** 16n, until],
           }),
         ),
       );
       for (const hash of hashes) await chain.publicClient.waitForTransactionReceipt({ hash });
       const vouchers = await Promise.all(
-        users.map(async (u, i) => toVoucher(await signTicket(keys[i]!, domain, { user: u.address, provider, nonce: 1n, cumulative: 123_456_789_000n, terms }))),
+        users.map(async (u, i) =>
+          toVoucher(await signTicket(keys[i]!, domain, { user: u.address, provider, nonce: 1n, cumulative: 123_456_789_000n, terms })),
+        ),
       );
       const gas = await settleBatch(chain, providerIndex, vouchers);
       results["gas per settled session-key lane at batch 64"] = Math.round(Number(gas) / n);
@@ -113,7 +124,11 @@ async function main(): Promise<void> {
     const at64 = perUser[64]!;
     console.log(`target: <= ${TARGET_AT_64} at batch 64 (${at64 <= TARGET_AT_64 ? "met" : "NOT met"})`);
     console.log(`gas per settled user at batch 64: ${at64}`);
-    if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ benchmark: "gas", results, targets: { "gas per settled user at batch 64": `<= ${TARGET_AT_64}` } }, null, 2));
+    if (jsonOut)
+      writeFileSync(
+        jsonOut,
+        JSON.stringify({ benchmark: "gas", results, targets: { "gas per settled user at batch 64": `<= ${TARGET_AT_64}` } }, null, 2),
+      );
   } finally {
     await chain.stop();
   }

@@ -13,7 +13,11 @@ import type { ZkArtifacts } from "../zk/build.js";
 async function main(): Promise<void> {
   const art = JSON.parse(readFileSync(process.argv[2]!, "utf8")) as ZkArtifacts;
   const { batchSize: K, queueSlots: Q, depth: D } = art.config;
-  const scope = { chainId: 31337, escrow: "0x5FbDB2315678afecb367f032d93F642f64180aa3", provider: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" } as const;
+  const scope = {
+    chainId: 31337,
+    escrow: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+    provider: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+  } as const;
   const tree = new ZkChannelTree(D);
   const keys = Array.from({ length: K + Q }, (_, i) => zkKeyFromSecret(new Uint8Array(32).fill(i + 1)));
   for (let i = 0; i < K; i++) tree.set(i, { keyHash: keys[i]!.keyHash, funded: 10n ** 18n, paid: 0n });
@@ -27,10 +31,23 @@ async function main(): Promise<void> {
   const ok = await snarkjs.groth16.verify(art.vkey, publicSignals, proof);
   await (globalThis as { curve_bn128?: { terminate(): Promise<void> } }).curve_bn128?.terminate();
   const usage = process.resourceUsage();
-  process.stdout.write(JSON.stringify({ K, Q, D, proveMs, verified: ok, maxRssMiB: Math.round(usage.maxRSS / 1024), cpuMs: Math.round((usage.userCPUTime + usage.systemCPUTime) / 1000) }) + "\n");
+  process.stdout.write(
+    JSON.stringify({
+      K,
+      Q,
+      D,
+      proveMs,
+      verified: ok,
+      maxRssMiB: Math.round(usage.maxRSS / 1024),
+      cpuMs: Math.round((usage.userCPUTime + usage.systemCPUTime) / 1000),
+    }) + "\n",
+  );
 }
 
-main().then(() => process.exit(0), (err: unknown) => {
-  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+    process.exit(1);
+  },
+);

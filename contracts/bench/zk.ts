@@ -41,8 +41,13 @@ const queueSlotsFor = (k: number): number => Math.max(1, Math.floor(k / 4));
 const configFor = (k: number): ZkCircuitConfig => ({ batchSize: k, queueSlots: queueSlotsFor(k), depth: DEPTH });
 
 const terms: Terms = {
-  serviceId: `0x${"ab".repeat(32)}`, serviceVersion: 1, inputPrice: 1_000_000_000n, outputPrice: 2_000_000_000n,
-  maxCost: 10n ** 15n, requestHash: `0x${"cd".repeat(32)}`, deadline: 4_000_000_000n,
+  serviceId: `0x${"ab".repeat(32)}`,
+  serviceVersion: 1,
+  inputPrice: 1_000_000_000n,
+  outputPrice: 2_000_000_000n,
+  maxCost: 10n ** 15n,
+  requestHash: `0x${"cd".repeat(32)}`,
+  deadline: 4_000_000_000n,
 };
 
 /** Voucher mode: K fresh users, one owner-lane voucher each, one settle; whole tx gas / K. */
@@ -53,13 +58,38 @@ async function voucherGasPerUser(chain: LocalChain, providerIndex: number, k: nu
   for (const u of users) {
     await chain.testClient.setBalance({ address: u.address, value: 10n ** 18n });
     const w = createWalletClient({ account: u, chain: chain.chain, transport: http(chain.rpcUrl) });
-    const hash = await w.writeContract({ address: chain.deployment.escrow, abi: escrowAbi, functionName: "depositAndFund", args: [provider.account.address], value: 10n ** 16n });
+    const hash = await w.writeContract({
+      address: chain.deployment.escrow,
+      abi: escrowAbi,
+      functionName: "depositAndFund",
+      args: [provider.account.address],
+      value: 10n ** 16n,
+    });
     await chain.publicClient.waitForTransactionReceipt({ hash });
   }
-  const vouchers = await Promise.all(users.map(async (u: LocalAccount, i) => toVoucher(await signTicket(u, domain, { user: u.address, provider: provider.account.address, nonce: BigInt(i + 1), cumulative: 123_456_789_000n, terms }))));
-  const escrow = getContract({ address: chain.deployment.escrow, abi: escrowAbi, client: { public: chain.publicClient, wallet: provider } });
-  const receipt = await chain.publicClient.waitForTransactionReceipt({ hash: await escrow.write.settle([provider.account.address, vouchers], { gas: 30_000_000n }) });
-  if (parseEventLogs({ abi: escrowAbi, logs: receipt.logs, eventName: "Settled" }).length !== k) throw new Error("voucher batch did not settle every user");
+  const vouchers = await Promise.all(
+    users.map(async (u: LocalAccount, i) =>
+      toVoucher(
+        await signTicket(u, domain, {
+          user: u.address,
+          provider: provider.account.address,
+          nonce: BigInt(i + 1),
+          cumulative: 123_456_789_000n,
+          terms,
+        }),
+      ),
+    ),
+  );
+  const escrow = getContract({
+    address: chain.deployment.escrow,
+    abi: escrowAbi,
+    client: { public: chain.publicClient, wallet: provider },
+  });
+  const receipt = await chain.publicClient.waitForTransactionReceipt({
+    hash: await escrow.write.settle([provider.account.address, vouchers], { gas: 30_000_000n }),
+  });
+  if (parseEventLogs({ abi: escrowAbi, logs: receipt.logs, eventName: "Settled" }).length !== k)
+    throw new Error("voucher batch did not settle every user");
   return Math.round(Number(receipt.gasUsed) / k);
 }
 
@@ -73,15 +103,32 @@ function batchData(k: number, round: bigint): `0x${string}` {
 /** Settlement gas with the accepting stand-in verifier, steady state (second settlement, nothing queued). */
 async function standInSettleGas(chain: LocalChain, providerIndex: number, config: ZkCircuitConfig): Promise<bigint> {
   const deployer = chain.wallet(0);
-  const zk = await deployZkEscrow(deployer, chain.publicClient, { lockSeconds: LOCK, minFund: 0n, verifier: { abi: acceptingVerifierAbi as unknown as unknown[], bytecode: acceptingVerifierBytecode }, ...config });
+  const zk = await deployZkEscrow(deployer, chain.publicClient, {
+    lockSeconds: LOCK,
+    minFund: 0n,
+    verifier: { abi: acceptingVerifierAbi as unknown as unknown[], bytecode: acceptingVerifierBytecode },
+    ...config,
+  });
   // deployZkEscrow deploys the verifier from the given bytecode: here the stand-in.
   const provider = chain.wallet(providerIndex);
   const escrow = getContract({ address: zk.escrow, abi: zkEscrowAbi, client: { public: chain.publicClient, wallet: provider } });
-  const proof = [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n].map((x) => x * 10n ** 70n) as unknown as readonly [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
+  const proof = [1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n].map((x) => x * 10n ** 70n) as unknown as readonly [
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+    bigint,
+  ];
   let gas = 0n;
   for (const round of [1n, 2n]) {
     const root = BigInt(`0x${"1f".repeat(31)}`) + round;
-    const hash = await escrow.write.settleZk([provider.account.address, root, 10n ** 15n * BigInt(config.batchSize), root + 7n, batchData(config.batchSize, round), proof], { gas: 5_000_000n });
+    const hash = await escrow.write.settleZk(
+      [provider.account.address, root, 10n ** 15n * BigInt(config.batchSize), root + 7n, batchData(config.batchSize, round), proof],
+      { gas: 5_000_000n },
+    );
     const receipt = await chain.publicClient.waitForTransactionReceipt({ hash });
     if (receipt.status !== "success") throw new Error("stand-in settlement reverted");
     gas = receipt.gasUsed;
@@ -96,7 +143,10 @@ async function realVerifierCost(): Promise<{ real: bigint; standIn: bigint; veri
     const provider = f.chain.wallet(5);
     const P = provider.account.address;
     const keys = [zkKeyFromSecret(new Uint8Array(32).fill(11)), zkKeyFromSecret(new Uint8Array(32).fill(12))];
-    const leaves = [await openAndDeposit(f, f.chain.wallet(1), keys[0]!, P, 10n ** 18n), await openAndDeposit(f, f.chain.wallet(2), keys[1]!, P, 10n ** 18n)];
+    const leaves = [
+      await openAndDeposit(f, f.chain.wallet(1), keys[0]!, P, 10n ** 18n),
+      await openAndDeposit(f, f.chain.wallet(2), keys[1]!, P, 10n ** 18n),
+    ];
     const sign = (i: number, c: bigint) => signZkVoucher(keys[i]!, { ...f.scope(P), leafIndex: leaves[i]! }, c);
     for (const vouchers of [[sign(0, 10n ** 15n)], [sign(1, 10n ** 15n)]]) {
       const b = await f.batch(P, vouchers);
@@ -139,22 +189,37 @@ async function main(): Promise<void> {
     const [k1, c1] = known[known.length - 2]!;
     const [k2, c2] = known[known.length - 1]!;
     const slope = (c2.total - c1.total) / (k2 - k1);
-    for (const k of KS.filter((k) => k > COMPILE_MAX)) constraints.set(k, { total: Math.round(c2.total + slope * (k - k2)), extrapolated: true });
+    for (const k of KS.filter((k) => k > COMPILE_MAX))
+      constraints.set(k, { total: Math.round(c2.total + slope * (k - k2)), extrapolated: true });
   }
 
   // 2. Proving time and peak memory.
-  const proveKs = list(arg("prove"), KS.filter((k) => builtArtifacts(configFor(k)) !== undefined));
+  const proveKs = list(
+    arg("prove"),
+    KS.filter((k) => builtArtifacts(configFor(k)) !== undefined),
+  );
   const proving = new Map<number, { proveMs: number; maxRssMiB: number; cpuMs: number }>();
   for (const k of proveKs) {
-    const art = builtArtifacts(configFor(k)) ?? (process.argv.includes("--build") ? await ensureZkArtifacts(configFor(k), { log }) : undefined);
+    const art =
+      builtArtifacts(configFor(k)) ?? (process.argv.includes("--build") ? await ensureZkArtifacts(configFor(k), { log }) : undefined);
     if (!art) {
       log(`K=${k}: no keys built (run with --build); skipping proving`);
       continue;
     }
     log(`proving K=${k}`);
-    const run = spawnSync(process.execPath, ["--conditions=@0g-compute/source", "--import", "tsx", join(here, "zk-prove.ts"), join(art.dir, "artifacts.json")], { encoding: "utf8", maxBuffer: 1 << 20 });
+    const run = spawnSync(
+      process.execPath,
+      ["--conditions=@0g-compute/source", "--import", "tsx", join(here, "zk-prove.ts"), join(art.dir, "artifacts.json")],
+      { encoding: "utf8", maxBuffer: 1 << 20 },
+    );
     if (run.status !== 0) throw new Error(`prover failed: ${run.stderr}`);
-    const out = JSON.parse(run.stdout.trim().split("\n").pop()!) as { proveMs: number; maxRssMiB: number; cpuMs: number; verified: boolean; Q: number };
+    const out = JSON.parse(run.stdout.trim().split("\n").pop()!) as {
+      proveMs: number;
+      maxRssMiB: number;
+      cpuMs: number;
+      verified: boolean;
+      Q: number;
+    };
     log(`K=${k}: proved with Q=${out.Q}, ${art.constraints} constraints`);
     if (!out.verified) throw new Error("bench proof did not verify");
     proving.set(k, out);
@@ -179,7 +244,9 @@ async function main(): Promise<void> {
     await chain.stop();
   }
 
-  console.log(`ZK settlement (tree depth ${DEPTH}, queue slots K/4; CI circuit K=${CI_CIRCUIT.batchSize} Q=${CI_CIRCUIT.queueSlots} D=${CI_CIRCUIT.depth})`);
+  console.log(
+    `ZK settlement (tree depth ${DEPTH}, queue slots K/4; CI circuit K=${CI_CIRCUIT.batchSize} Q=${CI_CIRCUIT.queueSlots} D=${CI_CIRCUIT.depth})`,
+  );
   console.log(`real 2-user settlement: ${anchor.real} gas; verifier share: ${anchor.verifier} gas`);
   console.log("K    constraints  per user  prove s  peak MiB  ZK gas/user  voucher gas/user");
   for (const k of KS) {
@@ -212,13 +279,18 @@ async function main(): Promise<void> {
   const at64 = gas.get(64);
   if (at64) console.log(`target gas per settled user at K=64 <= 4000: ${at64.zk <= 4000 ? "met" : "NOT met"} (${at64.zk})`);
   const p64 = proving.get(64);
-  console.log(`target proving at K=64 <= 300 s: ${p64 ? (p64.proveMs <= 300_000 ? "met" : "NOT met") + ` (${(p64.proveMs / 1000).toFixed(0)} s)` : "not measured (no K=64 keys; see docs/zk-settlement.md)"}`);
+  console.log(
+    `target proving at K=64 <= 300 s: ${p64 ? (p64.proveMs <= 300_000 ? "met" : "NOT met") + ` (${(p64.proveMs / 1000).toFixed(0)} s)` : "not measured (no K=64 keys; see docs/zk-settlement.md)"}`,
+  );
   const jsonOut = arg("json");
   const targets = { "K=64 gas per settled user, ZK mode": "<= 4000", "K=64 proving s": "<= 300" };
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ benchmark: "zk", depth: DEPTH, results, targets }, null, 2));
 }
 
-main().then(() => process.exit(0), (err: unknown) => {
-  console.error(err);
-  process.exit(1);
-});
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

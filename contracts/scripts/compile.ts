@@ -39,7 +39,10 @@ function generatedSources(): Record<string, { content: string }> {
 
 export type SolcOutput = {
   errors?: { severity: string; formattedMessage: string }[];
-  contracts: Record<string, Record<string, { abi: unknown[]; evm: { bytecode: { object: string }; deployedBytecode: { object: string } } }>>;
+  contracts: Record<
+    string,
+    Record<string, { abi: unknown[]; evm: { bytecode: { object: string }; deployedBytecode: { object: string } } }>
+  >;
 };
 
 /**
@@ -49,7 +52,12 @@ export type SolcOutput = {
 export function compileSources(sources: Record<string, { content: string }>, only?: readonly { file: string; name: string }[]): SolcOutput {
   const selection = ["abi", "evm.bytecode.object", "evm.deployedBytecode.object"];
   const outputSelection = only
-    ? Object.fromEntries([...new Set(only.map((c) => c.file))].map((file) => [file, Object.fromEntries(only.filter((c) => c.file === file).map((c) => [c.name, selection]))]))
+    ? Object.fromEntries(
+        [...new Set(only.map((c) => c.file))].map((file) => [
+          file,
+          Object.fromEntries(only.filter((c) => c.file === file).map((c) => [c.name, selection])),
+        ]),
+      )
     : SETTINGS.outputSelection;
   const output = JSON.parse(
     solc.compile(JSON.stringify({ language: "Solidity", sources, settings: { ...SETTINGS, outputSelection } }), { import: findImport }),
@@ -67,7 +75,10 @@ export function compileSources(sources: Record<string, { content: string }>, onl
  * const { abi, bytecode } = compileStandalone(verifierSource, "Groth16Verifier", buildDir);
  */
 export function compileStandalone(source: string, name: string, cacheDir: string): { abi: unknown[]; bytecode: `0x${string}` } {
-  const hash = createHash("sha256").update(JSON.stringify({ source, name, settings: SETTINGS, solc: solc.version() })).digest("hex").slice(0, 16);
+  const hash = createHash("sha256")
+    .update(JSON.stringify({ source, name, settings: SETTINGS, solc: solc.version() }))
+    .digest("hex")
+    .slice(0, 16);
   const cached = join(cacheDir, `${name}.${hash}.json`);
   if (existsSync(cached)) return JSON.parse(readFileSync(cached, "utf8")) as { abi: unknown[]; bytecode: `0x${string}` };
   const output = compileSources({ [`${name}.sol`]: { content: source } });

@@ -32,7 +32,12 @@ async function main(): Promise<void> {
   if (!key || !/^0x[0-9a-fA-F]{64}$/.test(key)) throw new Error("set DEPLOYER_PRIVATE_KEY to a 32-byte hex key");
   const probe = createPublicClient({ transport: http(rpcUrl) });
   const chainId = await probe.getChainId();
-  const chain = defineChain({ id: chainId, name: `chain ${chainId}`, nativeCurrency: { name: "0G", symbol: "0G", decimals: 18 }, rpcUrls: { default: { http: [rpcUrl] } } });
+  const chain = defineChain({
+    id: chainId,
+    name: `chain ${chainId}`,
+    nativeCurrency: { name: "0G", symbol: "0G", decimals: 18 },
+    rpcUrls: { default: { http: [rpcUrl] } },
+  });
   const client = createPublicClient({ chain, transport: http(rpcUrl) });
   const wallet = createWalletClient({ account: privateKeyToAccount(key), chain, transport: http(rpcUrl) });
   const deployment = await deployContracts(wallet, client, {

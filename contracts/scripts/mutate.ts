@@ -86,7 +86,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
 function applyMutation(source: string, m: Mutation): string {
   const at = source.indexOf(m.from);
   if (at < 0 || source.indexOf(m.from, at + 1) >= 0) {
-    throw new Error(`mutation ${m.id}: its text occurs ${at < 0 ? "nowhere" : "more than once"} in ${m.file}; update contracts/scripts/mutations.ts`);
+    throw new Error(
+      `mutation ${m.id}: its text occurs ${at < 0 ? "nowhere" : "more than once"} in ${m.file}; update contracts/scripts/mutations.ts`,
+    );
   }
   return source.slice(0, at) + m.to + source.slice(at + m.from.length);
 }
@@ -103,15 +105,18 @@ function buildInto(dir: string, baseline: string, sources: Record<string, { cont
 function writeJestConfig(dir: string, generatedDir: string): string {
   const file = join(dir, "jest.config.mjs");
   const base = pathToFileURL(join(repoDir, "jest.config.js")).href;
-  writeFileSync(file, [
-    `import base from ${JSON.stringify(base)};`,
-    "export default {",
-    "  ...base,",
-    `  rootDir: ${JSON.stringify(repoDir)},`,
-    `  moduleNameMapper: { "^\\\\.\\\\./generated/index(\\\\.js)?$": ${JSON.stringify(join(generatedDir, "index.ts"))}, ...base.moduleNameMapper },`,
-    "};",
-    "",
-  ].join("\n"));
+  writeFileSync(
+    file,
+    [
+      `import base from ${JSON.stringify(base)};`,
+      "export default {",
+      "  ...base,",
+      `  rootDir: ${JSON.stringify(repoDir)},`,
+      `  moduleNameMapper: { "^\\\\.\\\\./generated/index(\\\\.js)?$": ${JSON.stringify(join(generatedDir, "index.ts"))}, ...base.moduleNameMapper },`,
+      "};",
+      "",
+    ].join("\n"),
+  );
   return file;
 }
 
@@ -122,11 +127,14 @@ function runTestFile(config: string, testFile: string, resultsFile: string, time
       "--experimental-vm-modules",
       "--no-warnings=ExperimentalWarning",
       jestBin,
-      "--config", config,
-      "--runTestsByPath", join(contractsDir, "test", testFile),
+      "--config",
+      config,
+      "--runTestsByPath",
+      join(contractsDir, "test", testFile),
       "--maxWorkers=1",
       "--silent",
-      "--json", `--outputFile=${resultsFile}`,
+      "--json",
+      `--outputFile=${resultsFile}`,
     ];
     rmSync(resultsFile, { force: true });
     child = spawn(process.execPath, args, { cwd: repoDir, stdio: ["ignore", "ignore", "pipe"], detached: true });
@@ -148,7 +156,13 @@ function runTestFile(config: string, testFile: string, resultsFile: string, time
           testResults: { message: string; assertionResults: { status: string; fullName: string }[] }[];
         };
         const failed = results.testResults.flatMap((r) => r.assertionResults.filter((a) => a.status === "failed").map((a) => a.fullName));
-        if (results.numRuntimeErrorTestSuites > 0) failed.push(`suite error: ${results.testResults.map((r) => r.message).join(" ").slice(0, 300)}`);
+        if (results.numRuntimeErrorTestSuites > 0)
+          failed.push(
+            `suite error: ${results.testResults
+              .map((r) => r.message)
+              .join(" ")
+              .slice(0, 300)}`,
+          );
         resolveRun(failed.length === 0 && results.numFailedTests > 0 ? ["(unnamed failure)"] : failed);
       } catch {
         resolveRun([`jest produced no results: ${stderr.slice(-300)}`]);
@@ -158,7 +172,12 @@ function runTestFile(config: string, testFile: string, resultsFile: string, time
 }
 
 /** Run the test files in order and stop at the first failure. */
-async function runTests(config: string, files: readonly string[], resultsFile: string, deadline: number): Promise<{ failed?: string; timeout?: boolean }> {
+async function runTests(
+  config: string,
+  files: readonly string[],
+  resultsFile: string,
+  deadline: number,
+): Promise<{ failed?: string; timeout?: boolean }> {
   for (const testFile of files) {
     const result = await runTestFile(config, testFile, resultsFile, Math.max(1000, deadline - Date.now()));
     if (result === "timeout") return { timeout: true };
@@ -168,14 +187,21 @@ async function runTests(config: string, files: readonly string[], resultsFile: s
 }
 
 async function main(): Promise<void> {
-  const only = values.only?.split(",").map((s) => s.trim()).filter(Boolean);
+  const only = values.only
+    ?.split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
   const selected = MUTATIONS.filter((m) => (!only || only.includes(m.id)) && (!values.file || m.file === values.file));
   if (only) for (const id of only) if (!MUTATIONS.some((m) => m.id === id)) throw new Error(`no mutation ${id}`);
   if (values.list) {
     for (const m of selected) console.log(`${m.id.padEnd(34)} ${m.file.padEnd(20)} ${m.check}`);
     return;
   }
-  const testsFor = (m: Mutation): readonly string[] => values.tests?.split(",").map((t) => t.trim()).filter(Boolean) ?? TESTS[m.file];
+  const testsFor = (m: Mutation): readonly string[] =>
+    values.tests
+      ?.split(",")
+      .map((t) => t.trim())
+      .filter(Boolean) ?? TESTS[m.file];
   const sources = projectSources();
   // Every mutation must apply before anything runs: a stale list fails at once.
   const mutants = selected.map((m) => ({ m, source: applyMutation(sources[m.file]!.content, m) }));
@@ -194,7 +220,8 @@ async function main(): Promise<void> {
   cpSync(baseline, generated, { recursive: true });
   process.stderr.write(`baseline: ${files.join(", ")}\n`);
   const base = await runTests(config, files, resultsFile, Date.now() + MUTANT_TIMEOUT_MS * 2);
-  if (base.failed || base.timeout) throw new Error(`the unmutated contracts fail their tests (${base.failed ?? "timeout"}); fix that first`);
+  if (base.failed || base.timeout)
+    throw new Error(`the unmutated contracts fail their tests (${base.failed ?? "timeout"}); fix that first`);
 
   const outcomes: Outcome[] = [];
   for (const [i, { m, source }] of mutants.entries()) {
@@ -206,11 +233,20 @@ async function main(): Promise<void> {
       const status: Status = run.timeout ? "timeout" : run.failed ? "killed" : "survived";
       outcome = { id: m.id, file: m.file, check: m.check, status, ...(run.failed ? { detail: run.failed } : {}), seconds: 0 };
     } catch (err) {
-      outcome = { id: m.id, file: m.file, check: m.check, status: "invalid", detail: (err as Error).message.split("\n").slice(0, 3).join(" "), seconds: 0 };
+      outcome = {
+        id: m.id,
+        file: m.file,
+        check: m.check,
+        status: "invalid",
+        detail: (err as Error).message.split("\n").slice(0, 3).join(" "),
+        seconds: 0,
+      };
     }
     outcome.seconds = Math.round((Date.now() - started) / 1000);
     outcomes.push(outcome);
-    console.log(`[${i + 1}/${mutants.length}] ${outcome.status.padEnd(8)} ${m.id.padEnd(34)} ${outcome.seconds}s${outcome.detail ? `  ${outcome.detail}` : ""}`);
+    console.log(
+      `[${i + 1}/${mutants.length}] ${outcome.status.padEnd(8)} ${m.id.padEnd(34)} ${outcome.seconds}s${outcome.detail ? `  ${outcome.detail}` : ""}`,
+    );
   }
 
   const count = (s: Status) => outcomes.filter((o) => o.status === s).length;
@@ -220,8 +256,11 @@ async function main(): Promise<void> {
   console.log("");
   for (const o of survived) console.log(`SURVIVED ${o.id} (${o.file}): ${o.check}`);
   for (const o of outcomes.filter((x) => x.status === "invalid")) console.log(`INVALID  ${o.id} (${o.file}): ${o.detail}`);
-  console.log(`mutation score: ${killed}/${scored} killed (${scored === 0 ? 0 : Math.round((killed / scored) * 1000) / 10}%), ${survived.length} survived, ${count("invalid")} invalid`);
-  if (values.json) writeFileSync(values.json, JSON.stringify({ killed, survived: survived.length, invalid: count("invalid"), outcomes }, null, 2) + "\n");
+  console.log(
+    `mutation score: ${killed}/${scored} killed (${scored === 0 ? 0 : Math.round((killed / scored) * 1000) / 10}%), ${survived.length} survived, ${count("invalid")} invalid`,
+  );
+  if (values.json)
+    writeFileSync(values.json, JSON.stringify({ killed, survived: survived.length, invalid: count("invalid"), outcomes }, null, 2) + "\n");
   process.exitCode = survived.length === 0 && count("invalid") === 0 ? 0 : 1;
 }
 

@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
 import { toFunctionSelector, type LocalAccount } from "viem";
 import { escrowAbi, escrowBytecode } from "../ts/index.js";
-import { type LocalWallet } from "../ts/testing.js";
+import type { LocalWallet } from "../ts/testing.js";
 import { randomAccount, setup, settlementOutcome, voucher, type Fixture } from "./helpers.js";
 
 const ZERO = "0x0000000000000000000000000000000000000000" as const;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
-import { getContract, toFunctionSelector, type Hex, type LocalAccount } from "viem";
+import { getContract, toFunctionSelector, type LocalAccount } from "viem";
 import { reentrantReceiverAbi, reentrantReceiverBytecode } from "../ts/index.js";
-import { type LocalWallet } from "../ts/testing.js";
+import type { LocalWallet } from "../ts/testing.js";
 import { escrowEvents, setup, voucher, type Fixture } from "./helpers.js";
 
 // The receiver's ABI does not know the escrow's errors, so match the bubbled-up selector.
@@ -133,9 +133,17 @@ describe("Escrow ledger, channels and withdrawals", () => {
 
   describe("a reentrant receiver", () => {
     async function deployReceiver() {
-      const hash = await user.deployContract({ abi: reentrantReceiverAbi, bytecode: reentrantReceiverBytecode, args: [f.chain.deployment.escrow] });
+      const hash = await user.deployContract({
+        abi: reentrantReceiverAbi,
+        bytecode: reentrantReceiverBytecode,
+        args: [f.chain.deployment.escrow],
+      });
       const receipt = await f.mined(hash);
-      return getContract({ address: receipt.contractAddress!, abi: reentrantReceiverAbi, client: { public: f.chain.publicClient, wallet: user } });
+      return getContract({
+        address: receipt.contractAddress!,
+        abi: reentrantReceiverAbi,
+        client: { public: f.chain.publicClient, wallet: user },
+      });
     }
 
     it("cannot re-enter withdrawLedger: the whole withdrawal reverts and the ledger is intact", async () => {
@@ -169,9 +177,17 @@ describe("Escrow ledger, channels and withdrawals", () => {
   });
 
   it("a receiver that refuses payment makes only its own withdrawal fail", async () => {
-    const hash = await user.deployContract({ abi: reentrantReceiverAbi, bytecode: reentrantReceiverBytecode, args: [f.chain.deployment.escrow] });
+    const hash = await user.deployContract({
+      abi: reentrantReceiverAbi,
+      bytecode: reentrantReceiverBytecode,
+      args: [f.chain.deployment.escrow],
+    });
     const receipt = await f.mined(hash);
-    const receiver = getContract({ address: receipt.contractAddress!, abi: reentrantReceiverAbi, client: { public: f.chain.publicClient, wallet: user } });
+    const receiver = getContract({
+      address: receipt.contractAddress!,
+      abi: reentrantReceiverAbi,
+      client: { public: f.chain.publicClient, wallet: user },
+    });
     await f.mined(receiver.write.depositToEscrow({ value: 100n }));
     await f.mined(receiver.write.setMode([3, 0n]));
     await expect(receiver.write.withdrawLedger([100n])).rejects.toThrow(TRANSFER_FAILED);

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
-import type { Hex, LocalAccount } from "viem";
+import type { LocalAccount } from "viem";
 import { compactSignature, signDelegation, type Delegation } from "@0g-compute/core";
 import type { LocalWallet } from "../ts/testing.js";
 import { randomAccount, setup, settlementOutcome, SkipReason, voucher, type Fixture } from "./helpers.js";
@@ -71,12 +71,22 @@ describe("Escrow session keys (delegated lanes)", () => {
     await authorize(100n);
     const until = (await f.chain.now()) + 100n;
     await expect(f.escrowAs(user).write.authorizeKey([provider.account.address, key.address, 99n, until])).rejects.toThrow(/CapDecrease/);
-    await expect(f.escrowAs(user).write.authorizeKey([provider.account.address, user.account.address, 1n, until])).rejects.toThrow(/InvalidKey/);
-    await expect(f.escrowAs(user).write.authorizeKey([provider.account.address, provider.account.address, 1n, until])).rejects.toThrow(/InvalidKey/);
-    await expect(f.escrowAs(user).write.authorizeKey([provider.account.address, "0x0000000000000000000000000000000000000000", 1n, until])).rejects.toThrow(/InvalidKey/);
-    await expect(f.escrowAs(user).write.authorizeKey([provider.account.address, key.address, 200n, 1n])).rejects.toThrow(/ValidUntilInPast/);
+    await expect(f.escrowAs(user).write.authorizeKey([provider.account.address, user.account.address, 1n, until])).rejects.toThrow(
+      /InvalidKey/,
+    );
+    await expect(f.escrowAs(user).write.authorizeKey([provider.account.address, provider.account.address, 1n, until])).rejects.toThrow(
+      /InvalidKey/,
+    );
+    await expect(
+      f.escrowAs(user).write.authorizeKey([provider.account.address, "0x0000000000000000000000000000000000000000", 1n, until]),
+    ).rejects.toThrow(/InvalidKey/);
+    await expect(f.escrowAs(user).write.authorizeKey([provider.account.address, key.address, 200n, 1n])).rejects.toThrow(
+      /ValidUntilInPast/,
+    );
     // No lane with the zero provider (no one could ever settle it).
-    await expect(f.escrowAs(user).write.authorizeKey(["0x0000000000000000000000000000000000000000", key.address, 1n, until])).rejects.toThrow(/ZeroAddress/);
+    await expect(
+      f.escrowAs(user).write.authorizeKey(["0x0000000000000000000000000000000000000000", key.address, 1n, until]),
+    ).rejects.toThrow(/ZeroAddress/);
     await f.mined(f.escrowAs(user).write.authorizeKey([provider.account.address, key.address, 200n, until]));
     expect(await lane()).toMatchObject({ cap: 200n, validUntil: until });
   });
@@ -140,7 +150,11 @@ describe("Escrow session keys (delegated lanes)", () => {
       const { r, vs } = compactSignature(signed.signature);
       await expect(f.escrowAs(relayer).write.authorizeKeyWithSig([d, r, vs])).rejects.toThrow(/BadDelegationSignature/);
 
-      const foreign = await signDelegation(userAccount(), { ...f.domain, verifyingContract: "0x000000000000000000000000000000000000dEaD" }, d);
+      const foreign = await signDelegation(
+        userAccount(),
+        { ...f.domain, verifyingContract: "0x000000000000000000000000000000000000dEaD" },
+        d,
+      );
       const c = compactSignature(foreign.signature);
       await expect(f.escrowAs(relayer).write.authorizeKeyWithSig([d, c.r, c.vs])).rejects.toThrow(/BadDelegationSignature/);
 

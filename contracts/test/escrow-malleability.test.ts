@@ -40,7 +40,9 @@ describe("Escrow voucher signatures: malleability", () => {
     const high = { r: word(GX), s: word(N - HALF), yParity: 1 };
     expect(await recoverAddress({ hash: digest, signature: high })).toBe(signer);
     expect(N - HALF).toBeLessThan(1n << 255n); // representable in compact form
-    await f.mined(f.escrowAs(user).write.authorizeKey([provider.account.address, signer, 1000n, BigInt(Math.floor(Date.now() / 1000)) + 10n ** 6n]));
+    await f.mined(
+      f.escrowAs(user).write.authorizeKey([provider.account.address, signer, 1000n, BigInt(Math.floor(Date.now() / 1000)) + 10n ** 6n]),
+    );
 
     const compact = (sig: { r: Hex; s: Hex; yParity: number }): Voucher => ({
       user: ticket.user,

@@ -143,7 +143,13 @@ describe("Escrow settlement", () => {
 
   it("a receipt signature (another primary type in the same domain) never verifies as a voucher", async () => {
     const v = await voucher(f.domain, userAccount(), { provider: provider.account.address, cumulative: 100n });
-    const receipt = await signReceipt(userAccount(), f.domain, { ticketDigest: v.termsHash, responseHash: v.termsHash, inputTokens: 1, outputTokens: 1, fee: 100n });
+    const receipt = await signReceipt(userAccount(), f.domain, {
+      ticketDigest: v.termsHash,
+      responseHash: v.termsHash,
+      inputTokens: 1,
+      outputTokens: 1,
+      fee: 100n,
+    });
     const res = await settle([{ ...v, ...compactSignature(receipt.signature) }]);
     expect(res.settled).toHaveLength(0);
     expect(res.skipped[0]?.reason).toBe(SkipReason.NotDelegated);
@@ -151,7 +157,12 @@ describe("Escrow settlement", () => {
 
   it("garbage signatures are BadSignature skips, never a zero-address match", async () => {
     const v = await voucher(f.domain, userAccount(), { provider: provider.account.address, cumulative: 100n });
-    const zeroUser: Voucher = { ...v, user: "0x0000000000000000000000000000000000000000", r: `0x${"00".repeat(32)}`, vs: `0x${"00".repeat(32)}` };
+    const zeroUser: Voucher = {
+      ...v,
+      user: "0x0000000000000000000000000000000000000000",
+      r: `0x${"00".repeat(32)}`,
+      vs: `0x${"00".repeat(32)}`,
+    };
     const res = await settle([zeroUser]);
     expect(res.skipped[0]?.reason).toBe(SkipReason.BadSignature);
     expect(res.skipped[0]?.signer).toBe("0x0000000000000000000000000000000000000000");
@@ -166,15 +177,22 @@ describe("Escrow settlement", () => {
     const data = encodeFunctionData({
       abi: wide,
       functionName: "settle",
-      args: [provider.account.address, [
-        item({ user: BigInt(good.user) | (1n << 200n) }),
-        item({ nonce: good.nonce + (1n << 64n) }),
-        item({ cumulative: good.cumulative + (1n << 128n) }),
-        item({}),
-      ]],
+      args: [
+        provider.account.address,
+        [
+          item({ user: BigInt(good.user) | (1n << 200n) }),
+          item({ nonce: good.nonce + (1n << 64n) }),
+          item({ cumulative: good.cumulative + (1n << 128n) }),
+          item({}),
+        ],
+      ],
     });
     const selector = toFunctionSelector("settle(address,(address,uint64,uint128,bytes32,bytes32,bytes32)[])");
-    const hash = await provider.sendTransaction({ to: f.chain.deployment.escrow, data: `${selector}${data.slice(10)}` as Hex, gas: 1_000_000n });
+    const hash = await provider.sendTransaction({
+      to: f.chain.deployment.escrow,
+      data: `${selector}${data.slice(10)}` as Hex,
+      gas: 1_000_000n,
+    });
     const res = settlementOutcome(await f.mined(hash));
     expect(res.skipped.map((x) => x.reason)).toEqual([SkipReason.BadSignature, SkipReason.BadSignature, SkipReason.BadSignature]);
     expect(res.settled.map((x) => x.paid)).toEqual([100n]);

@@ -1,13 +1,5 @@
 // Shared helpers for the contract tests: a local chain, typed contract handles, signed vouchers.
-import {
-  getContract,
-  parseEventLogs,
-  type Address,
-  type Hash,
-  type Hex,
-  type LocalAccount,
-  type TransactionReceipt,
-} from "viem";
+import { getContract, parseEventLogs, type Address, type Hash, type Hex, type LocalAccount, type TransactionReceipt } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { escrowAbi, serviceRegistryAbi } from "../ts/index.js";
 import { startLocalChain, type LocalChain, type LocalChainOptions, type LocalWallet } from "../ts/testing.js";

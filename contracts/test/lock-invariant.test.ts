@@ -7,14 +7,7 @@
 // Run on the plain Escrow (voucher mode) and on a ZkEscrow (both modes; a stand-in verifier accepts every
 // proof, so settlement can be called without proving).
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import {
-  encodeFunctionData,
-  type Abi,
-  type AbiFunction,
-  type AbiParameter,
-  type Address,
-  type LocalAccount,
-} from "viem";
+import { encodeFunctionData, type Abi, type AbiFunction, type AbiParameter, type Address, type LocalAccount } from "viem";
 import { compactSignature, escrowDomain, signDelegation, type Voucher } from "@0g-compute/core";
 import { hash2, ZkChannelTree } from "@0g-compute/core/zk";
 import { escrowAbi, zkEscrowAbi } from "../ts/index.js";
@@ -56,7 +49,8 @@ const pair = (u: Address, p: Address) => `${u}/${p}`;
 
 async function observe(w: World): Promise<Snapshot> {
   const { chain, escrow, abi } = w;
-  const read = (functionName: string, args: unknown[] = []) => chain.publicClient.readContract({ address: escrow, abi, functionName, args } as never) as Promise<unknown>;
+  const read = (functionName: string, args: unknown[] = []) =>
+    chain.publicClient.readContract({ address: escrow, abi, functionName, args } as never) as Promise<unknown>;
   const people = Object.values(w.roles).map((r) => r.account.address);
   const providers = [w.roles.provider.account.address, w.roles.zkProvider.account.address];
   const voucher = new Map<string, bigint>();
@@ -65,7 +59,8 @@ async function observe(w: World): Promise<Snapshot> {
   for (const u of people) {
     for (const p of providers) {
       reads.push((read("getChannel", [u, p]) as Promise<readonly bigint[]>).then((c) => void voucher.set(pair(u, p), c[3]!)));
-      if (w.zk) reads.push((read("getZkChannel", [u, p]) as Promise<{ unlockAt: bigint }>).then((c) => void zk.set(pair(u, p), c.unlockAt)));
+      if (w.zk)
+        reads.push((read("getZkChannel", [u, p]) as Promise<{ unlockAt: bigint }>).then((c) => void zk.set(pair(u, p), c.unlockAt)));
     }
   }
   await Promise.all(reads);
@@ -81,7 +76,10 @@ function genericValue(p: AbiParameter, variant: number, roles: Roles): unknown {
     const n = array[2] === "" ? 1 : Number(array[2]);
     return Array.from({ length: n }, () => genericValue(inner, variant, roles));
   }
-  if (type === "tuple") return Object.fromEntries((p as { components: readonly AbiParameter[] }).components.map((c) => [c.name, genericValue(c, variant, roles)]));
+  if (type === "tuple")
+    return Object.fromEntries(
+      (p as { components: readonly AbiParameter[] }).components.map((c) => [c.name, genericValue(c, variant, roles)]),
+    );
   if (type === "address") return [roles.provider, roles.user, roles.zkProvider][variant % 3]!.account.address;
   if (type === "bool") return variant % 2 === 0;
   if (type.startsWith("uint")) return [1n, 1000n, 10n ** 6n][variant % 3]!;
@@ -102,7 +100,8 @@ async function walk(w: World, succeeded: Set<string>): Promise<void> {
   for (const fn of fns) {
     for (const caller of Object.values(roles)) {
       const plausible = await w.plausible(fn, caller);
-      const calls: { args: unknown[]; value?: bigint }[] = plausible.length > 0 ? plausible : [0, 1, 2].map((v) => ({ args: fn.inputs.map((p) => genericValue(p, v, roles)) }));
+      const calls: { args: unknown[]; value?: bigint }[] =
+        plausible.length > 0 ? plausible : [0, 1, 2].map((v) => ({ args: fn.inputs.map((p) => genericValue(p, v, roles)) }));
       for (const call of calls) {
         await chain.testClient.revert({ id: snapshot });
         snapshot = await chain.testClient.snapshot();
@@ -132,10 +131,18 @@ async function walk(w: World, succeeded: Set<string>): Promise<void> {
           return before;
         };
         for (const [key, before] of base.voucher) {
-          expect({ what, channel: key, unlockAt: after.voucher.get(key) }).toEqual({ what, channel: key, unlockAt: expected(key, before, SETS_VOUCHER_LOCK, CLEARS_VOUCHER_LOCK) });
+          expect({ what, channel: key, unlockAt: after.voucher.get(key) }).toEqual({
+            what,
+            channel: key,
+            unlockAt: expected(key, before, SETS_VOUCHER_LOCK, CLEARS_VOUCHER_LOCK),
+          });
         }
         for (const [key, before] of base.zk) {
-          expect({ what, zkChannel: key, unlockAt: after.zk.get(key) }).toEqual({ what, zkChannel: key, unlockAt: expected(key, before, SETS_ZK_LOCK, CLEARS_ZK_LOCK) });
+          expect({ what, zkChannel: key, unlockAt: after.zk.get(key) }).toEqual({
+            what,
+            zkChannel: key,
+            unlockAt: expected(key, before, SETS_ZK_LOCK, CLEARS_ZK_LOCK),
+          });
         }
       }
     }
@@ -163,17 +170,31 @@ async function voucherState(chain: LocalChain, escrow: Address, abi: Abi, roles:
   await send(roles.user, "requestWithdraw", [P, 4_000n]);
   await send(roles.stranger, "requestWithdraw", [P, 3_000n]);
   const newer: Voucher = await voucher(domain, roles.user.account as LocalAccount, { provider: P, nonce: 2n, cumulative: 300n });
-  const byKey: Voucher = await voucher(domain, roles.key.account as LocalAccount, { user: roles.user.account.address, provider: P, cumulative: 200n });
+  const byKey: Voucher = await voucher(domain, roles.key.account as LocalAccount, {
+    user: roles.user.account.address,
+    provider: P,
+    cumulative: 200n,
+  });
   return { send, domain, vouchers: [newer, byKey], validUntil };
 }
 
 /** Plausible arguments of the voucher-mode functions (shared by both contracts). */
-async function voucherPlausible(w: Omit<World, "plausible">, fn: AbiFunction, caller: LocalWallet, extra: { vouchers: Voucher[]; domain: ReturnType<typeof escrowDomain> }) {
+async function voucherPlausible(
+  w: Omit<World, "plausible">,
+  fn: AbiFunction,
+  caller: LocalWallet,
+  extra: { vouchers: Voucher[]; domain: ReturnType<typeof escrowDomain> },
+) {
   const { roles, chain, escrow, abi } = w;
   const P = roles.provider.account.address;
   const me = caller.account.address;
   const later = (await chain.now()) + 100n * LOCK;
-  const nonce = (await chain.publicClient.readContract({ address: escrow, abi, functionName: "delegationNonce", args: [roles.user.account.address] } as never)) as bigint;
+  const nonce = (await chain.publicClient.readContract({
+    address: escrow,
+    abi,
+    functionName: "delegationNonce",
+    args: [roles.user.account.address],
+  } as never)) as bigint;
   switch (fn.name) {
     case "deposit":
       return [{ args: [], value: 500n }];
@@ -230,7 +251,13 @@ describe.each([
       abi = escrowAbi as Abi;
       stop = () => chain.stop();
     }
-    const roles: Roles = { user: chain.wallet(1), provider: chain.wallet(2), stranger: chain.wallet(3), key: chain.wallet(4), zkProvider: chain.wallet(5) };
+    const roles: Roles = {
+      user: chain.wallet(1),
+      provider: chain.wallet(2),
+      stranger: chain.wallet(3),
+      key: chain.wallet(4),
+      zkProvider: chain.wallet(5),
+    };
     const v = await voucherState(chain, escrow, abi, roles);
     const ZP = roles.zkProvider.account.address;
     const tree = new ZkChannelTree(SHAPE.depth);
@@ -239,10 +266,22 @@ describe.each([
       // ZK channels of the user and the stranger to another provider, in the tree, with pending
       // withdrawals; then a deposit of the stranger's that no proof consumes (the provider freezes after
       // the lock, so that deposit reclaims work in the second phase).
-      for (const [who, [ax, ay]] of [[roles.user, ZK_KEYS.user], [roles.stranger, ZK_KEYS.stranger]] as const) {
+      for (const [who, [ax, ay]] of [
+        [roles.user, ZK_KEYS.user],
+        [roles.stranger, ZK_KEYS.stranger],
+      ] as const) {
         await v.send(who, "openZkChannel", [ZP, ax, ay]);
         await v.send(who, "zkDeposit", [ZP], 1_000n);
-        const leafIndex = Number(((await chain.publicClient.readContract({ address: escrow, abi, functionName: "getZkChannel", args: [who.account.address, ZP] } as never)) as { leafIndex: number }).leafIndex);
+        const leafIndex = Number(
+          (
+            (await chain.publicClient.readContract({
+              address: escrow,
+              abi,
+              functionName: "getZkChannel",
+              args: [who.account.address, ZP],
+            } as never)) as { leafIndex: number }
+          ).leafIndex,
+        );
         leaves.set(who.account.address, leafIndex);
         tree.set(leafIndex, { keyHash: hash2(ax, ay), funded: 1_000n, paid: 0n });
       }
@@ -297,7 +336,9 @@ describe.each([
     await walk(w, succeeded);
     // The walk really exercised the contract: every function it has plausible arguments for succeeded
     // at least once (a stale argument list would make this test vacuous).
-    const all = w.abi.filter((x): x is AbiFunction => x.type === "function" && x.stateMutability !== "view" && x.stateMutability !== "pure").map((f) => f.name);
+    const all = w.abi
+      .filter((x): x is AbiFunction => x.type === "function" && x.stateMutability !== "view" && x.stateMutability !== "pure")
+      .map((f) => f.name);
     expect(all.filter((n) => !succeeded.has(n))).toEqual([]);
   });
 });

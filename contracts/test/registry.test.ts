@@ -12,7 +12,7 @@ import {
   type TransactionReceipt,
 } from "viem";
 import { serviceRegistryAbi, serviceRegistryBytecode } from "../ts/index.js";
-import { type LocalWallet } from "../ts/testing.js";
+import type { LocalWallet } from "../ts/testing.js";
 import { ZERO32, setup, type Fixture } from "./helpers.js";
 
 const ZERO_ADDRESS = "0x0000000000000000000000000000000000000000" as Address;
@@ -576,7 +576,8 @@ describe("ServiceRegistry", () => {
         return receipt.status === "success" && receipt.contractAddress ? "deployed" : "reverted";
       } catch (err) {
         // viem does not decode constructor errors: find the raw revert data and decode it here.
-        const withData = err instanceof BaseError ? (err.walk((e) => typeof (e as { data?: unknown }).data === "string") as { data?: Hex } | null) : null;
+        const withData =
+          err instanceof BaseError ? (err.walk((e) => typeof (e as { data?: unknown }).data === "string") as { data?: Hex } | null) : null;
         if (!withData?.data) return `rejected: ${(err as Error).message}`;
         const decoded = decodeErrorResult({ abi: serviceRegistryAbi, data: withData.data });
         return `${decoded.errorName}(${(decoded.args ?? []).join(",")})`;

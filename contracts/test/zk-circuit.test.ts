@@ -17,7 +17,11 @@ import {
 } from "@0g-compute/core/zk";
 import { CI_CIRCUIT, ensureZkArtifacts, type ZkArtifacts } from "../zk/build.js";
 
-const scope = { chainId: 31337, escrow: "0x5FbDB2315678afecb367f032d93F642f64180aa3", provider: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8" } as const;
+const scope = {
+  chainId: 31337,
+  escrow: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+  provider: "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+} as const;
 const otherProvider = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC" as const;
 
 describe("ZK settlement circuit", () => {
@@ -32,8 +36,12 @@ describe("ZK settlement circuit", () => {
   };
   const batch = (vouchers: ZkVoucher[], pendingQueue: ZkQueueEntry[] = [], unchecked = true): ZkBatch =>
     buildZkBatch({ shape: art.config, scope, tree, oldQueueHash: 0n, pendingQueue, vouchers, unchecked });
-  const sign = (key: ZkKey, leafIndex: number, cumulative: bigint, s: { provider: `0x${string}`; chainId: number; escrow: `0x${string}` } = scope) =>
-    signZkVoucher(key, { ...s, leafIndex }, cumulative);
+  const sign = (
+    key: ZkKey,
+    leafIndex: number,
+    cumulative: bigint,
+    s: { provider: `0x${string}`; chainId: number; escrow: `0x${string}` } = scope,
+  ) => signZkVoucher(key, { ...s, leafIndex }, cumulative);
 
   /**
    * One voucher applied as the circuit computes it, whatever it pays: newPaid = min(cumulative, funded)
@@ -49,10 +57,28 @@ describe("ZK settlement circuit", () => {
     const amount = (((newPaid - leaf.paid) % SNARK_FIELD) + SNARK_FIELD) % SNARK_FIELD;
     const word = BigInt(voucher.leafIndex) + newPaid * 2n ** 32n;
     const header = { oldRoot: tree.root, newRoot: after.root, oldQueueHash: 0n, newQueueHash: 0n, nQueue: 0, scope, amount };
-    const commitment = commitValues([header.oldRoot, header.newRoot, 0n, 0n, 0n, BigInt(scope.chainId), BigInt(scope.escrow), BigInt(scope.provider), amount, word, 0n]);
+    const commitment = commitValues([
+      header.oldRoot,
+      header.newRoot,
+      0n,
+      0n,
+      0n,
+      BigInt(scope.chainId),
+      BigInt(scope.escrow),
+      BigInt(scope.provider),
+      amount,
+      word,
+      0n,
+    ]);
     const data = `0x${word.toString(16).padStart(32, "0")}` as const;
     const pub = zkPublicInput({ ...header, commitment, data });
-    return { ...b.input, newRoot: after.root.toString(), amount: amount.toString(), commitment: commitment.toString(), pub: pub.toString() };
+    return {
+      ...b.input,
+      newRoot: after.root.toString(),
+      amount: amount.toString(),
+      commitment: commitment.toString(),
+      pub: pub.toString(),
+    };
   };
 
   beforeAll(async () => {
@@ -69,9 +95,16 @@ describe("ZK settlement circuit", () => {
 
   it("accepts an honest batch: a deposit that opens a leaf, then two users' newest vouchers", async () => {
     const carol = zkKeyFromSecret(new Uint8Array(32).fill(3));
-    const b = batch([sign(alice, 0, 700n), sign(bob, 1, 900n), sign(carol, 2, 50n)], [{ leafIndex: 2, keyHash: carol.keyHash, amount: 80n }], false);
+    const b = batch(
+      [sign(alice, 0, 700n), sign(bob, 1, 900n), sign(carol, 2, 50n)],
+      [{ leafIndex: 2, keyHash: carol.keyHash, amount: 80n }],
+      false,
+    );
     // K = 2: the third voucher waits for the next proof.
-    expect(b.applied.map((a) => [a.leafIndex, a.newPaid])).toEqual([[0, 700n], [1, 500n]]);
+    expect(b.applied.map((a) => [a.leafIndex, a.newPaid])).toEqual([
+      [0, 700n],
+      [1, 500n],
+    ]);
     expect(b.skipped).toEqual([{ leafIndex: 2, reason: "batch-full" }]);
     await witness(b.input);
   });
@@ -126,8 +159,15 @@ describe("ZK settlement circuit", () => {
   it("the posted per-user data is bound: a public input computed over other data fails", async () => {
     const b = batch([sign(alice, 0, 700n)]);
     const lie = zkPublicInput({
-      commitment: b.call.commitment, oldRoot: tree.root, newRoot: b.call.newRoot, oldQueueHash: 0n, newQueueHash: 0n,
-      nQueue: 0, scope, amount: b.call.amount, data: `0x${(0n + 650n * 2n ** 32n).toString(16).padStart(32, "0")}`,
+      commitment: b.call.commitment,
+      oldRoot: tree.root,
+      newRoot: b.call.newRoot,
+      oldQueueHash: 0n,
+      newQueueHash: 0n,
+      nQueue: 0,
+      scope,
+      amount: b.call.amount,
+      data: `0x${(0n + 650n * 2n ** 32n).toString(16).padStart(32, "0")}`,
     });
     await expect(witness({ ...b.input, pub: lie.toString() })).rejects.toThrow(/Assert Failed/);
   });

@@ -68,7 +68,16 @@ export async function setupZk(): Promise<ZkFixture> {
     async settle(provider, batch, proof, as) {
       const c = zkContract(chain, zk.escrow, provider);
       const words = proof as readonly [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint];
-      return mined(c.write.settleZk([as ?? provider.account.address, batch.call.newRoot, batch.call.amount, batch.call.commitment, batch.call.data, words]));
+      return mined(
+        c.write.settleZk([
+          as ?? provider.account.address,
+          batch.call.newRoot,
+          batch.call.amount,
+          batch.call.commitment,
+          batch.call.data,
+          words,
+        ]),
+      );
     },
     async stop() {
       await chain.stop();
@@ -99,12 +108,14 @@ export interface StandInZk {
 }
 
 /** Start anvil and deploy a ZkEscrow with the accepting stand-in verifier (never for real settlement). */
-export async function setupStandInZk(options: {
-  lockSeconds?: bigint;
-  minFund?: bigint;
-  proofIntervalSeconds?: bigint;
-  shape?: { batchSize: number; queueSlots: number; depth: number };
-} = {}): Promise<StandInZk> {
+export async function setupStandInZk(
+  options: {
+    lockSeconds?: bigint;
+    minFund?: bigint;
+    proofIntervalSeconds?: bigint;
+    shape?: { batchSize: number; queueSlots: number; depth: number };
+  } = {},
+): Promise<StandInZk> {
   const lockSeconds = options.lockSeconds ?? LOCK;
   const chain = await startLocalChain({ params: { minFund: 0n, lockSeconds } });
   try {

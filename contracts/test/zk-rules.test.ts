@@ -7,7 +7,7 @@ import { toFunctionSelector, type Address, type Hash, type LocalAccount } from "
 import { escrowDomain } from "@0g-compute/core";
 import { hash2, SNARK_FIELD, ZkChannelTree } from "@0g-compute/core/zk";
 import { acceptingVerifierAbi, acceptingVerifierBytecode, deployZkEscrow, zkEscrowAbi } from "../ts/index.js";
-import { type LocalWallet } from "../ts/testing.js";
+import type { LocalWallet } from "../ts/testing.js";
 import { voucher } from "./helpers.js";
 import { setupStandInZk, type StandInZk } from "./zk-helpers.js";
 
@@ -25,7 +25,10 @@ describe("ZkEscrow rules", () => {
   const trees = new Map<Address, { tree: ZkChannelTree; queued: { leafIndex: number; keyHash: bigint; amount: bigint }[] }>();
   const model = (p: Address) => {
     let m = trees.get(p);
-    if (!m) trees.set(p, (m = { tree: new ZkChannelTree(SHAPE.depth), queued: [] }));
+    if (!m) {
+      m = { tree: new ZkChannelTree(SHAPE.depth), queued: [] };
+      trees.set(p, m);
+    }
     return m;
   };
   const channel = (user: LocalWallet, p = P()) => f.escrowAs(user).read.getZkChannel([user.account.address, p]);
@@ -96,11 +99,22 @@ describe("ZkEscrow rules", () => {
 
   it("a provider's tree holds at most 2^depth channels", async () => {
     const small = await deployZkEscrow(f.chain.wallet(0), f.chain.publicClient, {
-      lockSeconds: LOCK, minFund: 0n, verifier: { abi: acceptingVerifierAbi as unknown as unknown[], bytecode: acceptingVerifierBytecode }, batchSize: 2, queueSlots: 2, depth: 1,
+      lockSeconds: LOCK,
+      minFund: 0n,
+      verifier: { abi: acceptingVerifierAbi as unknown as unknown[], bytecode: acceptingVerifierBytecode },
+      batchSize: 2,
+      queueSlots: 2,
+      depth: 1,
     });
     const open = async (key: bigint) => {
       const user = await f.freshWallet();
-      return user.writeContract({ address: small.escrow, abi: zkEscrowAbi, functionName: "openZkChannel", args: [P(), key, 1n], chain: f.chain.chain });
+      return user.writeContract({
+        address: small.escrow,
+        abi: zkEscrowAbi,
+        functionName: "openZkChannel",
+        args: [P(), key, 1n],
+        chain: f.chain.chain,
+      });
     };
     await f.mined(open(1n));
     await f.mined(open(2n));
@@ -109,7 +123,12 @@ describe("ZkEscrow rules", () => {
 
   it("the circuit's shape is not empty and its depth at most 32", async () => {
     const deploy = (shape: { batchSize: number; queueSlots: number; depth: number }) =>
-      deployZkEscrow(f.chain.wallet(0), f.chain.publicClient, { lockSeconds: LOCK, minFund: 0n, verifier: { abi: acceptingVerifierAbi as unknown as unknown[], bytecode: acceptingVerifierBytecode }, ...shape });
+      deployZkEscrow(f.chain.wallet(0), f.chain.publicClient, {
+        lockSeconds: LOCK,
+        minFund: 0n,
+        verifier: { abi: acceptingVerifierAbi as unknown as unknown[], bytecode: acceptingVerifierBytecode },
+        ...shape,
+      });
     const bad = new RegExp(toFunctionSelector("BadZkConfig()"));
     await expect(deploy({ batchSize: 0, queueSlots: 1, depth: 4 })).rejects.toThrow(bad);
     await expect(deploy({ batchSize: 1, queueSlots: 0, depth: 4 })).rejects.toThrow(bad);

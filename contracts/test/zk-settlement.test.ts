@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { parseEventLogs, type LocalAccount } from "viem";
 import { deriveZkKey, signZkVoucher, syncZkState, type ZkBatch, type ZkKey } from "@0g-compute/core/zk";
 import { zkEscrowAbi } from "../ts/index.js";
-import { type LocalWallet } from "../ts/testing.js";
+import type { LocalWallet } from "../ts/testing.js";
 import { LOCK, openAndDeposit, setupZk, type ZkFixture } from "./zk-helpers.js";
 
 describe("ZK settlement on-chain", () => {
@@ -68,7 +68,9 @@ describe("ZK settlement on-chain", () => {
     const proofB = await f.prove(b);
     const tampered = (over: Partial<ZkBatch["call"]>): ZkBatch => ({ ...b, call: { ...b.call, ...over } });
     await expect(f.settle(provider, tampered({ amount: b.call.amount + 1n }), proofB)).rejects.toThrow(/InvalidProof/);
-    await expect(f.settle(provider, tampered({ data: `${b.call.data.slice(0, -2)}ff` as `0x${string}` }), proofB)).rejects.toThrow(/InvalidProof/);
+    await expect(f.settle(provider, tampered({ data: `${b.call.data.slice(0, -2)}ff` as `0x${string}` }), proofB)).rejects.toThrow(
+      /InvalidProof/,
+    );
     // The same proof for another provider (its tree, queue and domain differ).
     await expect(f.settle(provider, b, proofB, u3.account.address)).rejects.toThrow(/InvalidProof/);
     await f.settle(provider, b, proofB);

@@ -80,12 +80,18 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
   const chainId = options.chainId ?? 31337;
   const accounts = options.accounts ?? 10;
   const args = [
-    "--host", "127.0.0.1",
-    "--port", "0",
-    "--chain-id", String(chainId),
-    "--accounts", String(accounts),
-    "--balance", String(options.balance ?? 10_000),
-    "--mnemonic", ANVIL_MNEMONIC,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--chain-id",
+    String(chainId),
+    "--accounts",
+    String(accounts),
+    "--balance",
+    String(options.balance ?? 10_000),
+    "--mnemonic",
+    ANVIL_MNEMONIC,
   ];
   if (options.blockTime !== undefined) args.push("--block-time", String(options.blockTime));
   if (options.extraArgs) args.push(...options.extraArgs);
@@ -97,7 +103,10 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
 
   let output = "";
   const port = await new Promise<number>((resolvePort, reject) => {
-    const timer = setTimeout(() => fail(new Error(`anvil did not listen within ${options.startTimeoutMs ?? 15_000} ms:\n${output}`)), options.startTimeoutMs ?? 15_000);
+    const timer = setTimeout(
+      () => fail(new Error(`anvil did not listen within ${options.startTimeoutMs ?? 15_000} ms:\n${output}`)),
+      options.startTimeoutMs ?? 15_000,
+    );
     const onData = (chunk: Buffer): void => {
       output += chunk.toString("utf8");
       const match = /Listening on 127\.0\.0\.1:(\d+)/.exec(output);

@@ -1,13 +1,4 @@
-import {
-  getAddress,
-  type Account,
-  type Address,
-  type Chain,
-  type Hash,
-  type PublicClient,
-  type Transport,
-  type WalletClient,
-} from "viem";
+import { getAddress, type Account, type Address, type Chain, type Hash, type PublicClient, type Transport, type WalletClient } from "viem";
 import { escrowAbi, escrowBytecode, serviceRegistryAbi, serviceRegistryBytecode } from "../generated/index.js";
 
 /** Deploy-time parameters of a 0G Compute deployment. All durations in seconds, amounts in wei. */
@@ -48,7 +39,10 @@ export const DEVNET_PARAMS: Required<DeployParams> = {
 /** Thrown when a deployment transaction fails or produces no contract. */
 export class DeployError extends Error {
   readonly code = "DEPLOY_FAILED";
-  constructor(message: string, readonly txHash?: Hash) {
+  constructor(
+    message: string,
+    readonly txHash?: Hash,
+  ) {
     super(message);
     this.name = "DeployError";
   }

@@ -16,7 +16,9 @@ export function withGasMargin<C extends WalletClient>(wallet: C): C {
   return extend((client) => ({
     async writeContract(args: Args) {
       if (args.gas !== undefined) return writeContract(client, args);
-      const estimate = await estimateContractGas(client, { ...args, account: args.account ?? client.account } as Parameters<typeof estimateContractGas>[1]);
+      const estimate = await estimateContractGas(client, { ...args, account: args.account ?? client.account } as Parameters<
+        typeof estimateContractGas
+      >[1]);
       return writeContract(client, { ...args, gas: (estimate * 6n) / 5n + 20_000n } as Args);
     },
   }));

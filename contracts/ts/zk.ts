@@ -1,4 +1,14 @@
-import { getAddress, type Abi, type Account, type Address, type Chain, type Hex, type PublicClient, type Transport, type WalletClient } from "viem";
+import {
+  getAddress,
+  type Abi,
+  type Account,
+  type Address,
+  type Chain,
+  type Hex,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from "viem";
 import { poseidonHasherAbi, poseidonHasherBytecode, zkEscrowAbi, zkEscrowBytecode } from "../generated/index.js";
 import { DeployError } from "./deploy.js";
 
@@ -53,7 +63,9 @@ export async function deployZkEscrow(
   params: ZkDeployParams,
 ): Promise<ZkDeployment> {
   const deploy = async (abi: Abi, bytecode: Hex, args: readonly unknown[], what: string) => {
-    const hash = await wallet.deployContract({ abi, bytecode, args, chain: wallet.chain ?? null } as Parameters<typeof wallet.deployContract>[0]);
+    const hash = await wallet.deployContract({ abi, bytecode, args, chain: wallet.chain ?? null } as Parameters<
+      typeof wallet.deployContract
+    >[0]);
     const receipt = await client.waitForTransactionReceipt({ hash });
     if (receipt.status !== "success" || !receipt.contractAddress) throw new DeployError(`${what} deployment failed`, hash);
     return { address: getAddress(receipt.contractAddress), gas: receipt.gasUsed };

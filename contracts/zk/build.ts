@@ -73,7 +73,10 @@ export interface ZkBuildOptions {
 /** A package's folder, found from its entry point (some packages do not export `package.json`). */
 function packageDir(pkg: string): string {
   let dir = dirname(require.resolve(pkg));
-  while (!existsSync(join(dir, "package.json")) || (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string }).name !== pkg) {
+  while (
+    !existsSync(join(dir, "package.json")) ||
+    (JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string }).name !== pkg
+  ) {
     const up = dirname(dir);
     if (up === dir) throw new Error(`cannot find the folder of ${pkg}`);
     dir = up;
@@ -82,16 +85,19 @@ function packageDir(pkg: string): string {
 }
 
 function toolchainHash(config: ZkCircuitConfig): string {
-  const version = (pkg: string): string => (JSON.parse(readFileSync(join(packageDir(pkg), "package.json"), "utf8")) as { version: string }).version;
+  const version = (pkg: string): string =>
+    (JSON.parse(readFileSync(join(packageDir(pkg), "package.json"), "utf8")) as { version: string }).version;
   return createHash("sha256")
-    .update(JSON.stringify({
-      circuit: readFileSync(circuitFile, "utf8"),
-      config,
-      circom2: version("circom2"),
-      circomlib: version("circomlib"),
-      snarkjs: version("snarkjs"),
-      setup: SETUP_VERSION,
-    }))
+    .update(
+      JSON.stringify({
+        circuit: readFileSync(circuitFile, "utf8"),
+        config,
+        circom2: version("circom2"),
+        circomlib: version("circomlib"),
+        snarkjs: version("snarkjs"),
+        setup: SETUP_VERSION,
+      }),
+    )
     .digest("hex")
     .slice(0, 16);
 }
@@ -137,14 +143,21 @@ async function compileCircuit(config: ZkCircuitConfig, dir: string): Promise<voi
   const nodeModules = dirname(packageDir("circomlib"));
   const cwd = dirname(nodeModules);
   const main = join(dir, "main.circom");
-  writeFileSync(main, [
-    "pragma circom 2.1.5;",
-    `include "${relative(cwd, circuitFile)}";`,
-    `component main {public [pub]} = ZkSettlement(${config.batchSize}, ${config.queueSlots}, ${config.depth});`,
-    "",
-  ].join("\n"));
+  writeFileSync(
+    main,
+    [
+      "pragma circom 2.1.5;",
+      `include "${relative(cwd, circuitFile)}";`,
+      `component main {public [pub]} = ZkSettlement(${config.batchSize}, ${config.queueSlots}, ${config.depth});`,
+      "",
+    ].join("\n"),
+  );
   const circom = join(packageDir("circom2"), "cli.js");
-  await run(process.execPath, [circom, relative(cwd, main), "--r1cs", "--wasm", "--O2", "-o", relative(cwd, dir), "-l", relative(cwd, nodeModules), "-l", "."], cwd);
+  await run(
+    process.execPath,
+    [circom, relative(cwd, main), "--r1cs", "--wasm", "--O2", "-o", relative(cwd, dir), "-l", relative(cwd, nodeModules), "-l", "."],
+    cwd,
+  );
 }
 
 /**
@@ -172,13 +185,18 @@ export async function ensureTestPtau(power: number, log: (m: string) => void = (
   const dir = join(ZK_BUILD_DIR, "ptau");
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `test_seeded_${power}.ptau`);
-  return withLock(`${file}.lock`, () => existsSync(file), async () => {
-    if (!existsSync(file)) {
-      log(`generating test powers of tau 2^${power} (insecure, public seed)`);
-      await generateTestPtau(file, power, { log });
-    }
-    return file;
-  }, () => file);
+  return withLock(
+    `${file}.lock`,
+    () => existsSync(file),
+    async () => {
+      if (!existsSync(file)) {
+        log(`generating test powers of tau 2^${power} (insecure, public seed)`);
+        await generateTestPtau(file, power, { log });
+      }
+      return file;
+    },
+    () => file,
+  );
 }
 
 /**
@@ -190,68 +208,75 @@ export async function ensureTestPtau(power: number, log: (m: string) => void = (
  */
 export async function ensureZkArtifacts(config: ZkCircuitConfig, options: ZkBuildOptions = {}): Promise<ZkArtifacts> {
   const log = options.log ?? (() => undefined);
-  const hash = toolchainHash(config) + (options.ptauFile ? `-${createHash("sha256").update(resolve(options.ptauFile)).digest("hex").slice(0, 8)}` : "");
+  const hash =
+    toolchainHash(config) +
+    (options.ptauFile ? `-${createHash("sha256").update(resolve(options.ptauFile)).digest("hex").slice(0, 8)}` : "");
   const name = `k${config.batchSize}-q${config.queueSlots}-d${config.depth}-${hash}`;
   const dir = join(ZK_BUILD_DIR, name);
   const doneFile = join(dir, "artifacts.json");
   const load = (): ZkArtifacts => JSON.parse(readFileSync(doneFile, "utf8")) as ZkArtifacts;
   if (existsSync(doneFile)) return load();
   mkdirSync(ZK_BUILD_DIR, { recursive: true });
-  return withLock(`${dir}.lock`, () => existsSync(doneFile), async () => {
-    if (existsSync(doneFile)) return load();
-    mkdirSync(dir, { recursive: true });
-    const timings: Record<string, number> = {};
-    const step = async <T>(label: string, f: () => Promise<T>): Promise<T> => {
-      const t = Date.now();
-      log(`${name}: ${label}`);
-      const out = await f();
-      timings[label] = (Date.now() - t) / 1000;
-      return out;
-    };
-    try {
-      await step("compile", () => compileCircuit(config, dir));
-      const r1cs = join(dir, "main.r1cs");
-      const wasm = join(dir, "main_js", "main.wasm");
-      const info = await snarkjs.r1cs.info(r1cs);
-      const power = circuitPower(info);
-      const ptau = options.ptauFile ? resolve(options.ptauFile) : await step("ptau", () => ensureTestPtau(power, log));
-      const z0 = join(dir, "step0.zkey");
-      const z1 = join(dir, "step1.zkey");
-      const z2 = join(dir, "step2.zkey");
-      const zkey = join(dir, "final.zkey");
-      await step("zkey new", () => snarkjs.zKey.newZKey(r1cs, ptau, z0));
-      await step("contribution 1", () => snarkjs.zKey.contribute(z0, z1, "contribution 1", randomBytes(32).toString("hex")));
-      await step("contribution 2", () => snarkjs.zKey.contribute(z1, z2, "contribution 2", randomBytes(32).toString("hex")));
-      // The beacon: a public random value (in production, e.g. a future block hash named in advance).
-      const beacon = createHash("sha256").update(`0g-compute zk beacon ${name}`).digest("hex");
-      await step("beacon", () => snarkjs.zKey.beacon(z2, zkey, "final beacon", beacon, 10));
-      for (const f of [z0, z1, z2]) rmSync(f, { force: true });
-      const vkey = await snarkjs.zKey.exportVerificationKey(zkey);
-      const template = readFileSync(join(packageDir("snarkjs"), "templates", "verifier_groth16.sol.ejs"), "utf8");
-      const source = await snarkjs.zKey.exportSolidityVerifier(zkey, { groth16: template });
-      writeFileSync(join(dir, "Groth16Verifier.sol"), source);
-      const { abi, bytecode } = await step("verifier", async () => compileStandalone(source, "Groth16Verifier", dir));
-      const artifacts: ZkArtifacts = {
-        config,
-        hash,
-        dir,
-        wasm,
-        zkey,
-        vkey,
-        verifierAbi: abi,
-        verifierBytecode: bytecode,
-        constraints: info.nConstraints,
-        power,
-        ptau: { file: ptau, kind: options.ptauFile ? "ceremony" : "test-seed" },
-        timings,
+  return withLock(
+    `${dir}.lock`,
+    () => existsSync(doneFile),
+    async () => {
+      if (existsSync(doneFile)) return load();
+      mkdirSync(dir, { recursive: true });
+      const timings: Record<string, number> = {};
+      const step = async <T>(label: string, f: () => Promise<T>): Promise<T> => {
+        const t = Date.now();
+        log(`${name}: ${label}`);
+        const out = await f();
+        timings[label] = (Date.now() - t) / 1000;
+        return out;
       };
-      writeFileSync(doneFile + ".tmp", JSON.stringify(artifacts, null, 2));
-      renameSync(doneFile + ".tmp", doneFile);
-      return artifacts;
-    } finally {
-      await (globalThis as { curve_bn128?: { terminate(): Promise<void> } }).curve_bn128?.terminate();
-    }
-  }, load);
+      try {
+        await step("compile", () => compileCircuit(config, dir));
+        const r1cs = join(dir, "main.r1cs");
+        const wasm = join(dir, "main_js", "main.wasm");
+        const info = await snarkjs.r1cs.info(r1cs);
+        const power = circuitPower(info);
+        const ptau = options.ptauFile ? resolve(options.ptauFile) : await step("ptau", () => ensureTestPtau(power, log));
+        const z0 = join(dir, "step0.zkey");
+        const z1 = join(dir, "step1.zkey");
+        const z2 = join(dir, "step2.zkey");
+        const zkey = join(dir, "final.zkey");
+        await step("zkey new", () => snarkjs.zKey.newZKey(r1cs, ptau, z0));
+        await step("contribution 1", () => snarkjs.zKey.contribute(z0, z1, "contribution 1", randomBytes(32).toString("hex")));
+        await step("contribution 2", () => snarkjs.zKey.contribute(z1, z2, "contribution 2", randomBytes(32).toString("hex")));
+        // The beacon: a public random value (in production, e.g. a future block hash named in advance).
+        const beacon = createHash("sha256").update(`0g-compute zk beacon ${name}`).digest("hex");
+        await step("beacon", () => snarkjs.zKey.beacon(z2, zkey, "final beacon", beacon, 10));
+        for (const f of [z0, z1, z2]) rmSync(f, { force: true });
+        const vkey = await snarkjs.zKey.exportVerificationKey(zkey);
+        const template = readFileSync(join(packageDir("snarkjs"), "templates", "verifier_groth16.sol.ejs"), "utf8");
+        const source = await snarkjs.zKey.exportSolidityVerifier(zkey, { groth16: template });
+        writeFileSync(join(dir, "Groth16Verifier.sol"), source);
+        const { abi, bytecode } = await step("verifier", async () => compileStandalone(source, "Groth16Verifier", dir));
+        const artifacts: ZkArtifacts = {
+          config,
+          hash,
+          dir,
+          wasm,
+          zkey,
+          vkey,
+          verifierAbi: abi,
+          verifierBytecode: bytecode,
+          constraints: info.nConstraints,
+          power,
+          ptau: { file: ptau, kind: options.ptauFile ? "ceremony" : "test-seed" },
+          timings,
+        };
+        writeFileSync(doneFile + ".tmp", JSON.stringify(artifacts, null, 2));
+        renameSync(doneFile + ".tmp", doneFile);
+        return artifacts;
+      } finally {
+        await (globalThis as { curve_bn128?: { terminate(): Promise<void> } }).curve_bn128?.terminate();
+      }
+    },
+    load,
+  );
 }
 
 async function cli(): Promise<void> {
@@ -260,14 +285,26 @@ async function cli(): Promise<void> {
     return i > 0 ? Number(process.argv[i + 1]) : fallback;
   };
   const ptauIndex = process.argv.indexOf("--ptau");
-  const config = { batchSize: arg("batch", CI_CIRCUIT.batchSize), queueSlots: arg("queue", CI_CIRCUIT.queueSlots), depth: arg("depth", CI_CIRCUIT.depth) };
-  const art = await ensureZkArtifacts(config, { ...(ptauIndex > 0 ? { ptauFile: process.argv[ptauIndex + 1]! } : {}), log: (m) => process.stderr.write(`${m}\n`) });
-  process.stdout.write(JSON.stringify({ dir: art.dir, constraints: art.constraints, power: art.power, ptau: art.ptau, timings: art.timings }, null, 2) + "\n");
+  const config = {
+    batchSize: arg("batch", CI_CIRCUIT.batchSize),
+    queueSlots: arg("queue", CI_CIRCUIT.queueSlots),
+    depth: arg("depth", CI_CIRCUIT.depth),
+  };
+  const art = await ensureZkArtifacts(config, {
+    ...(ptauIndex > 0 ? { ptauFile: process.argv[ptauIndex + 1]! } : {}),
+    log: (m) => process.stderr.write(`${m}\n`),
+  });
+  process.stdout.write(
+    JSON.stringify({ dir: art.dir, constraints: art.constraints, power: art.power, ptau: art.ptau, timings: art.timings }, null, 2) + "\n",
+  );
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
-  cli().then(() => process.exit(0), (err: unknown) => {
-    process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
-    process.exit(1);
-  });
+  cli().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
 }

@@ -97,7 +97,7 @@ function powers(tau: bigint, n: number): bigint[] {
 function lagrangeAt(tau: bigint, omega: bigint, p: number, truncated: boolean): bigint[] {
   const n = 1 << p;
   const nInv = inv(BigInt(n));
-  const scale = ((powMod(tau, BigInt(n)) - 1n + R) % R) * nInv % R;
+  const scale = (((powMod(tau, BigInt(n)) - 1n + R) % R) * nInv) % R;
   const omegas = powers(omega, n);
   const denominators = omegas.map((w) => mod(tau - w));
   const inverses = batchInverse(denominators);
@@ -115,7 +115,10 @@ class FixedBase {
   private readonly sJ: number;
   private readonly prefix: "g1m" | "g2m";
 
-  constructor(private readonly curve: Bn128, group: "G1" | "G2") {
+  constructor(
+    private readonly curve: Bn128,
+    group: "G1" | "G2",
+  ) {
     const G: WasmGroup = curve[group];
     this.prefix = group === "G1" ? "g1m" : "g2m";
     this.sA = G.F.n8 * 2;
@@ -165,7 +168,11 @@ class FixedBase {
         const digit = Number(s & 0xffn);
         s >>= 8n;
         if (digit === 0) continue;
-        task.push({ cmd: "CALL", fnName: `${this.prefix}_addMixed`, params: [acc, { var: 0, offset: (w * 255 + digit - 1) * this.sA }, acc] });
+        task.push({
+          cmd: "CALL",
+          fnName: `${this.prefix}_addMixed`,
+          params: [acc, { var: 0, offset: (w * 255 + digit - 1) * this.sA }, acc],
+        });
       }
     }
     task.push({ cmd: "CALL", fnName: `${this.prefix}_batchToAffine`, params: [{ var: 1 }, { val: n }, { var: 1 }] });

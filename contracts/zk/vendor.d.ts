@@ -50,8 +50,17 @@ declare module "snarkjs" {
   }
   export type Logger = { debug(m: string): void; info(m: string): void; warn(m: string): void; error(m: string): void };
   export const groth16: {
-    fullProve(input: Record<string, unknown>, wasm: string | Uint8Array, zkey: string | Uint8Array, logger?: Logger): Promise<{ proof: Groth16Proof; publicSignals: string[] }>;
-    prove(zkey: string | Uint8Array, witness: string | Uint8Array, logger?: Logger): Promise<{ proof: Groth16Proof; publicSignals: string[] }>;
+    fullProve(
+      input: Record<string, unknown>,
+      wasm: string | Uint8Array,
+      zkey: string | Uint8Array,
+      logger?: Logger,
+    ): Promise<{ proof: Groth16Proof; publicSignals: string[] }>;
+    prove(
+      zkey: string | Uint8Array,
+      witness: string | Uint8Array,
+      logger?: Logger,
+    ): Promise<{ proof: Groth16Proof; publicSignals: string[] }>;
     verify(vkey: unknown, publicSignals: string[], proof: Groth16Proof): Promise<boolean>;
   };
   export const wtns: {
@@ -65,12 +74,22 @@ declare module "snarkjs" {
   export const zKey: {
     newZKey(r1cs: string, ptau: string, zkey: string, logger?: Logger): Promise<Uint8Array>;
     contribute(oldZkey: string, newZkey: string, name: string, entropy: string, logger?: Logger): Promise<Uint8Array>;
-    beacon(oldZkey: string, newZkey: string, name: string, beaconHashHex: string, numIterationsExp: number, logger?: Logger): Promise<Uint8Array>;
+    beacon(
+      oldZkey: string,
+      newZkey: string,
+      name: string,
+      beaconHashHex: string,
+      numIterationsExp: number,
+      logger?: Logger,
+    ): Promise<Uint8Array>;
     exportVerificationKey(zkey: string, logger?: Logger): Promise<unknown>;
     exportSolidityVerifier(zkey: string, templates: Record<string, string>, logger?: Logger): Promise<string>;
     verifyFromR1cs(r1cs: string, ptau: string, zkey: string, logger?: Logger): Promise<boolean>;
   };
   export const r1cs: {
-    info(file: string, logger?: Logger): Promise<{ nConstraints: number; nVars: number; nPubInputs: number; nOutputs: number; nPrvInputs: number }>;
+    info(
+      file: string,
+      logger?: Logger,
+    ): Promise<{ nConstraints: number; nVars: number; nPubInputs: number; nOutputs: number; nPrvInputs: number }>;
   };
 }

@@ -68,7 +68,9 @@ export async function checkTicket(input: StaticCheckInput): Promise<CheckedTicke
   const digest = ticketDigest(input.domain, ticket);
   let signer: Address;
   try {
-    signer = input.recover ? await input.recover(digest, ticket.signature) : await recoverAddress({ hash: digest, signature: ticket.signature });
+    signer = input.recover
+      ? await input.recover(digest, ticket.signature)
+      : await recoverAddress({ hash: digest, signature: ticket.signature });
   } catch {
     throw new AdmissionError("bad_signature", "ticket signature does not recover");
   }
@@ -87,16 +89,23 @@ export async function checkTicket(input: StaticCheckInput): Promise<CheckedTicke
 /** Throw `terms_changed` unless the ticket's service, version and prices are among the terms honoured. */
 export function checkTerms(ticket: SignedTicket, honoured: HonouredTerms): void {
   const t = ticket.terms;
-  const match = honoured.serviceId.toLowerCase() === t.serviceId.toLowerCase() &&
+  const match =
+    honoured.serviceId.toLowerCase() === t.serviceId.toLowerCase() &&
     honoured.versions.some((v) => v.version === t.serviceVersion && v.inputPrice === t.inputPrice && v.outputPrice === t.outputPrice);
   if (match) return;
   const current = honoured.versions[0];
-  throw new AdmissionError("terms_changed", "the ticket's service, version or prices are not the ones in force", current === undefined ? undefined : {
-    serviceId: honoured.serviceId,
-    serviceVersion: current.version,
-    inputPrice: current.inputPrice.toString(),
-    outputPrice: current.outputPrice.toString(),
-  });
+  throw new AdmissionError(
+    "terms_changed",
+    "the ticket's service, version or prices are not the ones in force",
+    current === undefined
+      ? undefined
+      : {
+          serviceId: honoured.serviceId,
+          serviceVersion: current.version,
+          inputPrice: current.inputPrice.toString(),
+          outputPrice: current.outputPrice.toString(),
+        },
+  );
 }
 
 /** Serializable nonce window of one lane: the highest nonce seen and a bitmap of the 256 below it. */
@@ -125,7 +134,9 @@ export function useNonce(window: NonceWindowState, nonce: bigint): NonceWindowSt
   }
   const offset = highest - nonce;
   if (offset >= NONCE_WINDOW) {
-    throw new AdmissionError("nonce_too_old", `nonce ${nonce} is below the window (highest ${highest})`, { highestNonce: highest.toString() });
+    throw new AdmissionError("nonce_too_old", `nonce ${nonce} is below the window (highest ${highest})`, {
+      highestNonce: highest.toString(),
+    });
   }
   const bit = 1n << offset;
   if ((bitmap & bit) !== 0n) throw new AdmissionError("nonce_used", `nonce ${nonce} was used`, { highestNonce: highest.toString() });

@@ -18,7 +18,10 @@ export function parseAmount(text: string): bigint {
   } else if (/^\d+(\.\d{1,18})?$/.test(s) || /^\.\d{1,18}$/.test(s)) {
     wei = parseEther(s.startsWith(".") ? `0${s}` : s);
   } else {
-    throw new InvalidArgumentError(`not an amount of 0G: "${text}"`, "write a decimal number of 0G with at most 18 decimals, e.g. 0.5, or an integer of wei such as 1500wei");
+    throw new InvalidArgumentError(
+      `not an amount of 0G: "${text}"`,
+      "write a decimal number of 0G with at most 18 decimals, e.g. 0.5, or an integer of wei such as 1500wei",
+    );
   }
   if (wei > MAX_UINT128) throw new InvalidArgumentError(`amount too large: ${text}`);
   return wei;

@@ -6,7 +6,10 @@ import type { LaneState } from "./lane-store.js";
 
 /** A top-up would take total spending above the user's cap; nothing was moved. */
 export class BudgetExceededError extends ZeroGError {
-  constructor(readonly needed: bigint, readonly remaining: bigint) {
+  constructor(
+    readonly needed: bigint,
+    readonly remaining: bigint,
+  ) {
     super("BUDGET_EXCEEDED", `a top-up of ${needed} wei would exceed the spending cap (${remaining} wei left)`, {
       hint: "raise the spending cap, or fund the channel yourself (0g-compute fund)",
     });
@@ -65,7 +68,10 @@ export class AutoTopUp {
         throw err;
       }
     });
-    this.locks.set(service.provider, run.catch(() => undefined));
+    this.locks.set(
+      service.provider,
+      run.catch(() => undefined),
+    );
     return run;
   }
 }

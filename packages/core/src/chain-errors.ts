@@ -1,4 +1,12 @@
-import { BaseError, ContractFunctionRevertedError, HttpRequestError, InsufficientFundsError, TimeoutError, WaitForTransactionReceiptTimeoutError, type Hash } from "viem";
+import {
+  BaseError,
+  ContractFunctionRevertedError,
+  HttpRequestError,
+  InsufficientFundsError,
+  TimeoutError,
+  WaitForTransactionReceiptTimeoutError,
+  type Hash,
+} from "viem";
 import { ZeroGError } from "./errors.js";
 
 /** Hints for the contracts' custom errors, by error name. */
@@ -38,7 +46,10 @@ export class ContractRevertError extends ZeroGError {
 export class RpcError extends ZeroGError {
   readonly txHash: Hash | undefined;
   constructor(message: string, cause: unknown, txHash?: Hash) {
-    super("RPC_UNAVAILABLE", message, { hint: "check the RPC URL and your connection; if a transaction hash is shown, check it before retrying", cause });
+    super("RPC_UNAVAILABLE", message, {
+      hint: "check the RPC URL and your connection; if a transaction hash is shown, check it before retrying",
+      cause,
+    });
     this.txHash = txHash;
   }
 }
@@ -48,7 +59,10 @@ export class TransactionError extends ZeroGError {
   readonly txHash: Hash;
   constructor(code: "TX_REVERTED" | "TX_TIMEOUT", message: string, txHash: Hash, cause?: unknown) {
     super(code, message, {
-      hint: code === "TX_TIMEOUT" ? "the transaction may have been dropped; check its hash and your balance before retrying" : "the state changed between simulation and mining; check balances and retry",
+      hint:
+        code === "TX_TIMEOUT"
+          ? "the transaction may have been dropped; check its hash and your balance before retrying"
+          : "the state changed between simulation and mining; check balances and retry",
       cause,
     });
     this.txHash = txHash;

@@ -29,8 +29,16 @@ export function exitCodeFor(err: unknown): number {
   if (err instanceof InvalidArgumentError) return EXIT.usage;
   if (err instanceof RpcError || err instanceof NetworkConfigError || err instanceof TransactionError) return EXIT.network;
   if (err instanceof ZeroGError && ["WRONG_CHAIN", "CONTRACT_MISSING", "DOMAIN_MISMATCH"].includes(err.code)) return EXIT.network;
-  if (err instanceof ModelNotFoundError || (err instanceof ZeroGError && ["PORT_IN_USE", "MODEL_REQUIRED", "INVALID_REQUEST", "REQUEST_NOT_JSON"].includes(err.code))) return EXIT.usage;
-  if (err instanceof ContractRevertError || (err instanceof ZeroGError && ["BUDGET_EXCEEDED", "UNKNOWN_PROVIDER", "INSUFFICIENT_FUNDS", "SPENDING_LIMIT"].includes(err.code))) return EXIT.refused;
+  if (
+    err instanceof ModelNotFoundError ||
+    (err instanceof ZeroGError && ["PORT_IN_USE", "MODEL_REQUIRED", "INVALID_REQUEST", "REQUEST_NOT_JSON"].includes(err.code))
+  )
+    return EXIT.usage;
+  if (
+    err instanceof ContractRevertError ||
+    (err instanceof ZeroGError && ["BUDGET_EXCEEDED", "UNKNOWN_PROVIDER", "INSUFFICIENT_FUNDS", "SPENDING_LIMIT"].includes(err.code))
+  )
+    return EXIT.refused;
   if (err instanceof ProviderError || err instanceof NoProviderError) return EXIT.provider;
   if (err instanceof ReceiptError) return EXIT.receipt;
   if (err instanceof KeyError) return EXIT.key;
@@ -43,4 +51,3 @@ export function errorLine(err: unknown): string {
   if (!(err instanceof ZeroGError)) return `error: ${message}`;
   return `error [${err.code}]: ${message}${err.hint ? `; hint: ${err.hint}` : ""}`;
 }
-

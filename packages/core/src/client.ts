@@ -23,9 +23,15 @@ import type { NetworkConfig } from "./network.js";
 import { assertUint, MAX_UINT128, MAX_UINT64 } from "./uint.js";
 
 /** Typed escrow contract binding (reads, simulations and writes). */
-export type EscrowContract = GetContractReturnType<typeof escrowAbi, { public: PublicClient<Transport, Chain>; wallet: WalletClient<Transport, Chain, LocalAccount> }>;
+export type EscrowContract = GetContractReturnType<
+  typeof escrowAbi,
+  { public: PublicClient<Transport, Chain>; wallet: WalletClient<Transport, Chain, LocalAccount> }
+>;
 /** Typed registry contract binding. */
-export type RegistryContract = GetContractReturnType<typeof serviceRegistryAbi, { public: PublicClient<Transport, Chain>; wallet: WalletClient<Transport, Chain, LocalAccount> }>;
+export type RegistryContract = GetContractReturnType<
+  typeof serviceRegistryAbi,
+  { public: PublicClient<Transport, Chain>; wallet: WalletClient<Transport, Chain, LocalAccount> }
+>;
 
 /** Progress of a transaction, for CLIs and UIs. */
 export type TxProgress =
@@ -116,7 +122,9 @@ export class ZeroGClient {
     const transport = http(options.network.rpcUrl, { retryCount: 2, timeout: 15_000 });
     const pollingInterval = options.pollingIntervalMs ?? 1000;
     this.publicClient = createPublicClient({ chain: this.chain, transport, pollingInterval, cacheTime: 0 });
-    this.walletClient = withGasMargin(createWalletClient({ account: options.account, chain: this.chain, transport, pollingInterval, cacheTime: 0 }));
+    this.walletClient = withGasMargin(
+      createWalletClient({ account: options.account, chain: this.chain, transport, pollingInterval, cacheTime: 0 }),
+    );
     this.domain = escrowDomain(options.network.chainId, options.network.escrow);
   }
 
@@ -132,7 +140,11 @@ export class ZeroGClient {
 
   /** Typed registry binding. */
   get registry(): RegistryContract {
-    return getContract({ address: this.network.registry, abi: serviceRegistryAbi, client: { public: this.publicClient, wallet: this.walletClient } });
+    return getContract({
+      address: this.network.registry,
+      abi: serviceRegistryAbi,
+      client: { public: this.publicClient, wallet: this.walletClient },
+    });
   }
 
   /**
@@ -143,15 +155,26 @@ export class ZeroGClient {
     try {
       const chainId = await this.publicClient.getChainId();
       if (chainId !== this.network.chainId) {
-        throw new ZeroGError("WRONG_CHAIN", `RPC serves chain ${chainId}, configuration says ${this.network.chainId}`, { hint: "check --network and --rpc-url" });
+        throw new ZeroGError("WRONG_CHAIN", `RPC serves chain ${chainId}, configuration says ${this.network.chainId}`, {
+          hint: "check --network and --rpc-url",
+        });
       }
       const code = await this.publicClient.getCode({ address: this.network.escrow });
       if (!code || code === "0x") {
-        throw new ZeroGError("CONTRACT_MISSING", `no escrow contract at ${this.network.escrow}`, { hint: "check the escrow address for this network" });
+        throw new ZeroGError("CONTRACT_MISSING", `no escrow contract at ${this.network.escrow}`, {
+          hint: "check the escrow address for this network",
+        });
       }
       const [, name, version, domainChainId, verifyingContract] = await this.escrow.read.eip712Domain();
-      if (name !== this.domain.name || version !== this.domain.version || Number(domainChainId) !== this.domain.chainId || verifyingContract.toLowerCase() !== this.domain.verifyingContract.toLowerCase()) {
-        throw new ZeroGError("DOMAIN_MISMATCH", "the escrow's EIP-712 domain differs from this SDK's", { hint: "the escrow is another version; upgrade the SDK or fix the address" });
+      if (
+        name !== this.domain.name ||
+        version !== this.domain.version ||
+        Number(domainChainId) !== this.domain.chainId ||
+        verifyingContract.toLowerCase() !== this.domain.verifyingContract.toLowerCase()
+      ) {
+        throw new ZeroGError("DOMAIN_MISMATCH", "the escrow's EIP-712 domain differs from this SDK's", {
+          hint: "the escrow is another version; upgrade the SDK or fix the address",
+        });
       }
     } catch (err) {
       throw toZeroGError(err);
@@ -247,7 +270,9 @@ export class ZeroGClient {
   async requestWithdraw(provider: Address, amount: bigint | "all"): Promise<TxResult & { amount: bigint; unlockAt: bigint }> {
     const value = amount === "all" ? (await this.channel(provider)).balance : amount;
     this.positive("amount", value);
-    const result = await this.send("request withdrawal", () => this.escrow.simulate.requestWithdraw([provider, value], { account: this.account }));
+    const result = await this.send("request withdrawal", () =>
+      this.escrow.simulate.requestWithdraw([provider, value], { account: this.account }),
+    );
     const event = parseEventLogs({ abi: escrowAbi, logs: result.receipt.logs, eventName: "WithdrawRequested" })[0];
     return { ...result, amount: value, unlockAt: event?.args.unlockAt ?? 0n };
   }
@@ -262,7 +287,9 @@ export class ZeroGClient {
    * unless `toWallet` is false, on to the wallet.
    */
   async completeWithdraw(provider: Address, options: { toWallet?: boolean } = {}): Promise<{ amount: bigint; transactions: TxResult[] }> {
-    const executed = await this.send("complete withdrawal", () => this.escrow.simulate.executeWithdraw([provider], { account: this.account }));
+    const executed = await this.send("complete withdrawal", () =>
+      this.escrow.simulate.executeWithdraw([provider], { account: this.account }),
+    );
     const event = parseEventLogs({ abi: escrowAbi, logs: executed.receipt.logs, eventName: "WithdrawExecuted" })[0];
     const amount = event?.args.amount ?? 0n;
     const transactions = [executed];
@@ -277,7 +304,9 @@ export class ZeroGClient {
   authorizeSessionKey(provider: Address, key: Address, cap: bigint, validUntil: bigint): Promise<TxResult> {
     assertUint("cap", cap, MAX_UINT128);
     assertUint("validUntil", validUntil, MAX_UINT64);
-    return this.send("authorize session key", () => this.escrow.simulate.authorizeKey([provider, key, cap, validUntil], { account: this.account }));
+    return this.send("authorize session key", () =>
+      this.escrow.simulate.authorizeKey([provider, key, cap, validUntil], { account: this.account }),
+    );
   }
 
   /** Stop `key` from signing new tickets now. */
@@ -315,7 +344,11 @@ export class ZeroGClient {
       const { request } = await simulate();
       hash = await this.walletClient.writeContract(request as Parameters<typeof this.walletClient.writeContract>[0]);
       this.onProgress?.({ stage: "sent", action, hash });
-      const receipt = await this.publicClient.waitForTransactionReceipt({ hash, timeout: this.receiptTimeoutMs, confirmations: Math.max(1, this.network.confirmations) });
+      const receipt = await this.publicClient.waitForTransactionReceipt({
+        hash,
+        timeout: this.receiptTimeoutMs,
+        confirmations: Math.max(1, this.network.confirmations),
+      });
       if (receipt.status !== "success") throw new TransactionError("TX_REVERTED", `${action} reverted on-chain`, hash);
       this.onProgress?.({ stage: "mined", action, hash, gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber });
       return { hash, gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber, receipt };

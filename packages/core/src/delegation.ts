@@ -5,8 +5,7 @@ import { InvalidArgumentError } from "./errors.js";
 import { assertUint, MAX_UINT128, MAX_UINT64 } from "./uint.js";
 
 /** EIP-712 type string of `Delegation`; the escrow's `DELEGATION_TYPEHASH` is its keccak256. */
-export const DELEGATION_TYPE =
-  "Delegation(address user,address provider,address key,uint128 cap,uint64 validUntil,uint64 nonce)";
+export const DELEGATION_TYPE = "Delegation(address user,address provider,address key,uint128 cap,uint64 validUntil,uint64 nonce)";
 
 export const DELEGATION_TYPES = {
   Delegation: [
@@ -50,11 +49,7 @@ export function delegationDigest(domain: EscrowDomain, delegation: Delegation): 
  *   validUntil: BigInt(Math.floor(Date.now() / 1000) + 86400), nonce: await escrow.read.delegationNonce([user]),
  * });
  */
-export async function signDelegation(
-  user: LocalAccount,
-  domain: EscrowDomain,
-  delegation: Delegation,
-): Promise<SignedDelegation> {
+export async function signDelegation(user: LocalAccount, domain: EscrowDomain, delegation: Delegation): Promise<SignedDelegation> {
   if (user.address.toLowerCase() !== delegation.user.toLowerCase()) {
     throw new InvalidArgumentError("a delegation must be signed by its user");
   }

@@ -29,7 +29,10 @@ export interface ServiceInfo {
 }
 
 /** Read every listed service from the registry (paged reads). */
-export async function listServices(client: PublicClient<Transport, Chain>, network: Pick<NetworkConfig, "registry">): Promise<ServiceInfo[]> {
+export async function listServices(
+  client: PublicClient<Transport, Chain>,
+  network: Pick<NetworkConfig, "registry">,
+): Promise<ServiceInfo[]> {
   const registry = getContract({ address: network.registry, abi: serviceRegistryAbi, client });
   try {
     const total = await registry.read.serviceCount();
@@ -103,7 +106,8 @@ export function filterServices(services: readonly ServiceInfo[], filter: Service
   return services.filter((s) => {
     if (!filter.includeInactive && !s.active) return false;
     if (!filter.allowInsecure && !isEndpointAllowed(s.endpoint)) return false;
-    if (filter.model !== undefined && !(typeof filter.model === "string" ? s.model === filter.model : filter.model.test(s.model))) return false;
+    if (filter.model !== undefined && !(typeof filter.model === "string" ? s.model === filter.model : filter.model.test(s.model)))
+      return false;
     if (filter.provider !== undefined && s.provider.toLowerCase() !== filter.provider.toLowerCase()) return false;
     if (filter.maxInputPrice !== undefined && s.inputPrice > filter.maxInputPrice) return false;
     if (filter.maxOutputPrice !== undefined && s.outputPrice > filter.maxOutputPrice) return false;
@@ -139,7 +143,10 @@ export interface ServiceHealth {
 }
 
 /** Probe `GET {endpoint}/health` of each service in parallel, with a timeout. */
-export async function checkHealth(services: readonly ServiceInfo[], options: { timeoutMs?: number; fetch?: typeof fetch } = {}): Promise<ServiceHealth[]> {
+export async function checkHealth(
+  services: readonly ServiceInfo[],
+  options: { timeoutMs?: number; fetch?: typeof fetch } = {},
+): Promise<ServiceHealth[]> {
   const doFetch = options.fetch ?? fetch;
   return Promise.all(
     services.map(async (service): Promise<ServiceHealth> => {
@@ -176,14 +183,22 @@ export function rankServices(health: readonly ServiceHealth[], sortBy: SortBy = 
 
 /** No listed service offers the model a request names (an OpenAI `404 model_not_found`). */
 export class ModelNotFoundError extends ZeroGError {
-  constructor(readonly model: string, readonly available: readonly string[]) {
-    super("MODEL_NOT_FOUND", `no service offers model ${model}`, { hint: available.length > 0 ? `models offered: ${available.join(", ")}` : "list services with 0g-compute services" });
+  constructor(
+    readonly model: string,
+    readonly available: readonly string[],
+  ) {
+    super("MODEL_NOT_FOUND", `no service offers model ${model}`, {
+      hint: available.length > 0 ? `models offered: ${available.join(", ")}` : "list services with 0g-compute services",
+    });
   }
 }
 
 /** No service matched, or every candidate failed. */
 export class NoProviderError extends ZeroGError {
-  constructor(message: string, readonly failures: readonly { provider: Address; error: string }[] = []) {
+  constructor(
+    message: string,
+    readonly failures: readonly { provider: Address; error: string }[] = [],
+  ) {
     super("NO_PROVIDER", message, { hint: "list services with 0g-compute services; relax the model or price filter" });
   }
 }

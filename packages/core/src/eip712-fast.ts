@@ -29,7 +29,10 @@ export class Words {
    * value the contract cannot hold would sign something no one can settle.
    */
   uint(i: number, value: bigint | number | string, bits = 256): this {
-    if (typeof value !== "string" && (typeof value === "number" ? !Number.isSafeInteger(value) || value < 0 : value < 0n || value >> BigInt(bits) !== 0n)) {
+    if (
+      typeof value !== "string" &&
+      (typeof value === "number" ? !Number.isSafeInteger(value) || value < 0 : value < 0n || value >> BigInt(bits) !== 0n)
+    ) {
       throw new InvalidArgumentError(`value ${value} does not fit uint${bits}`);
     }
     const hex = typeof value === "string" ? value.slice(2) : BigInt(value).toString(16);

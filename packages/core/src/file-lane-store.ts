@@ -112,15 +112,23 @@ export class FileLaneStore implements LaneStore {
     }
     try {
       const stored = JSON.parse(text) as Stored;
-      return new Map(Object.entries(stored).map(([k, v]) => [k, { nextNonce: BigInt(v.nextNonce), acked: BigInt(v.acked), sentCumulative: BigInt(v.sentCumulative) }]));
+      return new Map(
+        Object.entries(stored).map(([k, v]) => [
+          k,
+          { nextNonce: BigInt(v.nextNonce), acked: BigInt(v.acked), sentCumulative: BigInt(v.sentCumulative) },
+        ]),
+      );
     } catch (err) {
-      throw new ZeroGError("LANE_STATE_CORRUPT", `cannot read ${this.file}: ${(err as Error).message}`, { hint: "restore it, or remove it and let the provider resync the lanes" });
+      throw new ZeroGError("LANE_STATE_CORRUPT", `cannot read ${this.file}: ${(err as Error).message}`, {
+        hint: "restore it, or remove it and let the provider resync the lanes",
+      });
     }
   }
 
   private async persist(lanes: Map<string, LaneState>): Promise<void> {
     const doc: Stored = {};
-    for (const [k, v] of lanes) doc[k] = { nextNonce: v.nextNonce.toString(), acked: v.acked.toString(), sentCumulative: v.sentCumulative.toString() };
+    for (const [k, v] of lanes)
+      doc[k] = { nextNonce: v.nextNonce.toString(), acked: v.acked.toString(), sentCumulative: v.sentCumulative.toString() };
     const tmp = `${this.file}.${process.pid}.tmp`;
     const handle = await open(tmp, "w", 0o600);
     try {

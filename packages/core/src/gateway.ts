@@ -40,13 +40,21 @@ export interface OpenAIErrorBody {
  * `502`. Codes are lower-case, as OpenAI's are.
  */
 export function errorResponse(err: unknown): { status: number; body: OpenAIErrorBody } {
-  const body = (type: string, code: string, e: { message: string; hint?: string | undefined }, details?: Record<string, unknown>): OpenAIErrorBody => ({
+  const body = (
+    type: string,
+    code: string,
+    e: { message: string; hint?: string | undefined },
+    details?: Record<string, unknown>,
+  ): OpenAIErrorBody => ({
     error: { message: e.message, type, code, ...(e.hint ? { hint: e.hint } : {}), ...(details ? { details } : {}) },
   });
   if (err instanceof ProviderError) return { status: err.status, body: body("provider_error", err.providerCode, err, err.details) };
-  if (err instanceof ModelNotFoundError) return { status: 404, body: body("invalid_request_error", "model_not_found", err, { available: err.available }) };
-  if (err instanceof PaymentRequestError || err instanceof InvalidArgumentError) return { status: 400, body: body("invalid_request_error", err.code.toLowerCase(), err) };
-  if (err instanceof SpendingLimitError || err instanceof BudgetExceededError) return { status: 402, body: body("insufficient_quota", err.code.toLowerCase(), err) };
+  if (err instanceof ModelNotFoundError)
+    return { status: 404, body: body("invalid_request_error", "model_not_found", err, { available: err.available }) };
+  if (err instanceof PaymentRequestError || err instanceof InvalidArgumentError)
+    return { status: 400, body: body("invalid_request_error", err.code.toLowerCase(), err) };
+  if (err instanceof SpendingLimitError || err instanceof BudgetExceededError)
+    return { status: 402, body: body("insufficient_quota", err.code.toLowerCase(), err) };
   if (err instanceof NoProviderError) return { status: 503, body: body("no_provider", "no_provider", err, { failures: err.failures }) };
   if (err instanceof ReceiptError) return { status: 502, body: body("receipt_invalid", err.problem, err) };
   if (err instanceof ZeroGError) return { status: 500, body: body("gateway_error", err.code.toLowerCase(), err) };
@@ -68,12 +76,15 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   app.use("*", async (c, next) => {
     // DNS-rebinding protection: only loopback host names; and no web page of another origin.
-    if (!isLoopbackHost(c.req.header("host"))) return c.json({ error: { message: "forbidden host", type: "invalid_request_error", code: "forbidden_host" } }, 403);
-    if (!isLoopbackOrigin(c.req.header("origin"))) return c.json({ error: { message: "forbidden origin", type: "invalid_request_error", code: "forbidden_origin" } }, 403);
+    if (!isLoopbackHost(c.req.header("host")))
+      return c.json({ error: { message: "forbidden host", type: "invalid_request_error", code: "forbidden_host" } }, 403);
+    if (!isLoopbackOrigin(c.req.header("origin")))
+      return c.json({ error: { message: "forbidden origin", type: "invalid_request_error", code: "forbidden_origin" } }, 403);
     if (c.req.path === "/health") return next();
     const auth = c.req.header("authorization") ?? "";
     const token = auth.startsWith("Bearer ") ? auth.slice(7) : "";
-    if (!sameSecret(token, options.token)) return c.json({ error: { message: "missing or wrong bearer token", type: "authentication_error", code: "unauthorized" } }, 401);
+    if (!sameSecret(token, options.token))
+      return c.json({ error: { message: "missing or wrong bearer token", type: "authentication_error", code: "unauthorized" } }, 401);
     return next();
   });
 
@@ -102,7 +113,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
   app.get("/v1/models", forward);
   app.post("/v1/chat/completions", forward);
-  app.notFound((c) => c.json({ error: { message: `not found: ${c.req.method} ${c.req.path}`, type: "invalid_request_error", code: "not_found" } }, 404));
+  app.notFound((c) =>
+    c.json({ error: { message: `not found: ${c.req.method} ${c.req.path}`, type: "invalid_request_error", code: "not_found" } }, 404),
+  );
 
   const server: ServerType = await new Promise((resolve, reject) => {
     const s = serve({ fetch: app.fetch, hostname: "127.0.0.1", port }, (info) => {
@@ -113,7 +126,9 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
     const refused = (err: NodeJS.ErrnoException) => {
       reject(
         err.code === "EADDRINUSE"
-          ? new ZeroGError("PORT_IN_USE", `port ${port} on 127.0.0.1 is already in use`, { hint: "choose another --port, or 0 for any free one" })
+          ? new ZeroGError("PORT_IN_USE", `port ${port} on 127.0.0.1 is already in use`, {
+              hint: "choose another --port, or 0 for any free one",
+            })
           : new ZeroGError("LISTEN_FAILED", `cannot listen on 127.0.0.1:${port}: ${err.message}`, { cause: err }),
       );
     };

@@ -7,7 +7,11 @@ import { ZeroGError } from "./errors.js";
 
 /** Key loading or storage failed: wrong password, malformed file, unsafe permissions. */
 export class KeyError extends ZeroGError {
-  constructor(code: "KEY_MISSING" | "KEY_NOT_FOUND" | "KEY_BAD_PASSWORD" | "KEY_MALFORMED" | "KEY_EXISTS" | "KEY_UNSAFE_PERMISSIONS", message: string, hint?: string) {
+  constructor(
+    code: "KEY_MISSING" | "KEY_NOT_FOUND" | "KEY_BAD_PASSWORD" | "KEY_MALFORMED" | "KEY_EXISTS" | "KEY_UNSAFE_PERMISSIONS",
+    message: string,
+    hint?: string,
+  ) {
     super(code, message, hint === undefined ? {} : { hint });
   }
 }
@@ -26,10 +30,16 @@ const HEX_KEY = /^(0x)?[0-9a-fA-F]{64}$/;
  * @example
  * const { address } = await saveKeystore("~/.0g-compute/keystore.json", generatePrivateKey(), "correct horse");
  */
-export async function saveKeystore(path: string, privateKey: Hex, password: string, options: KeystoreOptions = {}): Promise<{ address: Hex }> {
+export async function saveKeystore(
+  path: string,
+  privateKey: Hex,
+  password: string,
+  options: KeystoreOptions = {},
+): Promise<{ address: Hex }> {
   if (!HEX_KEY.test(privateKey)) throw new KeyError("KEY_MALFORMED", "a private key is 32 bytes of hex");
   if (password.length === 0) throw new KeyError("KEY_BAD_PASSWORD", "an empty password protects nothing", "choose a password");
-  if (await exists(path)) throw new KeyError("KEY_EXISTS", `${path} exists; not overwriting it`, "choose another path or move the old file");
+  if (await exists(path))
+    throw new KeyError("KEY_EXISTS", `${path} exists; not overwriting it`, "choose another path or move the old file");
   const account = privateKeyToAccount(normalize(privateKey));
   const json = await encryptKeystoreJson(
     { address: account.address, privateKey: normalize(privateKey) },
@@ -60,7 +70,11 @@ export async function loadKeystoreKey(path: string, password: string): Promise<H
   try {
     const info = await stat(path);
     if (process.platform !== "win32" && (info.mode & 0o077) !== 0) {
-      throw new KeyError("KEY_UNSAFE_PERMISSIONS", `${path} is readable by other users (mode ${(info.mode & 0o777).toString(8)})`, `chmod 600 ${path}`);
+      throw new KeyError(
+        "KEY_UNSAFE_PERMISSIONS",
+        `${path} is readable by other users (mode ${(info.mode & 0o777).toString(8)})`,
+        `chmod 600 ${path}`,
+      );
     }
     text = await readFile(path, "utf8");
   } catch (err) {

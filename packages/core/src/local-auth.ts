@@ -31,7 +31,10 @@ export function isLoopbackOrigin(origin: string | undefined): boolean {
   if (origin === undefined) return true;
   try {
     const url = new URL(origin);
-    return url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname.startsWith("[") ? url.hostname : url.hostname === "::1" ? "[::1]" : url.hostname);
+    return (
+      url.protocol === "http:" &&
+      LOOPBACK_HOSTS.has(url.hostname.startsWith("[") ? url.hostname : url.hostname === "::1" ? "[::1]" : url.hostname)
+    );
   } catch {
     return false;
   }

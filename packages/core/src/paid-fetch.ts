@@ -1,7 +1,17 @@
 import type { Address, Chain, Hex, LocalAccount, PublicClient, Transport } from "viem";
-import { checkHealth, filterServices, listServices, ModelNotFoundError, NoProviderError, rankServices, type ServiceFilter, type ServiceInfo, type SortBy } from "./discovery.js";
+import {
+  checkHealth,
+  filterServices,
+  listServices,
+  ModelNotFoundError,
+  NoProviderError,
+  rankServices,
+  type ServiceFilter,
+  type ServiceInfo,
+  type SortBy,
+} from "./discovery.js";
 import type { EscrowDomain } from "./domain.js";
-import { InvalidArgumentError, ZeroGError } from "./errors.js";
+import { type InvalidArgumentError, ZeroGError } from "./errors.js";
 import { requestHash, responseHash, StreamHasher } from "./hashing.js";
 import { processLaneStore, type LaneState, type LaneStore } from "./lane-store.js";
 import type { NetworkConfig } from "./network.js";
@@ -11,7 +21,16 @@ import { PaymentSession, type VerifiedReceipt } from "./session.js";
 import type { SpendingLimit, SpendingReservation } from "./spending-limit.js";
 import { SseParser } from "./sse.js";
 import type { SignedTicket } from "./ticket.js";
-import { decodeHeader, encodeHeader, ProviderError, RECEIPT_FIELD, RECEIPT_HEADER, receiptFromWire, TICKET_HEADER, ticketToWire } from "./wire.js";
+import {
+  decodeHeader,
+  encodeHeader,
+  ProviderError,
+  RECEIPT_FIELD,
+  RECEIPT_HEADER,
+  receiptFromWire,
+  TICKET_HEADER,
+  ticketToWire,
+} from "./wire.js";
 
 /** Tokens a provider may still generate after a client disconnects, accepted in a cut stream's receipt. */
 export const ABORT_SLACK_TOKENS = 32;
@@ -65,7 +84,11 @@ export interface PaidFetch {
 
 /** A request that cannot be paid for as given (not JSON, over the user's cost ceiling...). */
 export class PaymentRequestError extends ZeroGError {
-  constructor(code: "REQUEST_NOT_JSON" | "INVALID_REQUEST" | "MODEL_REQUIRED" | "MAX_COST_EXCEEDED" | "STREAM_RECEIPT_MISSING", message: string, hint?: string) {
+  constructor(
+    code: "REQUEST_NOT_JSON" | "INVALID_REQUEST" | "MODEL_REQUIRED" | "MAX_COST_EXCEEDED" | "STREAM_RECEIPT_MISSING",
+    message: string,
+    hint?: string,
+  ) {
     super(code, message, hint === undefined ? {} : { hint });
   }
 }
@@ -134,7 +157,9 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     }
     let maxTokens: number;
     try {
-      maxTokens = requestedMaxTokens(body) ?? (body.max_tokens = options.defaultMaxTokens ?? DEFAULT_MAX_TOKENS);
+      const requested = requestedMaxTokens(body);
+      if (requested === undefined) body.max_tokens = options.defaultMaxTokens ?? DEFAULT_MAX_TOKENS;
+      maxTokens = requested ?? (body.max_tokens as number);
     } catch (err) {
       throw new PaymentRequestError("INVALID_REQUEST", (err as Error).message, (err as InvalidArgumentError).hint);
     }
@@ -147,7 +172,12 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     // model the selection offers, never to whichever service is cheapest.
     if (body.model === undefined) {
       const models = [...new Set(all.map((s) => s.model))];
-      if (models.length > 1) throw new PaymentRequestError("MODEL_REQUIRED", `the request names no model; the services offer ${models.join(", ")}`, "set model in the request");
+      if (models.length > 1)
+        throw new PaymentRequestError(
+          "MODEL_REQUIRED",
+          `the request names no model; the services offer ${models.join(", ")}`,
+          "set model in the request",
+        );
       body.model = models[0];
     }
     const wanted = body.model as string;
@@ -193,7 +223,12 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         headers.set("content-type", "application/json");
         headers.set("accept-encoding", "identity");
         headers.set(TICKET_HEADER, encodeHeader(ticketToWire(ticket)));
-        res = await doFetch(new URL(path, service.endpoint), { method: "POST", headers, body: rawBytes, ...(init.signal ? { signal: init.signal } : {}) });
+        res = await doFetch(new URL(path, service.endpoint), {
+          method: "POST",
+          headers,
+          body: rawBytes,
+          ...(init.signal ? { signal: init.signal } : {}),
+        });
       } catch (err) {
         hold?.release();
         if (init.signal?.aborted) throw err;
@@ -212,7 +247,12 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
           continue;
         }
         // Another client on this lane (another process on the same key) used the nonce: move above it.
-        if ((error.providerCode === "nonce_used" || error.providerCode === "nonce_too_old" || error.providerCode === "cumulative_regressed") && resyncs < MAX_RESYNCS) {
+        if (
+          (error.providerCode === "nonce_used" ||
+            error.providerCode === "nonce_too_old" ||
+            error.providerCode === "cumulative_regressed") &&
+          resyncs < MAX_RESYNCS
+        ) {
           resyncs += 1;
           if (await session.resync(error.details)) {
             i -= 1; // same provider, fresh ticket
@@ -247,10 +287,19 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         throw err;
       }
     }
-    throw new NoProviderError(`every provider failed (${failures.length}): ${failures.map((f) => `${f.provider}: ${f.error}`).join("; ")}`, failures);
+    throw new NoProviderError(
+      `every provider failed (${failures.length}): ${failures.map((f) => `${f.provider}: ${f.error}`).join("; ")}`,
+      failures,
+    );
   }
 
-  async function verifyPlain(res: Response, session: PaymentSession, ticket: SignedTicket, bounds: { maxInputTokens: number; maxTokens: number }, hold?: SpendingReservation): Promise<Response> {
+  async function verifyPlain(
+    res: Response,
+    session: PaymentSession,
+    ticket: SignedTicket,
+    bounds: { maxInputTokens: number; maxTokens: number },
+    hold?: SpendingReservation,
+  ): Promise<Response> {
     const bytes = new Uint8Array(await res.arrayBuffer());
     const header = res.headers.get(RECEIPT_HEADER);
     if (!header) throw new ReceiptError("bad_signature", "the provider sent no receipt");
@@ -266,7 +315,13 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     return new Response(bytes, { status: res.status, statusText: res.statusText, headers: endToEndHeaders(res.headers) });
   }
 
-  function verifyStream(res: Response, session: PaymentSession, ticket: SignedTicket, bounds: { maxInputTokens: number; maxTokens: number }, hold?: SpendingReservation): Response {
+  function verifyStream(
+    res: Response,
+    session: PaymentSession,
+    ticket: SignedTicket,
+    bounds: { maxInputTokens: number; maxTokens: number },
+    hold?: SpendingReservation,
+  ): Response {
     const parser = new SseParser();
     const hasher = new StreamHasher();
     const decoder = new TextDecoder();
@@ -298,7 +353,13 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         check(decoder.decode());
         if (receiptData === undefined) {
           hold?.release();
-          controller.error(new PaymentRequestError("STREAM_RECEIPT_MISSING", "the stream ended without a receipt", "the provider can be asked for it through the resync endpoint"));
+          controller.error(
+            new PaymentRequestError(
+              "STREAM_RECEIPT_MISSING",
+              "the stream ended without a receipt",
+              "the provider can be asked for it through the resync endpoint",
+            ),
+          );
           return;
         }
         try {
@@ -316,7 +377,11 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         }
       },
     });
-    return new Response(res.body!.pipeThrough(transform), { status: res.status, statusText: res.statusText, headers: endToEndHeaders(res.headers) });
+    return new Response(res.body!.pipeThrough(transform), {
+      status: res.status,
+      statusText: res.statusText,
+      headers: endToEndHeaders(res.headers),
+    });
   }
 
   async function modelsResponse(): Promise<Response> {
@@ -342,11 +407,27 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     if (method === "GET" && path.endsWith("/models")) return modelsResponse();
     const canonical = path.slice(path.indexOf("/v1/"));
     if (method !== "POST" || !PAID_PATHS.has(canonical)) {
-      return new Response(JSON.stringify({ error: { message: `not supported: ${method} ${path}`, type: "invalid_request_error", code: "not_supported" } }), { status: 404, headers: { "content-type": "application/json" } });
+      return new Response(
+        JSON.stringify({ error: { message: `not supported: ${method} ${path}`, type: "invalid_request_error", code: "not_supported" } }),
+        { status: 404, headers: { "content-type": "application/json" } },
+      );
     }
-    const bodyText = init.body !== undefined && init.body !== null ? await new Response(init.body as ConstructorParameters<typeof Response>[0]).text() : request ? await request.text() : "";
+    const bodyText =
+      init.body !== undefined && init.body !== null
+        ? await new Response(init.body as ConstructorParameters<typeof Response>[0]).text()
+        : request
+          ? await request.text()
+          : "";
     const headers = init.headers ?? request?.headers;
-    return paidRequest(canonical, { ...init, ...(headers ? { headers } : {}), ...(init.signal ?? request?.signal ? { signal: (init.signal ?? request?.signal)! } : {}) }, bodyText);
+    return paidRequest(
+      canonical,
+      {
+        ...init,
+        ...(headers ? { headers } : {}),
+        ...((init.signal ?? request?.signal) ? { signal: (init.signal ?? request?.signal)! } : {}),
+      },
+      bodyText,
+    );
   }) as PaidFetch;
 
   Object.defineProperty(paidFetch, "receipts", { get: () => receipts });

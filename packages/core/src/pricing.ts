@@ -70,7 +70,11 @@ export function maxCostFor(prices: Pick<Terms, "inputPrice" | "outputPrice">, in
  * Output tokens a ticket still pays for once `inputTokens` are billed: at most `maxTokens`, and at most
  * what its `maxCost` leaves at its output price. 0 when the input alone exceeds the maximum cost.
  */
-export function affordableOutputTokens(terms: Pick<Terms, "inputPrice" | "outputPrice" | "maxCost">, inputTokens: number, maxTokens: number): number {
+export function affordableOutputTokens(
+  terms: Pick<Terms, "inputPrice" | "outputPrice" | "maxCost">,
+  inputTokens: number,
+  maxTokens: number,
+): number {
   const inputFee = BigInt(inputTokens) * terms.inputPrice;
   if (inputFee > terms.maxCost) return 0;
   if (terms.outputPrice === 0n) return maxTokens;
@@ -87,7 +91,10 @@ export function requestedMaxTokens(body: { max_tokens?: unknown; max_completion_
     const value = body[field];
     if (value === undefined || value === null) continue;
     if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-      throw new InvalidArgumentError(`${field} must be a positive integer, got ${JSON.stringify(value)}`, "set max_tokens to the most tokens the answer may have");
+      throw new InvalidArgumentError(
+        `${field} must be a positive integer, got ${JSON.stringify(value)}`,
+        "set max_tokens to the most tokens the answer may have",
+      );
     }
     return value;
   }

@@ -6,8 +6,7 @@ import type { Terms } from "./ticket.js";
 import { assertUint, MAX_UINT128, MAX_UINT32 } from "./uint.js";
 
 /** EIP-712 type string of `Receipt`, signed by the provider's response key in the escrow's domain. */
-export const RECEIPT_TYPE =
-  "Receipt(bytes32 ticketDigest,bytes32 responseHash,uint32 inputTokens,uint32 outputTokens,uint128 fee)";
+export const RECEIPT_TYPE = "Receipt(bytes32 ticketDigest,bytes32 responseHash,uint32 inputTokens,uint32 outputTokens,uint128 fee)";
 
 export const RECEIPT_TYPES = {
   Receipt: [
@@ -84,7 +83,9 @@ export type ReceiptProblem =
 export class ReceiptError extends ZeroGError {
   readonly problem: ReceiptProblem;
   constructor(problem: ReceiptProblem, message: string) {
-    super("RECEIPT_INVALID", message, { hint: "The provider's receipt does not match what was asked and received; it is not acknowledged. Try another provider." });
+    super("RECEIPT_INVALID", message, {
+      hint: "The provider's receipt does not match what was asked and received; it is not acknowledged. Try another provider.",
+    });
     this.problem = problem;
   }
 }
@@ -137,7 +138,10 @@ export async function verifyReceipt(receipt: SignedReceipt, expected: ReceiptExp
     (expected.maxInputTokens !== undefined && receipt.inputTokens > expected.maxInputTokens) ||
     (expected.maxOutputTokens !== undefined && receipt.outputTokens > expected.maxOutputTokens)
   ) {
-    throw new ReceiptError("tokens_out_of_bounds", `receipt token counts ${receipt.inputTokens}/${receipt.outputTokens} exceed the client's bounds`);
+    throw new ReceiptError(
+      "tokens_out_of_bounds",
+      `receipt token counts ${receipt.inputTokens}/${receipt.outputTokens} exceed the client's bounds`,
+    );
   }
   return fee;
 }

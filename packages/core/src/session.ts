@@ -129,7 +129,16 @@ export class PaymentSession {
       cumulative = (await this.options.store.update(this.lane, (s) => ({ ...s, acked: s.acked + fee }))).acked;
       this.scheduleAck();
     }
-    return { provider: this.service.provider, serviceId: this.service.id, model: this.service.model, ticket, ticketDigest: digest, receipt, fee, cumulative };
+    return {
+      provider: this.service.provider,
+      serviceId: this.service.id,
+      model: this.service.model,
+      ticket,
+      ticketDigest: digest,
+      receipt,
+      fee,
+      cumulative,
+    };
   }
 
   /** Record that the provider accepted `ticket` (it answered 2xx), so its cumulative needs no ack-only ticket. */
@@ -147,13 +156,17 @@ export class PaymentSession {
    * Returns whether anything changed, i.e. whether a retry can succeed.
    */
   async resync(details: Record<string, unknown> | undefined): Promise<boolean> {
-    const highest = typeof details?.highestNonce === "string" && /^\d+$/.test(details.highestNonce) ? BigInt(details.highestNonce) : undefined;
+    const highest =
+      typeof details?.highestNonce === "string" && /^\d+$/.test(details.highestNonce) ? BigInt(details.highestNonce) : undefined;
     let ownCumulative: bigint | undefined;
     if (details?.ticket !== undefined) {
       try {
         const t = ticketFromWire(details.ticket);
         const signer = await recoverTicketSigner(this.options.domain, t);
-        const sameLane = signer.toLowerCase() === this.lane.signer.toLowerCase() && t.user.toLowerCase() === this.lane.user.toLowerCase() && t.provider.toLowerCase() === this.lane.provider.toLowerCase();
+        const sameLane =
+          signer.toLowerCase() === this.lane.signer.toLowerCase() &&
+          t.user.toLowerCase() === this.lane.user.toLowerCase() &&
+          t.provider.toLowerCase() === this.lane.provider.toLowerCase();
         if (sameLane) ownCumulative = t.cumulative;
       } catch {
         ownCumulative = undefined;

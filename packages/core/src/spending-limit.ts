@@ -10,9 +10,13 @@ export class SpendingLimitError extends ZeroGError {
     readonly spent: bigint,
     readonly requested: bigint,
   ) {
-    super("SPENDING_LIMIT", `the ${limit} spending limit would be exceeded: ${spent} wei spent or reserved of ${cap}, this request may cost up to ${requested}`, {
-      hint: "lower max_tokens, wait for the window to reset, or raise the limit",
-    });
+    super(
+      "SPENDING_LIMIT",
+      `the ${limit} spending limit would be exceeded: ${spent} wei spent or reserved of ${cap}, this request may cost up to ${requested}`,
+      {
+        hint: "lower max_tokens, wait for the window to reset, or raise the limit",
+      },
+    );
   }
 }
 
@@ -111,7 +115,14 @@ export class SpendingLimit {
     return this.options.caps.map((c) => {
       const s = this.current(c);
       const used = s.spent + s.reserved;
-      return { name: c.name, cap: c.cap, spent: s.spent, reserved: s.reserved, remaining: used >= c.cap ? 0n : c.cap - used, ...(c.periodMs ? { periodMs: c.periodMs } : {}) };
+      return {
+        name: c.name,
+        cap: c.cap,
+        spent: s.spent,
+        reserved: s.reserved,
+        remaining: used >= c.cap ? 0n : c.cap - used,
+        ...(c.periodMs ? { periodMs: c.periodMs } : {}),
+      };
     });
   }
 
@@ -127,7 +138,8 @@ export class SpendingLimit {
   private save(): void {
     if (!this.options.path) return;
     const out: Record<string, { window: number; spent: string }> = {};
-    for (const c of this.options.caps) if (c.periodMs) out[c.name] = { window: this.current(c).window, spent: this.current(c).spent.toString() };
+    for (const c of this.options.caps)
+      if (c.periodMs) out[c.name] = { window: this.current(c).window, spent: this.current(c).spent.toString() };
     mkdirSync(dirname(this.options.path), { recursive: true, mode: 0o700 });
     const tmp = `${this.options.path}.${process.pid}.tmp`;
     writeFileSync(tmp, JSON.stringify(out), { mode: 0o600 });

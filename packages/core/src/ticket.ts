@@ -18,8 +18,7 @@ import { assertUint, MAX_UINT128, MAX_UINT32, MAX_UINT64 } from "./uint.js";
 export const TERMS_TYPE =
   "Terms(bytes32 serviceId,uint32 serviceVersion,uint128 inputPrice,uint128 outputPrice,uint128 maxCost,bytes32 requestHash,uint64 deadline)";
 /** EIP-712 type string of `Ticket` (with `Terms` appended, as EIP-712 encodes nested types). */
-export const TICKET_TYPE =
-  "Ticket(address user,address provider,uint64 nonce,uint128 cumulative,Terms terms)" + TERMS_TYPE;
+export const TICKET_TYPE = "Ticket(address user,address provider,uint64 nonce,uint128 cumulative,Terms terms)" + TERMS_TYPE;
 
 /** The EIP-712 `types` of a ticket, in the form wallets and viem take. */
 export const TICKET_TYPES = {

@@ -104,7 +104,14 @@ export function ticketFromWire(value: unknown): SignedTicket {
 }
 
 export function receiptToWire(r: SignedReceipt): ReceiptWire {
-  return { ticketDigest: r.ticketDigest, responseHash: r.responseHash, inputTokens: r.inputTokens, outputTokens: r.outputTokens, fee: r.fee.toString(), signature: r.signature };
+  return {
+    ticketDigest: r.ticketDigest,
+    responseHash: r.responseHash,
+    inputTokens: r.inputTokens,
+    outputTokens: r.outputTokens,
+    fee: r.fee.toString(),
+    signature: r.signature,
+  };
 }
 
 export function receiptFromWire(value: unknown): SignedReceipt {
@@ -113,7 +120,14 @@ export function receiptFromWire(value: unknown): SignedReceipt {
   const w = parsed.data;
   const fee = BigInt(w.fee);
   if (fee > MAX_UINT128) throw new WireFormatError("receipt", `fee out of range: ${fee}`);
-  return { ticketDigest: w.ticketDigest as Hex, responseHash: w.responseHash as Hex, inputTokens: w.inputTokens, outputTokens: w.outputTokens, fee, signature: w.signature as Hex };
+  return {
+    ticketDigest: w.ticketDigest as Hex,
+    responseHash: w.responseHash as Hex,
+    inputTokens: w.inputTokens,
+    outputTokens: w.outputTokens,
+    fee,
+    signature: w.signature as Hex,
+  };
 }
 
 /** base64url(JSON) for headers. */
@@ -172,7 +186,16 @@ export interface ProtocolErrorBody {
 /** Build the error body for `code`. */
 export function protocolErrorBody(code: ProtocolErrorCode, message: string, details?: Record<string, unknown>): ProtocolErrorBody {
   const status = PROTOCOL_ERROR_CODES[code];
-  const type = status === 401 ? "authentication_error" : status === 402 ? "payment_required" : status === 409 ? "conflict" : status >= 500 ? "server_error" : "invalid_request_error";
+  const type =
+    status === 401
+      ? "authentication_error"
+      : status === 402
+        ? "payment_required"
+        : status === 409
+          ? "conflict"
+          : status >= 500
+            ? "server_error"
+            : "invalid_request_error";
   return { error: details === undefined ? { message, type, code } : { message, type, code, details } };
 }
 

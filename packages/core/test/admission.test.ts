@@ -21,11 +21,24 @@ import {
 const domain = escrowDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
 const user = privateKeyToAccount(generatePrivateKey());
 const provider = privateKeyToAccount(generatePrivateKey()).address;
-const body = "{\"model\":\"m\",\"max_tokens\":8}";
-const terms: Terms = { serviceId: keccak256(toHex("svc")), serviceVersion: 3, inputPrice: 5n, outputPrice: 7n, maxCost: 500n, requestHash: requestHash("/v1/chat/completions", body), deadline: 1000n };
+const body = '{"model":"m","max_tokens":8}';
+const terms: Terms = {
+  serviceId: keccak256(toHex("svc")),
+  serviceVersion: 3,
+  inputPrice: 5n,
+  outputPrice: 7n,
+  maxCost: 500n,
+  requestHash: requestHash("/v1/chat/completions", body),
+  deadline: 1000n,
+};
 const honoured = { serviceId: terms.serviceId, versions: [{ version: 3, inputPrice: 5n, outputPrice: 7n }] };
-const sign = (over: Partial<Terms> = {}, p = provider) => signTicket(user, domain, { user: user.address, provider: p, nonce: 1n, cumulative: 0n, terms: { ...terms, ...over } });
-const code = async (p: Promise<unknown>) => p.then(() => "ok", (e: unknown) => (e instanceof AdmissionError ? `${e.status} ${e.protocolCode}` : String(e)));
+const sign = (over: Partial<Terms> = {}, p = provider) =>
+  signTicket(user, domain, { user: user.address, provider: p, nonce: 1n, cumulative: 0n, terms: { ...terms, ...over } });
+const code = async (p: Promise<unknown>) =>
+  p.then(
+    () => "ok",
+    (e: unknown) => (e instanceof AdmissionError ? `${e.status} ${e.protocolCode}` : String(e)),
+  );
 
 describe("admission checks", () => {
   it("accepts a good ticket and returns its signer and digest", async () => {
@@ -40,14 +53,28 @@ describe("admission checks", () => {
     expect(await code(checkTicket({ ...base, ticket: await sign({}, user.address) }))).toBe("409 wrong_provider");
     expect(await code(checkTicket({ ...base, ticket: { ...(await sign()), signature: "0x00" } }))).toBe("401 bad_signature");
     expect(await code(checkTicket({ ...base, now: 1006n, ticket: await sign() }))).toBe("409 ticket_expired");
-    expect(await code(checkTicket({ ...base, requestHash: requestHash("/v1/chat/completions", body + " "), ticket: await sign() }))).toBe("400 request_hash_mismatch");
+    expect(await code(checkTicket({ ...base, requestHash: requestHash("/v1/chat/completions", body + " "), ticket: await sign() }))).toBe(
+      "400 request_hash_mismatch",
+    );
     expect(await code(checkTicket({ ...base, ticket: await sign({ inputPrice: 4n }) }))).toBe("409 terms_changed");
     expect(await code(checkTicket({ ...base, ticket: await sign({ serviceVersion: 2 }) }))).toBe("409 terms_changed");
     // The previous version is honoured while the provider lists it (grace).
-    const grace = { serviceId: terms.serviceId, versions: [{ version: 4, inputPrice: 6n, outputPrice: 7n }, { version: 3, inputPrice: 5n, outputPrice: 7n }] };
+    const grace = {
+      serviceId: terms.serviceId,
+      versions: [
+        { version: 4, inputPrice: 6n, outputPrice: 7n },
+        { version: 3, inputPrice: 5n, outputPrice: 7n },
+      ],
+    };
     expect(await code(checkTicket({ ...base, terms: grace, ticket: await sign() }))).toBe("ok");
     // Another domain recovers another signer: a different user, never this one.
-    const foreign = await signTicket(user, escrowDomain(1, domain.verifyingContract), { user: user.address, provider, nonce: 1n, cumulative: 0n, terms });
+    const foreign = await signTicket(user, escrowDomain(1, domain.verifyingContract), {
+      user: user.address,
+      provider,
+      nonce: 1n,
+      cumulative: 0n,
+      terms,
+    });
     expect((await checkTicket({ ...base, ticket: foreign })).signer).not.toBe(user.address);
   });
 
@@ -100,10 +127,22 @@ describe("admission checks", () => {
       }
     };
     expect(refusal(honoured)).toBeUndefined();
-    expect(refusal({ serviceId: terms.serviceId.toUpperCase().replace("0X", "0x") as typeof terms.serviceId, versions: honoured.versions })).toBeUndefined();
+    expect(
+      refusal({ serviceId: terms.serviceId.toUpperCase().replace("0X", "0x") as typeof terms.serviceId, versions: honoured.versions }),
+    ).toBeUndefined();
     const inForce = { version: 3, inputPrice: 5n, outputPrice: 8n };
-    expect(refusal({ ...honoured, serviceId: keccak256(toHex("another service")) })?.details).toEqual({ serviceId: keccak256(toHex("another service")), serviceVersion: 3, inputPrice: "5", outputPrice: "7" });
-    expect(refusal({ ...honoured, versions: [inForce] })?.details).toEqual({ serviceId: terms.serviceId, serviceVersion: 3, inputPrice: "5", outputPrice: "8" });
+    expect(refusal({ ...honoured, serviceId: keccak256(toHex("another service")) })?.details).toEqual({
+      serviceId: keccak256(toHex("another service")),
+      serviceVersion: 3,
+      inputPrice: "5",
+      outputPrice: "7",
+    });
+    expect(refusal({ ...honoured, versions: [inForce] })?.details).toEqual({
+      serviceId: terms.serviceId,
+      serviceVersion: 3,
+      inputPrice: "5",
+      outputPrice: "8",
+    });
     expect(refusal({ ...honoured, versions: [{ ...inForce, outputPrice: 7n, inputPrice: 6n }] })).toBeDefined();
     // A service with no version in force: refused, without details.
     const none = refusal({ ...honoured, versions: [] });
@@ -145,4 +184,3 @@ describe("admission checks", () => {
     expect(useNonce(w, w.highest + 2n).bitmap).toBe((1n << (NONCE_WINDOW - 2n)) | (1n << 2n) | 1n);
   });
 });
-

@@ -23,7 +23,10 @@ describe("0g-compute CLI", () => {
 
   function cli(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve, reject) => {
-      const child = spawn(join(root, "node_modules", ".bin", "tsx"), ["--conditions=@0g-compute/source", cliPath, ...args], { cwd: root, env });
+      const child = spawn(join(root, "node_modules", ".bin", "tsx"), ["--conditions=@0g-compute/source", cliPath, ...args], {
+        cwd: root,
+        env,
+      });
       let stdout = "";
       let stderr = "";
       child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
@@ -42,16 +45,47 @@ describe("0g-compute CLI", () => {
   beforeAll(async () => {
     chain = await startLocalChain({ params: { lockSeconds: 600n } });
     home = await mkdtemp(join(tmpdir(), "0g-cli-"));
-    await writeFile(join(home, "devnet.json"), JSON.stringify({ rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry, chainId: chain.chain.id }));
+    await writeFile(
+      join(home, "devnet.json"),
+      JSON.stringify({
+        rpcUrl: chain.rpcUrl,
+        escrow: chain.deployment.escrow,
+        registry: chain.deployment.registry,
+        chainId: chain.chain.id,
+      }),
+    );
     env = { PATH: process.env.PATH, HOME: home, ZG_HOME: home, ZG_PRIVATE_KEY: chain.anvil.privateKeys[1] };
     const wallet = chain.wallet(2);
     provider = wallet.account.address;
     let terms = { serviceId: `0x${"0".repeat(64)}` as Hex, versions: [{ version: 1, inputPrice: 10n ** 9n, outputPrice: 2n * 10n ** 9n }] };
-    peer = await startPeer({ domain: escrowDomain(chain.chain.id, chain.deployment.escrow), provider, signer: wallet.account as LocalAccount, terms: () => terms });
-    const registry = getContract({ address: chain.deployment.registry, abi: serviceRegistryAbi, client: { public: chain.publicClient, wallet } });
-    await chain.publicClient.waitForTransactionReceipt({ hash: await registry.write.stake({ value: chain.deployment.params.providerStake }) });
+    peer = await startPeer({
+      domain: escrowDomain(chain.chain.id, chain.deployment.escrow),
+      provider,
+      signer: wallet.account as LocalAccount,
+      terms: () => terms,
+    });
+    const registry = getContract({
+      address: chain.deployment.registry,
+      abi: serviceRegistryAbi,
+      client: { public: chain.publicClient, wallet },
+    });
     await chain.publicClient.waitForTransactionReceipt({
-      hash: await registry.write.addService([{ name: "chat", model: "peer-model", modelHash: keccak256(toHex("m")), quantization: "Q4_K_M", endpoint: peer.url, inputPrice: 10n ** 9n, outputPrice: 2n * 10n ** 9n, signer: provider, metadata: "{}" }]),
+      hash: await registry.write.stake({ value: chain.deployment.params.providerStake }),
+    });
+    await chain.publicClient.waitForTransactionReceipt({
+      hash: await registry.write.addService([
+        {
+          name: "chat",
+          model: "peer-model",
+          modelHash: keccak256(toHex("m")),
+          quantization: "Q4_K_M",
+          endpoint: peer.url,
+          inputPrice: 10n ** 9n,
+          outputPrice: 2n * 10n ** 9n,
+          signer: provider,
+          metadata: "{}",
+        },
+      ]),
     });
     const service = (await registry.read.getProviderServices([provider]))[0]!;
     terms = { serviceId: service.id, versions: [{ version: service.version, inputPrice: 10n ** 9n, outputPrice: 2n * 10n ** 9n }] };

@@ -24,13 +24,40 @@ describe("ZeroGClient against a local chain", () => {
 
   beforeAll(async () => {
     chain = await startLocalChain({ params: { lockSeconds: 600n, minFund: 1000n } });
-    const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
-    client = new ZeroGClient({ network, account: chain.wallet(1).account as LocalAccount, pollingIntervalMs: 20, onProgress: (p) => progress.push(p) });
+    const network = resolveNetwork("devnet", {
+      rpcUrl: chain.rpcUrl,
+      escrow: chain.deployment.escrow,
+      registry: chain.deployment.registry,
+    });
+    client = new ZeroGClient({
+      network,
+      account: chain.wallet(1).account as LocalAccount,
+      pollingIntervalMs: 20,
+      onProgress: (p) => progress.push(p),
+    });
     provider = chain.wallet(2).account as LocalAccount;
-    const registry = getContract({ address: chain.deployment.registry, abi: serviceRegistryAbi, client: { public: chain.publicClient, wallet: chain.wallet(2) } });
-    await chain.publicClient.waitForTransactionReceipt({ hash: await registry.write.stake({ value: chain.deployment.params.providerStake }) });
+    const registry = getContract({
+      address: chain.deployment.registry,
+      abi: serviceRegistryAbi,
+      client: { public: chain.publicClient, wallet: chain.wallet(2) },
+    });
     await chain.publicClient.waitForTransactionReceipt({
-      hash: await registry.write.addService([{ name: "chat", model: "m", modelHash: keccak256(toHex("m")), quantization: "", endpoint: "http://127.0.0.1:1", inputPrice: 1n, outputPrice: 1n, signer: provider.address, metadata: "" }]),
+      hash: await registry.write.stake({ value: chain.deployment.params.providerStake }),
+    });
+    await chain.publicClient.waitForTransactionReceipt({
+      hash: await registry.write.addService([
+        {
+          name: "chat",
+          model: "m",
+          modelHash: keccak256(toHex("m")),
+          quantization: "",
+          endpoint: "http://127.0.0.1:1",
+          inputPrice: 1n,
+          outputPrice: 1n,
+          signer: provider.address,
+          metadata: "",
+        },
+      ]),
     });
     snapshot = await chain.testClient.snapshot();
   });
@@ -59,7 +86,17 @@ describe("ZeroGClient against a local chain", () => {
     let b = await client.balances();
     expect(b.ledger).toBe(400_000_000_000_000n);
     expect(b.channels).toEqual([{ provider: p, balance: 600_000_000_001_000n, ownerSettled: 0n, pendingWithdraw: 0n, unlockAt: 0n }]);
-    expect(progress.map((x) => x.stage)).toEqual(["simulating", "sent", "mined", "simulating", "sent", "mined", "simulating", "sent", "mined"]);
+    expect(progress.map((x) => x.stage)).toEqual([
+      "simulating",
+      "sent",
+      "mined",
+      "simulating",
+      "sent",
+      "mined",
+      "simulating",
+      "sent",
+      "mined",
+    ]);
 
     const req = await client.requestWithdraw(p, "all");
     expect(req.amount).toBe(600_000_000_001_000n);
@@ -118,7 +155,9 @@ describe("ZeroGClient against a local chain", () => {
     expect(resolveNetwork("galileo", { escrow: provider.address, registry: provider.address }).chainId).toBe(16602);
     expect(resolveNetwork("mainnet", { escrow: provider.address, registry: provider.address }).chainId).toBe(16661);
     expect(() => resolveNetwork("galileo")).toThrow(NetworkConfigError);
-    expect(() => resolveNetwork("custom", { rpcUrl: "http://127.0.0.1:1", escrow: "0x12", registry: provider.address, chainId: 5 })).toThrow(/malformed/);
+    expect(() =>
+      resolveNetwork("custom", { rpcUrl: "http://127.0.0.1:1", escrow: "0x12", registry: provider.address, chainId: 5 }),
+    ).toThrow(/malformed/);
   });
 
   it("a transaction dropped from the pool is a typed TX_TIMEOUT with its hash, not a hang", async () => {
@@ -137,7 +176,14 @@ describe("ZeroGClient against a local chain", () => {
       await chain.testClient.dropTransaction({ hash: hash! });
       const err = await pending;
       expect(err).toMatchObject({ code: "TX_TIMEOUT", txHash: hash });
-      expect(await chain.publicClient.readContract({ address: chain.deployment.escrow, abi: (await import("@0g-compute/contracts")).escrowAbi, functionName: "ledger", args: [client.address] })).toBe(0n);
+      expect(
+        await chain.publicClient.readContract({
+          address: chain.deployment.escrow,
+          abi: (await import("@0g-compute/contracts")).escrowAbi,
+          functionName: "ledger",
+          args: [client.address],
+        }),
+      ).toBe(0n);
     } finally {
       await chain.testClient.setAutomine(true);
     }

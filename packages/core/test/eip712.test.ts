@@ -60,8 +60,7 @@ function ethersTypes(types: Record<string, readonly { name: string; type: string
 describe("EIP-712 definitions shared by core and the escrow", () => {
   let chain: LocalChain;
   let escrow: ReturnType<typeof escrowOf>;
-  const escrowOf = (c: LocalChain) =>
-    getContract({ address: c.deployment.escrow, abi: escrowAbi, client: { public: c.publicClient } });
+  const escrowOf = (c: LocalChain) => getContract({ address: c.deployment.escrow, abi: escrowAbi, client: { public: c.publicClient } });
 
   beforeAll(async () => {
     chain = await startLocalChain();
@@ -93,7 +92,17 @@ describe("EIP-712 definitions shared by core and the escrow", () => {
       const t = randomTicket();
       const termsHash = hashTerms(t.terms);
       const t2 = t.terms;
-      expect(await escrow.read.hashTerms([t2.serviceId, t2.serviceVersion, t2.inputPrice, t2.outputPrice, t2.maxCost, t2.requestHash, t2.deadline])).toBe(termsHash);
+      expect(
+        await escrow.read.hashTerms([
+          t2.serviceId,
+          t2.serviceVersion,
+          t2.inputPrice,
+          t2.outputPrice,
+          t2.maxCost,
+          t2.requestHash,
+          t2.deadline,
+        ]),
+      ).toBe(termsHash);
       const mine = ticketDigest(domain, t);
       const theirs = TypedDataEncoder.hash(domain, ethersTypes(TICKET_TYPES), t);
       const onChain = await escrow.read.hashTicket([t.user, t.provider, t.nonce, t.cumulative, termsHash]);
@@ -105,7 +114,14 @@ describe("EIP-712 definitions shared by core and the escrow", () => {
   it("delegation digests agree between core, ethers and the contract", async () => {
     const domain = escrowDomain(chain.chain.id, chain.deployment.escrow);
     for (let i = 0; i < 10; i++) {
-      const d = { user: randomAddress(), provider: randomAddress(), key: randomAddress(), cap: rand(16), validUntil: rand(8), nonce: rand(8) };
+      const d = {
+        user: randomAddress(),
+        provider: randomAddress(),
+        key: randomAddress(),
+        cap: rand(16),
+        validUntil: rand(8),
+        nonce: rand(8),
+      };
       const mine = delegationDigest(domain, d);
       expect(mine).toBe(TypedDataEncoder.hash(domain, ethersTypes(DELEGATION_TYPES), d));
       expect(mine).toBe(await escrow.read.hashDelegation([d]));
@@ -139,7 +155,13 @@ describe("EIP-712 definitions shared by core and the escrow", () => {
       expect(mine).toBe(TypedDataEncoder.hash(domain, ethersTypes(RECEIPT_TYPES), r));
     }
     // Boundary values encode like the generic encoders too.
-    const edge = { ticketDigest: toHex(randomBytes(32)), responseHash: toHex(randomBytes(32)), inputTokens: 2 ** 32 - 1, outputTokens: 0, fee: 2n ** 128n - 1n };
+    const edge = {
+      ticketDigest: toHex(randomBytes(32)),
+      responseHash: toHex(randomBytes(32)),
+      inputTokens: 2 ** 32 - 1,
+      outputTokens: 0,
+      fee: 2n ** 128n - 1n,
+    };
     expect(receiptDigest(domain, edge)).toBe(hashTypedData({ domain, types: RECEIPT_TYPES, primaryType: "Receipt", message: edge }));
   });
 
@@ -152,7 +174,13 @@ describe("EIP-712 definitions shared by core and the escrow", () => {
     expect(() => ticketDigest(domain, { ...t, terms: { ...t.terms, deadline: -1n } })).toThrow(InvalidArgumentError);
     expect(() => ticketDigest(domain, { ...t, terms: { ...t.terms, serviceVersion: 2 ** 32 } })).toThrow(InvalidArgumentError);
     expect(() => ticketDigest(domain, { ...t, terms: { ...t.terms, requestHash: "0x12" as Hex } })).toThrow(InvalidArgumentError);
-    const r = { ticketDigest: toHex(randomBytes(32)), responseHash: toHex(randomBytes(32)), inputTokens: 1, outputTokens: 1, fee: 2n ** 128n };
+    const r = {
+      ticketDigest: toHex(randomBytes(32)),
+      responseHash: toHex(randomBytes(32)),
+      inputTokens: 1,
+      outputTokens: 1,
+      fee: 2n ** 128n,
+    };
     expect(() => receiptDigest(domain, r)).toThrow(InvalidArgumentError);
     expect(() => receiptDigest(domain, { ...r, fee: 1n, inputTokens: 2 ** 32 })).toThrow(InvalidArgumentError);
     // The widest values that fit still encode.
@@ -178,7 +206,14 @@ describe("EIP-712 definitions shared by core and the escrow", () => {
     expect(wide((w) => (w.terms.outputPrice = (2n ** 128n).toString()))).toThrow(WireFormatError);
     expect(wide((w) => (w.terms.deadline = (2n ** 64n).toString()))).toThrow(WireFormatError);
     expect(wide((w) => (w.cumulative = (2n ** 128n - 1n).toString()))).not.toThrow();
-    const receipt = { ticketDigest: toHex(randomBytes(32)), responseHash: toHex(randomBytes(32)), inputTokens: 1, outputTokens: 1, fee: (2n ** 128n).toString(), signature: wire.signature };
+    const receipt = {
+      ticketDigest: toHex(randomBytes(32)),
+      responseHash: toHex(randomBytes(32)),
+      inputTokens: 1,
+      outputTokens: 1,
+      fee: (2n ** 128n).toString(),
+      signature: wire.signature,
+    };
     expect(() => receiptFromWire(receipt)).toThrow(WireFormatError);
     expect(receiptFromWire({ ...receipt, fee: (2n ** 128n - 1n).toString() }).fee).toBe(2n ** 128n - 1n);
   });

@@ -3,20 +3,26 @@ import { concat, keccak256, toBytes } from "viem";
 import { requestHash, responseHash, SseParser, StreamHasher, ZERO_HASH } from "../src/index.js";
 
 const TOOL_DELTA = JSON.stringify({
-  id: "c1", object: "chat.completion.chunk",
-  choices: [{ index: 0, delta: { tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "get_weather", arguments: "{\"city\":" } }] } }],
+  id: "c1",
+  object: "chat.completion.chunk",
+  choices: [
+    {
+      index: 0,
+      delta: { tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "get_weather", arguments: '{"city":' } }] },
+    },
+  ],
 });
 // A fixed transcript: CRLF line endings, keep-alive comments, an event/id field, multi-line data, a tool-call delta.
 const TRANSCRIPT =
   ": keep-alive\r\n\r\n" +
-  "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\r\n\r\n" +
-  "event: message\r\nid: 7\r\ndata: {\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}\r\n\r\n" +
+  'data: {"choices":[{"delta":{"content":"Hel"}}]}\r\n\r\n' +
+  'event: message\r\nid: 7\r\ndata: {"choices":[{"delta":{"content":"lo"}}]}\r\n\r\n' +
   ": ping\n\n" +
   `data: ${TOOL_DELTA}\n\n` +
   "data: line one\ndata: line two\r\rdata: [DONE]\n\n";
 const EXPECTED_DATA = [
-  "{\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}",
-  "{\"choices\":[{\"delta\":{\"content\":\"lo\"}}]}",
+  '{"choices":[{"delta":{"content":"Hel"}}]}',
+  '{"choices":[{"delta":{"content":"lo"}}]}',
   TOOL_DELTA,
   "line one\nline two",
   "[DONE]",
@@ -41,7 +47,9 @@ function split(text: string, seed: number): string[] {
   const out: string[] = [];
   let i = 0;
   while (i < text.length) {
-    x ^= x << 13; x ^= x >>> 17; x ^= x << 5;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
     const n = 1 + (Math.abs(x) % 9);
     out.push(text.slice(i, i + n));
     i += n;
@@ -51,11 +59,13 @@ function split(text: string, seed: number): string[] {
 
 describe("request, response and stream hashing", () => {
   it("requestHash binds the method, path and raw body bytes", () => {
-    const body = "{\"model\":\"demo\",\"max_tokens\":8}";
+    const body = '{"model":"demo","max_tokens":8}';
     expect(requestHash("/v1/chat/completions", body)).toBe(keccak256(toBytes(`POST /v1/chat/completions\n${body}`)));
     expect(requestHash("/v1/chat/completions", body)).not.toBe(requestHash("/v1/completions", body));
     // Re-serialized JSON (other spacing) is another request.
-    expect(requestHash("/v1/chat/completions", body)).not.toBe(requestHash("/v1/chat/completions", JSON.stringify(JSON.parse(body), null, 1)));
+    expect(requestHash("/v1/chat/completions", body)).not.toBe(
+      requestHash("/v1/chat/completions", JSON.stringify(JSON.parse(body), null, 1)),
+    );
     expect(requestHash("/v1/x", new TextEncoder().encode("é"))).toBe(requestHash("/v1/x", "é"));
     expect(responseHash("abc")).toBe(keccak256(toBytes("abc")));
   });

@@ -5,14 +5,38 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { keccak256, toHex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { decodeHeader, escrowDomain, FileLaneStore, MemoryLaneStore, PaymentSession, TICKET_HEADER, ticketFromWire, ZERO_HASH, type LaneId, type ServiceInfo } from "../src/index.js";
+import {
+  decodeHeader,
+  escrowDomain,
+  FileLaneStore,
+  MemoryLaneStore,
+  PaymentSession,
+  TICKET_HEADER,
+  ticketFromWire,
+  ZERO_HASH,
+  type LaneId,
+  type ServiceInfo,
+} from "../src/index.js";
 
 const domain = escrowDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
 const user = privateKeyToAccount(generatePrivateKey());
 const provider = privateKeyToAccount(generatePrivateKey()).address;
 const service: ServiceInfo = {
-  id: keccak256(toHex("svc")), provider, name: "chat", model: "m", modelHash: ZERO_HASH, quantization: "", endpoint: "http://127.0.0.1:1",
-  inputPrice: 1n, outputPrice: 1n, version: 1, signer: provider, previousSigner: "0x0000000000000000000000000000000000000000", rotatedAt: 0n, metadata: {}, active: true,
+  id: keccak256(toHex("svc")),
+  provider,
+  name: "chat",
+  model: "m",
+  modelHash: ZERO_HASH,
+  quantization: "",
+  endpoint: "http://127.0.0.1:1",
+  inputPrice: 1n,
+  outputPrice: 1n,
+  version: 1,
+  signer: provider,
+  previousSigner: "0x0000000000000000000000000000000000000000",
+  rotatedAt: 0n,
+  metadata: {},
+  active: true,
 };
 const lane: LaneId = { chainId: 31337, escrow: domain.verifyingContract, user: user.address, provider, signer: user.address };
 
@@ -45,10 +69,12 @@ describe("FileLaneStore", () => {
       await store.close();
     }));
 
-  it("processes sharing one directory draw distinct nonces and add up their fees", () =>
-    withDir(async (dir) => {
-      // Two other processes and this one each sign 40 tickets and acknowledge 1 wei per ticket, at once.
-      const script = `
+  it(
+    "processes sharing one directory draw distinct nonces and add up their fees",
+    () =>
+      withDir(async (dir) => {
+        // Two other processes and this one each sign 40 tickets and acknowledge 1 wei per ticket, at once.
+        const script = `
         import { FileLaneStore } from "@0g-compute/core";
         const lane = JSON.parse(process.env.LANE);
         const store = await FileLaneStore.open(process.env.DIR);
@@ -61,32 +87,34 @@ describe("FileLaneStore", () => {
         await store.close();
         process.stdout.write(JSON.stringify(nonces));
       `;
-      const child = () =>
-        new Promise<string[]>((resolve, reject) => {
-          const p = spawn(process.execPath, ["--conditions=@0g-compute/source", "--import", "tsx", "--input-type=module", "-e", script], {
-            env: { ...process.env, DIR: dir, LANE: JSON.stringify(lane) },
-            stdio: ["ignore", "pipe", "inherit"],
+        const child = () =>
+          new Promise<string[]>((resolve, reject) => {
+            const p = spawn(process.execPath, ["--conditions=@0g-compute/source", "--import", "tsx", "--input-type=module", "-e", script], {
+              env: { ...process.env, DIR: dir, LANE: JSON.stringify(lane) },
+              stdio: ["ignore", "pipe", "inherit"],
+            });
+            let out = "";
+            p.stdout.on("data", (d: Buffer) => (out += d.toString()));
+            p.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out) as string[]) : reject(new Error(`child exited ${code}`))));
           });
-          let out = "";
-          p.stdout.on("data", (d: Buffer) => (out += d.toString()));
-          p.once("exit", (code) => (code === 0 ? resolve(JSON.parse(out) as string[]) : reject(new Error(`child exited ${code}`))));
-        });
-      const store = await FileLaneStore.open(dir);
-      const session = new PaymentSession({ domain, user: user.address, signer: user, service, store });
-      const own = async () => {
-        const nonces: string[] = [];
-        for (let i = 0; i < 40; i++) {
-          nonces.push(String((await session.signTicket(ZERO_HASH, 1n)).nonce));
-          await store.update(lane, (c) => ({ ...c, acked: c.acked + 1n }));
-        }
-        return nonces;
-      };
-      const all = (await Promise.all([child(), child(), own()])).flat();
-      expect(all).toHaveLength(120);
-      expect(new Set(all).size).toBe(120);
-      expect(await store.read(lane)).toEqual({ nextNonce: 121n, acked: 120n, sentCumulative: 0n });
-      await store.close();
-    }), 60_000);
+        const store = await FileLaneStore.open(dir);
+        const session = new PaymentSession({ domain, user: user.address, signer: user, service, store });
+        const own = async () => {
+          const nonces: string[] = [];
+          for (let i = 0; i < 40; i++) {
+            nonces.push(String((await session.signTicket(ZERO_HASH, 1n)).nonce));
+            await store.update(lane, (c) => ({ ...c, acked: c.acked + 1n }));
+          }
+          return nonces;
+        };
+        const all = (await Promise.all([child(), child(), own()])).flat();
+        expect(all).toHaveLength(120);
+        expect(new Set(all).size).toBe(120);
+        expect(await store.read(lane)).toEqual({ nextNonce: 121n, acked: 120n, sentCumulative: 0n });
+        await store.close();
+      }),
+    60_000,
+  );
 
   it("waits for a lock another process holds, and takes over one its dead holder left", () =>
     withDir(async (dir) => {
@@ -94,10 +122,12 @@ describe("FileLaneStore", () => {
       const lockDir = join(dir, "lanes.lock");
       await mkdir(lockDir); // held, fresh
       let done = false;
-      const pending = store.update(lane, (c) => ({ ...c, nextNonce: c.nextNonce + 1n })).then((s) => {
-        done = true;
-        return s;
-      });
+      const pending = store
+        .update(lane, (c) => ({ ...c, nextNonce: c.nextNonce + 1n }))
+        .then((s) => {
+          done = true;
+          return s;
+        });
       await new Promise((r) => setTimeout(r, 300));
       expect(done).toBe(false); // nothing is written while another holds the lock
       await rm(lockDir, { recursive: true });

@@ -10,7 +10,10 @@ describe("networkFromEnv", () => {
   const registry = "0x2222222222222222222222222222222222222222";
   beforeAll(async () => {
     home = await mkdtemp(join(tmpdir(), "0g-network-env-"));
-    await writeFile(join(home, "devnet.json"), JSON.stringify({ rpcUrl: "http://127.0.0.1:41234", chainId: 31337, escrow, registry, fromBlock: "7" }));
+    await writeFile(
+      join(home, "devnet.json"),
+      JSON.stringify({ rpcUrl: "http://127.0.0.1:41234", chainId: 31337, escrow, registry, fromBlock: "7" }),
+    );
   });
   afterAll(async () => {
     await rm(home, { recursive: true, force: true });
@@ -18,7 +21,15 @@ describe("networkFromEnv", () => {
 
   it("reads the running devnet's record for the devnet preset", () => {
     expect(readDevnetRecord(home)).toMatchObject({ rpcUrl: "http://127.0.0.1:41234", fromBlock: "7" });
-    expect(networkFromEnv({ env: { ZG_HOME: home } })).toEqual({ name: "devnet", chainId: 31337, rpcUrl: "http://127.0.0.1:41234", escrow, registry, fromBlock: 7n, confirmations: 0 });
+    expect(networkFromEnv({ env: { ZG_HOME: home } })).toEqual({
+      name: "devnet",
+      chainId: 31337,
+      rpcUrl: "http://127.0.0.1:41234",
+      escrow,
+      registry,
+      fromBlock: 7n,
+      confirmations: 0,
+    });
   });
 
   it("environment beats the record, explicit overrides beat both; no record means the preset", () => {

@@ -29,23 +29,50 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
   const BASE = "http://0g.invalid/v1";
 
   async function listService(wallet: LocalWallet, endpoint: string, inputPrice: bigint, outputPrice: bigint) {
-    const registry = getContract({ address: chain.deployment.registry, abi: serviceRegistryAbi, client: { public: chain.publicClient, wallet } });
-    await chain.publicClient.waitForTransactionReceipt({ hash: await registry.write.stake({ value: chain.deployment.params.providerStake }) });
+    const registry = getContract({
+      address: chain.deployment.registry,
+      abi: serviceRegistryAbi,
+      client: { public: chain.publicClient, wallet },
+    });
     await chain.publicClient.waitForTransactionReceipt({
-      hash: await registry.write.addService([{ name: "chat", model: "peer-model", modelHash: keccak256(toHex("m")), quantization: "F32", endpoint, inputPrice, outputPrice, signer: wallet.account.address, metadata: "{}" }]),
+      hash: await registry.write.stake({ value: chain.deployment.params.providerStake }),
+    });
+    await chain.publicClient.waitForTransactionReceipt({
+      hash: await registry.write.addService([
+        {
+          name: "chat",
+          model: "peer-model",
+          modelHash: keccak256(toHex("m")),
+          quantization: "F32",
+          endpoint,
+          inputPrice,
+          outputPrice,
+          signer: wallet.account.address,
+          metadata: "{}",
+        },
+      ]),
     });
     return (await registry.read.getProviderServices([wallet.account.address]))[0]!;
   }
 
   beforeAll(async () => {
     chain = await startLocalChain();
-    const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
+    const network = resolveNetwork("devnet", {
+      rpcUrl: chain.rpcUrl,
+      escrow: chain.deployment.escrow,
+      registry: chain.deployment.registry,
+    });
     client = new ZeroGClient({ network, account: chain.wallet(1).account as LocalAccount, pollingIntervalMs: 20 });
     const domain = escrowDomain(chain.chain.id, chain.deployment.escrow);
     const mk = async (index: number, inputPrice: bigint, outputPrice: bigint) => {
       const wallet = chain.wallet(index);
       let terms = { serviceId: `0x${"0".repeat(64)}` as `0x${string}`, versions: [{ version: 1, inputPrice, outputPrice }] };
-      const peer = await startPeer({ domain, provider: wallet.account.address, signer: wallet.account as LocalAccount, terms: () => terms });
+      const peer = await startPeer({
+        domain,
+        provider: wallet.account.address,
+        signer: wallet.account as LocalAccount,
+        terms: () => terms,
+      });
       const service = await listService(wallet, peer.url, inputPrice, outputPrice);
       terms = { serviceId: service.id, versions: [{ version: service.version, inputPrice, outputPrice }] };
       return peer;
@@ -87,7 +114,11 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
   it("works as the fetch of the openai client: pays the cheapest provider, verifies, acknowledges in the next ticket and on close", async () => {
     paid = make();
     const openai = new OpenAI({ baseURL: BASE, apiKey: "unused", fetch: paid, maxRetries: 0 });
-    const first = await openai.chat.completions.create({ model: "peer-model", messages: [{ role: "user", content: "hi" }], max_tokens: 16 });
+    const first = await openai.chat.completions.create({
+      model: "peer-model",
+      messages: [{ role: "user", content: "hi" }],
+      max_tokens: 16,
+    });
     expect(first.choices[0]?.message.content).toBe("Hello from the peer");
     expect(paid.receipts).toHaveLength(1);
     expect(paid.receipts[0]).toMatchObject({ provider: chain.wallet(2).account.address, fee: 10n * 10n + 5n * 20n, cumulative: 200n });
@@ -104,7 +135,12 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
   it("streams through the openai client and verifies the receipt in the last event", async () => {
     paid = make();
     const openai = new OpenAI({ baseURL: BASE, apiKey: "unused", fetch: paid, maxRetries: 0 });
-    const stream = await openai.chat.completions.create({ model: "peer-model", messages: [{ role: "user", content: "hi" }], max_tokens: 16, stream: true });
+    const stream = await openai.chat.completions.create({
+      model: "peer-model",
+      messages: [{ role: "user", content: "hi" }],
+      max_tokens: 16,
+      stream: true,
+    });
     let text = "";
     for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
     expect(text).toBe("Hello from the peer");
@@ -117,26 +153,37 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
     for (const mode of ["inflate", "wrong-hash"] as const) {
       cheap.mode = mode;
       paid = make();
-      const res = paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "peer-model", messages: [], max_tokens: 8 }) });
+      const res = paid(`${BASE}/chat/completions`, {
+        method: "POST",
+        body: JSON.stringify({ model: "peer-model", messages: [], max_tokens: 8 }),
+      });
       await expect(res).rejects.toBeInstanceOf(ReceiptError);
       expect(paid.receipts).toHaveLength(0);
       await paid.close();
     }
     cheap.mode = "no-receipt";
     paid = make();
-    await expect(paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "peer-model", messages: [], max_tokens: 8 }) })).rejects.toBeInstanceOf(ReceiptError);
+    await expect(
+      paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "peer-model", messages: [], max_tokens: 8 }) }),
+    ).rejects.toBeInstanceOf(ReceiptError);
   });
 
   it("fails over to the next provider when the best one errors, and reports every failure when all do", async () => {
     cheap.mode = "error-500";
     paid = make();
-    const res = await paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "peer-model", messages: [], max_tokens: 8 }) });
+    const res = await paid(`${BASE}/chat/completions`, {
+      method: "POST",
+      body: JSON.stringify({ model: "peer-model", messages: [], max_tokens: 8 }),
+    });
     expect(res.status).toBe(200);
     await res.text();
     expect(paid.receipts[0]?.provider).toBe(chain.wallet(3).account.address);
     dear.mode = "error-500";
     paid = make();
-    const err = await paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ model: "peer-model", messages: [], max_tokens: 8 }) }).catch((e: unknown) => e);
+    const err = await paid(`${BASE}/chat/completions`, {
+      method: "POST",
+      body: JSON.stringify({ model: "peer-model", messages: [], max_tokens: 8 }),
+    }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(NoProviderError);
     expect((err as NoProviderError).failures).toHaveLength(2);
   });
@@ -145,9 +192,13 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
     paid = make({ select: { model: "no-such-model" } });
     await expect(paid(`${BASE}/chat/completions`, { method: "POST", body: "{}" })).rejects.toBeInstanceOf(NoProviderError);
     paid = make({ maxCostPerRequest: 1n });
-    await expect(paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [] }) })).rejects.toMatchObject({ code: "NO_PROVIDER" });
+    await expect(paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [] }) })).rejects.toMatchObject({
+      code: "NO_PROVIDER",
+    });
     paid = make();
-    await expect(paid(`${BASE}/chat/completions`, { method: "POST", body: "not json" })).rejects.toMatchObject({ code: "REQUEST_NOT_JSON" });
+    await expect(paid(`${BASE}/chat/completions`, { method: "POST", body: "not json" })).rejects.toMatchObject({
+      code: "REQUEST_NOT_JSON",
+    });
   });
 
   it("resyncs after a client state wipe: nonce above the provider's, cumulative from its own signed ticket", async () => {
@@ -191,9 +242,16 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
     cheap.mode = "refuse-402";
     dear.mode = "refuse-402";
     paid = make();
-    const err = await paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [], max_tokens: 4 }) }).catch((e: unknown) => e);
+    const err = await paid(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [], max_tokens: 4 }) }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(ProviderError);
-    expect(err).toMatchObject({ status: 402, providerCode: "insufficient_balance", code: "PROVIDER_INSUFFICIENT_BALANCE", details: { free: "0", needed: "1" } });
+    expect(err).toMatchObject({
+      status: 402,
+      providerCode: "insufficient_balance",
+      code: "PROVIDER_INSUFFICIENT_BALANCE",
+      details: { free: "0", needed: "1" },
+    });
   });
 
   it("the local gateway serves any OpenAI client on 127.0.0.1 behind a bearer token", async () => {
@@ -202,9 +260,18 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
     try {
       expect(gw.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/v1$/);
       const openai = new OpenAI({ baseURL: gw.url, apiKey: "secret-token", maxRetries: 0 });
-      const reply = await openai.chat.completions.create({ model: "peer-model", messages: [{ role: "user", content: "hi" }], max_tokens: 8 });
+      const reply = await openai.chat.completions.create({
+        model: "peer-model",
+        messages: [{ role: "user", content: "hi" }],
+        max_tokens: 8,
+      });
       expect(reply.choices[0]?.message.content).toBe("Hello from the peer");
-      const stream = await openai.chat.completions.create({ model: "peer-model", messages: [{ role: "user", content: "hi" }], max_tokens: 8, stream: true });
+      const stream = await openai.chat.completions.create({
+        model: "peer-model",
+        messages: [{ role: "user", content: "hi" }],
+        max_tokens: 8,
+        stream: true,
+      });
       let text = "";
       for await (const chunk of stream) text += chunk.choices[0]?.delta?.content ?? "";
       expect(text).toBe("Hello from the peer");
@@ -215,10 +282,13 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
       await expect(wrong.models.list()).rejects.toMatchObject({ status: 401 });
       // fetch cannot forge a Host header; a raw HTTP request can, as a rebinding page would.
       const status = await new Promise<number | undefined>((resolve, reject) => {
-        const req = request({ host: "127.0.0.1", port: gw.port, path: "/v1/models", headers: { host: "evil.example", authorization: "Bearer secret-token" } }, (res) => {
-          res.resume();
-          resolve(res.statusCode);
-        });
+        const req = request(
+          { host: "127.0.0.1", port: gw.port, path: "/v1/models", headers: { host: "evil.example", authorization: "Bearer secret-token" } },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode);
+          },
+        );
         req.once("error", reject);
         req.end();
       });
@@ -233,7 +303,9 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
       expect((await fetch(`${gw.url}/models`, { headers: { authorization: "Bearer secret-token-and-more" } })).status).toBe(401);
       cheap.mode = "inflate";
       dear.mode = "inflate";
-      await expect(openai.chat.completions.create({ model: "peer-model", messages: [], max_tokens: 8 })).rejects.toMatchObject({ status: 502 });
+      await expect(openai.chat.completions.create({ model: "peer-model", messages: [], max_tokens: 8 })).rejects.toMatchObject({
+        status: 502,
+      });
     } finally {
       await gw.close();
     }
@@ -244,7 +316,8 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
     const own = new ZeroGClient({ network: client.network, account: wallet.account as LocalAccount, pollingIntervalMs: 20 });
     const topUp = new AutoTopUp({ client: own, spendingCap: 15n * 10n ** 14n, topUpAmount: 10n ** 15n });
     paid = make({ user: own.address, signer: own.account, beforeRequest: (s, maxCost, lane) => topUp.ensure(s, maxCost, lane) });
-    const ask = async () => (await paid!(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [], max_tokens: 8 }) })).text();
+    const ask = async () =>
+      (await paid!(`${BASE}/chat/completions`, { method: "POST", body: JSON.stringify({ messages: [], max_tokens: 8 }) })).text();
     await ask();
     expect(topUp.spent).toBe(10n ** 15n);
     expect((await own.channel(chain.wallet(2).account.address)).balance).toBe(10n ** 15n);
@@ -253,7 +326,13 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
 
     const tight = new AutoTopUp({ client: own, spendingCap: 5n * 10n ** 14n, topUpAmount: 10n ** 15n });
     const nonce = await chain.publicClient.getTransactionCount({ address: own.address });
-    await expect(tight.ensure({ ...(await paid.candidates())[1]!, provider: chain.wallet(3).account.address }, 1000n, { nextNonce: 1n, acked: 0n, sentCumulative: 0n })).rejects.toBeInstanceOf(BudgetExceededError);
+    await expect(
+      tight.ensure({ ...(await paid.candidates())[1]!, provider: chain.wallet(3).account.address }, 1000n, {
+        nextNonce: 1n,
+        acked: 0n,
+        sentCumulative: 0n,
+      }),
+    ).rejects.toBeInstanceOf(BudgetExceededError);
     expect(await chain.publicClient.getTransactionCount({ address: own.address })).toBe(nonce);
   });
 });

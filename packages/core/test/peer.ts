@@ -52,7 +52,15 @@ export async function startPeer(options: {
   const windows = new Map<string, NonceWindowState>();
   const best = new Map<string, ReturnType<typeof ticketToWire>>();
   const tokens = options.tokens ?? { input: 10, output: 5 };
-  const peer: Peer = { url: "", mode: options.mode ?? "honest", acked: new Map(), requests: 0, acks: 0, clockOffset: 0, close: async () => undefined };
+  const peer: Peer = {
+    url: "",
+    mode: options.mode ?? "honest",
+    acked: new Map(),
+    requests: 0,
+    acks: 0,
+    clockOffset: 0,
+    close: async () => undefined,
+  };
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     const text = JSON.stringify(body);
@@ -67,7 +75,8 @@ export async function startPeer(options: {
     const path = new URL(req.url ?? "/", "http://x").pathname;
     if (req.method === "GET" && path === "/health") return send(res, 200, { ok: true });
     if (peer.mode === "error-500") return send(res, 500, protocolErrorBody("internal_error", "down for the test"));
-    if (peer.mode === "refuse-402") return send(res, 402, protocolErrorBody("insufficient_balance", "channel too small", { free: "0", needed: "1" }));
+    if (peer.mode === "refuse-402")
+      return send(res, 402, protocolErrorBody("insufficient_balance", "channel too small", { free: "0", needed: "1" }));
     const header = req.headers[TICKET_HEADER];
     if (typeof header !== "string") return send(res, 401, protocolErrorBody("ticket_missing", "no ticket"));
     try {
@@ -85,7 +94,11 @@ export async function startPeer(options: {
         windows.set(laneKey, useNonce(windows.get(laneKey) ?? EMPTY_NONCE_WINDOW, ticket.nonce));
       } catch (err) {
         if (err instanceof AdmissionError) {
-          const details = { ...err.details, highestNonce: (windows.get(laneKey)?.highest ?? 0n).toString(), ...(best.has(laneKey) ? { ticket: best.get(laneKey) } : {}) };
+          const details = {
+            ...err.details,
+            highestNonce: (windows.get(laneKey)?.highest ?? 0n).toString(),
+            ...(best.has(laneKey) ? { ticket: best.get(laneKey) } : {}),
+          };
           return send(res, err.status, protocolErrorBody(err.protocolCode, err.message, details));
         }
         throw err;
@@ -120,7 +133,9 @@ export async function startPeer(options: {
           fee,
         });
         if (peer.mode !== "no-receipt") {
-          res.write(`data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", choices: [], usage: { prompt_tokens: tokens.input, completion_tokens: tokens.output, total_tokens: tokens.input + tokens.output }, x_receipt: receiptToWire(receipt) })}\n\n`);
+          res.write(
+            `data: ${JSON.stringify({ id: "c1", object: "chat.completion.chunk", choices: [], usage: { prompt_tokens: tokens.input, completion_tokens: tokens.output, total_tokens: tokens.input + tokens.output }, x_receipt: receiptToWire(receipt) })}\n\n`,
+          );
         }
         res.end("data: [DONE]\n\n");
         return;
@@ -139,7 +154,10 @@ export async function startPeer(options: {
         outputTokens: tokens.output,
         fee,
       });
-      res.writeHead(200, { "content-type": "application/json", ...(peer.mode === "no-receipt" ? {} : { [RECEIPT_HEADER]: encodeHeader(receiptToWire(receipt)) }) });
+      res.writeHead(200, {
+        "content-type": "application/json",
+        ...(peer.mode === "no-receipt" ? {} : { [RECEIPT_HEADER]: encodeHeader(receiptToWire(receipt)) }),
+      });
       res.end(text);
     } catch (err) {
       if (err instanceof AdmissionError) return send(res, err.status, protocolErrorBody(err.protocolCode, err.message, err.details));

@@ -16,17 +16,40 @@ import {
 const domain = escrowDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
 const providerKey = privateKeyToAccount(generatePrivateKey());
 const terms: Terms = {
-  serviceId: keccak256(toHex("svc")), serviceVersion: 1, inputPrice: 10n, outputPrice: 20n, maxCost: 2000n,
-  requestHash: keccak256(toHex("req")), deadline: 2_000_000_000n,
+  serviceId: keccak256(toHex("svc")),
+  serviceVersion: 1,
+  inputPrice: 10n,
+  outputPrice: 20n,
+  maxCost: 2000n,
+  requestHash: keccak256(toHex("req")),
+  deadline: 2_000_000_000n,
 };
-const digest = ticketDigest(domain, { user: privateKeyToAccount(generatePrivateKey()).address, provider: providerKey.address, nonce: 1n, cumulative: 0n, terms });
-const body = "{\"choices\":[]}";
+const digest = ticketDigest(domain, {
+  user: privateKeyToAccount(generatePrivateKey()).address,
+  provider: providerKey.address,
+  nonce: 1n,
+  cumulative: 0n,
+  terms,
+});
+const body = '{"choices":[]}';
 
 const expectation = (over: Partial<ReceiptExpectation> = {}): ReceiptExpectation => ({
-  domain, ticketDigest: digest, terms, responseHash: responseHash(body), signers: [providerKey.address], ...over,
+  domain,
+  ticketDigest: digest,
+  terms,
+  responseHash: responseHash(body),
+  signers: [providerKey.address],
+  ...over,
 });
 const sign = (over: Partial<Parameters<typeof signReceipt>[2]> = {}, key = providerKey) =>
-  signReceipt(key, domain, { ticketDigest: digest, responseHash: responseHash(body), inputTokens: 30, outputTokens: 40, fee: feeFor(terms, 30, 40), ...over });
+  signReceipt(key, domain, {
+    ticketDigest: digest,
+    responseHash: responseHash(body),
+    inputTokens: 30,
+    outputTokens: 40,
+    fee: feeFor(terms, 30, 40),
+    ...over,
+  });
 
 async function problem(p: Promise<unknown>): Promise<string> {
   try {
@@ -48,12 +71,18 @@ describe("receipts", () => {
     expect(await problem(verifyReceipt(await sign({}, privateKeyToAccount(generatePrivateKey())), expectation()))).toBe("unknown_signer");
     expect(await problem(verifyReceipt({ ...(await sign()), signature: "0x1234" }, expectation()))).toBe("bad_signature");
     expect(await problem(verifyReceipt(await sign({ ticketDigest: keccak256(toHex("other")) }), expectation()))).toBe("ticket_mismatch");
-    expect(await problem(verifyReceipt(await sign({ responseHash: responseHash("something else") }), expectation()))).toBe("response_mismatch");
+    expect(await problem(verifyReceipt(await sign({ responseHash: responseHash("something else") }), expectation()))).toBe(
+      "response_mismatch",
+    );
     // Fee with 5 phantom wei, or at another price.
     expect(await problem(verifyReceipt(await sign({ fee: feeFor(terms, 30, 40) + 5n }), expectation()))).toBe("fee_mismatch");
-    expect(await problem(verifyReceipt(await sign({ fee: feeFor({ inputPrice: 11n, outputPrice: 20n }, 30, 40) }), expectation()))).toBe("fee_mismatch");
+    expect(await problem(verifyReceipt(await sign({ fee: feeFor({ inputPrice: 11n, outputPrice: 20n }, 30, 40) }), expectation()))).toBe(
+      "fee_mismatch",
+    );
     // Inflated tokens beyond the maximum cost, or beyond the client's byte bound.
-    expect(await problem(verifyReceipt(await sign({ outputTokens: 100, fee: feeFor(terms, 30, 100) }), expectation()))).toBe("fee_above_max");
+    expect(await problem(verifyReceipt(await sign({ outputTokens: 100, fee: feeFor(terms, 30, 100) }), expectation()))).toBe(
+      "fee_above_max",
+    );
     expect(await problem(verifyReceipt(await sign(), expectation({ maxOutputTokens: 39 })))).toBe("tokens_out_of_bounds");
     // A tampered field breaks the signature's signer.
     expect(await problem(verifyReceipt({ ...(await sign()), inputTokens: 29 }, expectation()))).toBe("unknown_signer");

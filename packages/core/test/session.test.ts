@@ -38,7 +38,8 @@ const service: ServiceInfo = {
   metadata: {},
   active: true,
 };
-const session = () => new PaymentSession({ domain, user: user.address, signer: user, service, store: new MemoryLaneStore(), ackDelayMs: 60_000 });
+const session = () =>
+  new PaymentSession({ domain, user: user.address, signer: user, service, store: new MemoryLaneStore(), ackDelayMs: 60_000 });
 
 describe("PaymentSession", () => {
   it("resync adopts a cumulative only from a ticket its own key signed on its own lane", async () => {
@@ -66,7 +67,13 @@ describe("PaymentSession", () => {
     const s = session();
     const body = '{"choices":[]}';
     const ticket = await s.signTicket(`0x${"22".repeat(32)}`, 1000n);
-    const receipt = await signReceipt(receiptKey, domain, { ticketDigest: ticketDigest(domain, ticket), responseHash: responseHash(body), inputTokens: 10, outputTokens: 20, fee: feeFor(ticket.terms, 10, 20) });
+    const receipt = await signReceipt(receiptKey, domain, {
+      ticketDigest: ticketDigest(domain, ticket),
+      responseHash: responseHash(body),
+      inputTokens: 10,
+      outputTokens: 20,
+      fee: feeFor(ticket.terms, 10, 20),
+    });
     const observed = { responseHash: responseHash(body) };
     const first = await s.acceptReceipt(ticket, receipt, observed);
     const again = await s.acceptReceipt(ticket, receipt, observed);

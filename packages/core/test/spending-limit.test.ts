@@ -19,7 +19,12 @@ describe("SpendingLimit", () => {
   });
 
   it("refuses with a typed error naming the cap that would be exceeded, and holds nothing", () => {
-    const limit = new SpendingLimit({ caps: [{ name: "session", cap: 1000n }, { name: "day", cap: 50n, periodMs: DAY }] });
+    const limit = new SpendingLimit({
+      caps: [
+        { name: "session", cap: 1000n },
+        { name: "day", cap: 50n, periodMs: DAY },
+      ],
+    });
     let err: unknown;
     try {
       limit.reserve(51n);
@@ -36,11 +41,17 @@ describe("SpendingLimit", () => {
     try {
       let now = 10 * DAY + 5;
       const path = join(dir, "spending.json");
-      const caps = [{ name: "session", cap: 1000n }, { name: "day", cap: 100n, periodMs: DAY }];
+      const caps = [
+        { name: "session", cap: 1000n },
+        { name: "day", cap: 100n, periodMs: DAY },
+      ];
       const first = new SpendingLimit({ caps, path, now: () => now });
       first.reserve(70n).commit(70n);
       const second = new SpendingLimit({ caps, path, now: () => now });
-      expect(second.status()).toMatchObject([{ name: "session", spent: 0n }, { name: "day", spent: 70n, remaining: 30n }]);
+      expect(second.status()).toMatchObject([
+        { name: "session", spent: 0n },
+        { name: "day", spent: 70n, remaining: 30n },
+      ]);
       expect(() => second.reserve(31n)).toThrow(SpendingLimitError);
       now += DAY;
       expect(second.status()[1]).toMatchObject({ spent: 0n, remaining: 100n });

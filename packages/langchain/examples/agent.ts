@@ -65,20 +65,33 @@ export async function main(options: AgentExampleOptions = {}): Promise<AgentExam
     await client.depositAndFund(service.provider, parseAmount(fund));
   }
 
-  const llm = new ChatZeroG({ network, privateKey, model, provider: service.provider, maxSpend: options.maxSpend ?? process.env.ZG_MAX_SPEND ?? "0.001", maxTokens: 256 });
+  const llm = new ChatZeroG({
+    network,
+    privateKey,
+    model,
+    provider: service.provider,
+    maxSpend: options.maxSpend ?? process.env.ZG_MAX_SPEND ?? "0.001",
+    maxTokens: 256,
+  });
   try {
     const agent = createAgent({ model: llm, tools: [getWeather], systemPrompt: "You answer weather questions with the get_weather tool." });
     const question = options.question ?? "What is the weather like in Paris today?";
     log(`> ${question}`);
     const { messages } = await agent.invoke({ messages: [{ role: "user", content: question }] });
-    const toolCalls = messages.flatMap((m) => ("tool_calls" in m && Array.isArray(m.tool_calls) ? m.tool_calls.map((c: { name: string; args: Record<string, unknown> }) => ({ name: c.name, args: c.args })) : []));
+    const toolCalls = messages.flatMap((m) =>
+      "tool_calls" in m && Array.isArray(m.tool_calls)
+        ? m.tool_calls.map((c: { name: string; args: Record<string, unknown> }) => ({ name: c.name, args: c.args }))
+        : [],
+    );
     for (const call of toolCalls) log(`  called ${call.name}(${JSON.stringify(call.args)})`);
     // Every answer the agent paid for carries its fee and whether its receipt verified.
     const paid = messages.filter((m) => m.getType() === "ai").map((m) => m.response_metadata as Partial<ZeroGResponseMetadata>);
     const costWei = paid.reduce((sum, m) => sum + BigInt(m.cost_wei ?? "0"), 0n);
     const answer = messages.at(-1)?.text ?? "";
     log(answer);
-    log(`${paid.length} paid model calls to ${service.provider}, ${formatAmount(costWei)} in all, every receipt verified: ${paid.every((m) => m.receipt_verified === true)}`);
+    log(
+      `${paid.length} paid model calls to ${service.provider}, ${formatAmount(costWei)} in all, every receipt verified: ${paid.every((m) => m.receipt_verified === true)}`,
+    );
     return { answer, toolCalls, modelCalls: paid.length, costWei };
   } finally {
     await llm.close();

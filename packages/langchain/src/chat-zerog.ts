@@ -26,8 +26,18 @@ import {
   type VerifiedReceipt,
 } from "@0g-compute/core";
 import type { BaseLanguageModelInput, StructuredOutputMethodOptions } from "@langchain/core/language_models/base";
-import { BaseChatModel, type BaseChatModelCallOptions, type BaseChatModelParams, type BindToolsInput, type LangSmithParams } from "@langchain/core/language_models/chat_models";
-import { createContentParser, createFunctionCallingParser, assembleStructuredOutputPipeline } from "@langchain/core/language_models/structured_output";
+import {
+  BaseChatModel,
+  type BaseChatModelCallOptions,
+  type BaseChatModelParams,
+  type BindToolsInput,
+  type LangSmithParams,
+} from "@langchain/core/language_models/chat_models";
+import {
+  createContentParser,
+  createFunctionCallingParser,
+  assembleStructuredOutputPipeline,
+} from "@langchain/core/language_models/structured_output";
 import type { CallbackManagerForLLMRun } from "@langchain/core/callbacks/manager";
 import { AIMessageChunk, type AIMessageChunkFields, type BaseMessage, type UsageMetadata } from "@langchain/core/messages";
 import { ChatGenerationChunk, type ChatResult } from "@langchain/core/outputs";
@@ -217,14 +227,27 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
 
   constructor(fields: ChatZeroGInput = {}) {
     super({ maxRetries: 2, onFailedAttempt: retryOnlyTransient, ...serializableFields(fields) });
-    if (!fields.model && !fields.provider) throw new ChatZeroGError("CHAT_CONFIG", "ChatZeroG needs a model (or a provider address)", "pass model: \"<model id from the registry>\"");
-    if (fields.privateKey !== undefined && !isHexKey(fields.privateKey)) throw new ChatZeroGError("CHAT_CONFIG", "privateKey is not a 32-byte hex key");
-    if (fields.sessionKey !== undefined && !isHexKey(fields.sessionKey)) throw new ChatZeroGError("CHAT_CONFIG", "sessionKey is not a 32-byte hex key");
-    if (fields.sessionKey !== undefined && fields.user === undefined) throw new ChatZeroGError("CHAT_CONFIG", "a session key signs for a user: pass user (the payer's address)");
-    for (const [name, value] of [["user", fields.user], ["provider", fields.provider]] as const) {
-      if (value !== undefined && !isAddress(value, { strict: false })) throw new ChatZeroGError("CHAT_CONFIG", `${name} is not an address: ${value}`);
+    if (!fields.model && !fields.provider)
+      throw new ChatZeroGError(
+        "CHAT_CONFIG",
+        "ChatZeroG needs a model (or a provider address)",
+        'pass model: "<model id from the registry>"',
+      );
+    if (fields.privateKey !== undefined && !isHexKey(fields.privateKey))
+      throw new ChatZeroGError("CHAT_CONFIG", "privateKey is not a 32-byte hex key");
+    if (fields.sessionKey !== undefined && !isHexKey(fields.sessionKey))
+      throw new ChatZeroGError("CHAT_CONFIG", "sessionKey is not a 32-byte hex key");
+    if (fields.sessionKey !== undefined && fields.user === undefined)
+      throw new ChatZeroGError("CHAT_CONFIG", "a session key signs for a user: pass user (the payer's address)");
+    for (const [name, value] of [
+      ["user", fields.user],
+      ["provider", fields.provider],
+    ] as const) {
+      if (value !== undefined && !isAddress(value, { strict: false }))
+        throw new ChatZeroGError("CHAT_CONFIG", `${name} is not an address: ${value}`);
     }
-    if (fields.maxSpend !== undefined && fields.spendingLimit !== undefined) throw new ChatZeroGError("CHAT_CONFIG", "pass maxSpend or spendingLimit, not both");
+    if (fields.maxSpend !== undefined && fields.spendingLimit !== undefined)
+      throw new ChatZeroGError("CHAT_CONFIG", "pass maxSpend or spendingLimit, not both");
     Object.assign(this, {
       ...(fields.network !== undefined ? { network: fields.network } : {}),
       ...(fields.networkOverrides !== undefined ? { networkOverrides: fields.networkOverrides } : {}),
@@ -260,7 +283,9 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
 
   /** The serialized model (keys replaced by secret references; amounts as decimal strings). */
   override toJSON(): Serialized {
-    return JSON.parse(JSON.stringify(super.toJSON(), (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value))) as Serialized;
+    return JSON.parse(
+      JSON.stringify(super.toJSON(), (_key, value: unknown) => (typeof value === "bigint" ? value.toString() : value)),
+    ) as Serialized;
   }
 
   _llmType(): string {
@@ -324,7 +349,10 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
    * const withTools = model.bindTools([getWeather], { tool_choice: "auto" });
    * const reply = await withTools.invoke("Weather in Paris?"); // reply.tool_calls
    */
-  override bindTools(tools: BindToolsInput[], kwargs?: Partial<ChatZeroGCallOptions>): Runnable<BaseLanguageModelInput, AIMessageChunk, ChatZeroGCallOptions> {
+  override bindTools(
+    tools: BindToolsInput[],
+    kwargs?: Partial<ChatZeroGCallOptions>,
+  ): Runnable<BaseLanguageModelInput, AIMessageChunk, ChatZeroGCallOptions> {
     return this.withConfig({ tools: tools.map(toOpenAITool), ...kwargs } as Partial<ChatZeroGCallOptions>);
   }
 
@@ -352,22 +380,45 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
     const method = config?.method ?? "functionCalling";
     const typed = isInteropZodSchema(outputSchema) || isSerializableSchema(outputSchema);
     const jsonSchema = (typed ? toJsonSchema(outputSchema as Parameters<typeof toJsonSchema>[0]) : outputSchema) as Record<string, unknown>;
-    const plainName = !typed && typeof (outputSchema as { title?: unknown }).title === "string" ? ((outputSchema as { title: string }).title) : undefined;
+    const plainName =
+      !typed && typeof (outputSchema as { title?: unknown }).title === "string" ? (outputSchema as { title: string }).title : undefined;
     const name = config?.name ?? plainName ?? "extract";
-    const description = getSchemaDescription(outputSchema as Parameters<typeof getSchemaDescription>[0]) ?? (typeof jsonSchema.description === "string" ? jsonSchema.description : undefined);
+    const description =
+      getSchemaDescription(outputSchema as Parameters<typeof getSchemaDescription>[0]) ??
+      (typeof jsonSchema.description === "string" ? jsonSchema.description : undefined);
     const tracing = { ls_structured_output_format: { kwargs: { method }, schema: jsonSchema } };
     const schema = outputSchema as InteropZodType<RunOutput>;
     const runName = config?.includeRaw ? "StructuredOutputRunnable" : "StructuredOutput";
     if (method === "functionCalling") {
-      const tool: OpenAITool = { type: "function", function: { name, ...(description ? { description } : {}), parameters: jsonSchema, ...(config?.strict !== undefined ? { strict: config.strict } : {}) } };
-      const llm = this.withConfig({ tools: [tool], tool_choice: { type: "function", function: { name } }, ...tracing } as Partial<ChatZeroGCallOptions>);
+      const tool: OpenAITool = {
+        type: "function",
+        function: {
+          name,
+          ...(description ? { description } : {}),
+          parameters: jsonSchema,
+          ...(config?.strict !== undefined ? { strict: config.strict } : {}),
+        },
+      };
+      const llm = this.withConfig({
+        tools: [tool],
+        tool_choice: { type: "function", function: { name } },
+        ...tracing,
+      } as Partial<ChatZeroGCallOptions>);
       const parser = createFunctionCallingParser<RunOutput>(schema, name);
       return assembleStructuredOutputPipeline<RunOutput>(llm, parser, config?.includeRaw, runName);
     }
     if (method === "jsonSchema" || method === "jsonMode") {
       const response_format: ResponseFormat =
         method === "jsonSchema"
-          ? { type: "json_schema", json_schema: { name, ...(description ? { description } : {}), schema: jsonSchema, ...(config?.strict !== undefined ? { strict: config.strict } : {}) } }
+          ? {
+              type: "json_schema",
+              json_schema: {
+                name,
+                ...(description ? { description } : {}),
+                schema: jsonSchema,
+                ...(config?.strict !== undefined ? { strict: config.strict } : {}),
+              },
+            }
           : { type: "json_object" };
       const llm = this.withConfig({ response_format, ...tracing } as Partial<ChatZeroGCallOptions>);
       const parser = createContentParser<RunOutput>(schema);
@@ -395,7 +446,8 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
     if (this.sessionKey) return { signer: privateKeyToAccount(this.sessionKey), user: this.user! };
     let key = this.privateKey;
     if (!key) {
-      if (!process.env.ZG_PRIVATE_KEY) throw new ChatZeroGError("CHAT_NO_KEY", "no key to pay with", "pass privateKey (or sessionKey and user), or set ZG_PRIVATE_KEY");
+      if (!process.env.ZG_PRIVATE_KEY)
+        throw new ChatZeroGError("CHAT_NO_KEY", "no key to pay with", "pass privateKey (or sessionKey and user), or set ZG_PRIVATE_KEY");
       key = keyFromEnv("ZG_PRIVATE_KEY");
     }
     const signer = privateKeyToAccount(key);
@@ -406,7 +458,10 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
     const network =
       typeof this.network === "object"
         ? this.network
-        : networkFromEnv({ ...(this.network ? { name: this.network } : {}), ...(this.networkOverrides ? { overrides: this.networkOverrides } : {}) });
+        : networkFromEnv({
+            ...(this.network ? { name: this.network } : {}),
+            ...(this.networkOverrides ? { overrides: this.networkOverrides } : {}),
+          });
     const { signer, user } = this.signer();
     const client = new ZeroGClient({ network, account: signer });
     await client.verifyDeployment();
@@ -438,14 +493,21 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
   }
 
   private signalFor(options: this["ParsedCallOptions"]): AbortSignal | undefined {
-    const signals = [options.signal, this.timeout !== undefined ? AbortSignal.timeout(this.timeout) : undefined].filter((s): s is AbortSignal => s !== undefined);
+    const signals = [options.signal, this.timeout !== undefined ? AbortSignal.timeout(this.timeout) : undefined].filter(
+      (s): s is AbortSignal => s !== undefined,
+    );
     return signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
   }
 
   private async post(body: Record<string, unknown>, signal: AbortSignal | undefined): Promise<Response> {
     const { paidFetch } = await this.connect();
     signal?.throwIfAborted();
-    return paidFetch(BASE_URL, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body), ...(signal ? { signal } : {}) });
+    return paidFetch(BASE_URL, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+      ...(signal ? { signal } : {}),
+    });
   }
 
   /** Response metadata for the answer whose receipt covers ticket `digest`. */
@@ -476,7 +538,12 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
       let final: ChatGenerationChunk | undefined;
       for await (const chunk of this._streamResponseChunks(messages, options, runManager)) final = final ? final.concat(chunk) : chunk;
       if (!final) throw new ChatZeroGError("CHAT_BAD_RESPONSE", "the stream ended without any chunk");
-      return { generations: [{ text: final.text, message: final.message, ...(final.generationInfo ? { generationInfo: final.generationInfo } : {}) }], llmOutput: { tokenUsage: tokenUsage(final.message) } };
+      return {
+        generations: [
+          { text: final.text, message: final.message, ...(final.generationInfo ? { generationInfo: final.generationInfo } : {}) },
+        ],
+        llmOutput: { tokenUsage: tokenUsage(final.message) },
+      };
     }
     const signal = this.signalFor(options);
     const body = this.body(messages, options, false);
@@ -493,7 +560,11 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
     return { generations: [{ text: contentText(message.content), message }], llmOutput: { tokenUsage: tokenUsage(message) } };
   }
 
-  override async *_streamResponseChunks(messages: BaseMessage[], options: this["ParsedCallOptions"], runManager?: CallbackManagerForLLMRun): AsyncGenerator<ChatGenerationChunk> {
+  override async *_streamResponseChunks(
+    messages: BaseMessage[],
+    options: this["ParsedCallOptions"],
+    runManager?: CallbackManagerForLLMRun,
+  ): AsyncGenerator<ChatGenerationChunk> {
     options.signal?.throwIfAborted();
     const signal = this.signalFor(options);
     const body = this.body(messages, options, true);
@@ -519,7 +590,8 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
           } catch {
             throw new ChatZeroGError("CHAT_BAD_RESPONSE", "the provider streamed an event that is not JSON");
           }
-          if (data.error) throw new ProviderError(502, data.error.code ?? "stream_error", data.error.message ?? "the provider failed mid-stream");
+          if (data.error)
+            throw new ProviderError(502, data.error.code ?? "stream_error", data.error.message ?? "the provider failed mid-stream");
           if (data[RECEIPT_FIELD] !== undefined) digest = receiptFromWire(data[RECEIPT_FIELD]).ticketDigest;
           if (data.usage) usage = data.usage;
           if (data.model) model = data.model;
@@ -534,7 +606,10 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
     } finally {
       reader.releaseLock();
     }
-    const fields: AIMessageChunkFields = { content: "", response_metadata: { ...this.paidMetadata(digest, model), ...(id ? { completion_id: id } : {}) } };
+    const fields: AIMessageChunkFields = {
+      content: "",
+      response_metadata: { ...this.paidMetadata(digest, model), ...(id ? { completion_id: id } : {}) },
+    };
     // @langchain/core infers this field as `never` under exactOptionalPropertyTypes; it is a UsageMetadata.
     if (usage) (fields as { usage_metadata?: UsageMetadata }).usage_metadata = usageMetadata(usage);
     const final = new AIMessageChunk(fields);
@@ -556,6 +631,7 @@ function serializableFields(fields: ChatZeroGInput): ChatZeroGInput {
     if (typeof value === "bigint") out[key] = `${value}wei`;
   }
   if (typeof fields.network === "object") out.network = { ...fields.network, fromBlock: fields.network.fromBlock.toString() };
-  if (fields.networkOverrides?.fromBlock !== undefined) out.networkOverrides = { ...fields.networkOverrides, fromBlock: fields.networkOverrides.fromBlock.toString() };
+  if (fields.networkOverrides?.fromBlock !== undefined)
+    out.networkOverrides = { ...fields.networkOverrides, fromBlock: fields.networkOverrides.fromBlock.toString() };
   return out as ChatZeroGInput;
 }

@@ -3,7 +3,17 @@
  * (a completion, or stream chunks) back to LangChain messages.
  */
 import type { BindToolsInput, ToolChoice } from "@langchain/core/language_models/chat_models";
-import { AIMessage, AIMessageChunk, type AIMessageFields, type BaseMessage, type InvalidToolCall, type MessageContent, type ToolCall, type ToolCallChunk, type UsageMetadata } from "@langchain/core/messages";
+import {
+  AIMessage,
+  AIMessageChunk,
+  type AIMessageFields,
+  type BaseMessage,
+  type InvalidToolCall,
+  type MessageContent,
+  type ToolCall,
+  type ToolCallChunk,
+  type UsageMetadata,
+} from "@langchain/core/messages";
 import { convertToOpenAITool } from "@langchain/core/utils/function_calling";
 import { ChatZeroGError } from "./errors.js";
 
@@ -37,7 +47,10 @@ export type OpenAIToolChoice = "none" | "auto" | "required" | { type: "function"
 export function toOpenAITool(tool: BindToolsInput): OpenAITool {
   const converted = convertToOpenAITool(tool as Parameters<typeof convertToOpenAITool>[0]) as OpenAITool;
   if (converted?.type !== "function" || typeof converted.function?.name !== "string") {
-    throw new ChatZeroGError("CHAT_CONFIG", "a tool must be a LangChain tool or an OpenAI function tool ({type: \"function\", function: {name, parameters}})");
+    throw new ChatZeroGError(
+      "CHAT_CONFIG",
+      'a tool must be a LangChain tool or an OpenAI function tool ({type: "function", function: {name, parameters}})',
+    );
   }
   return converted;
 }
@@ -99,7 +112,11 @@ export function toOpenAIMessages(messages: BaseMessage[]): OpenAIMessage[] {
       case "ai": {
         const calls = toolCallsOf(m as AIMessage);
         const text = contentText(m.content);
-        return { role: "assistant", content: text === "" && calls.length > 0 ? null : text, ...(calls.length > 0 ? { tool_calls: calls } : {}) };
+        return {
+          role: "assistant",
+          content: text === "" && calls.length > 0 ? null : text,
+          ...(calls.length > 0 ? { tool_calls: calls } : {}),
+        };
       }
       case "tool": {
         const toolCallId = (m as BaseMessage & { tool_call_id?: string }).tool_call_id ?? "";
@@ -136,7 +153,11 @@ export function usageMetadata(usage: OpenAIUsage): UsageMetadata {
 export interface OpenAICompletion {
   id?: string;
   model?: string;
-  choices: { index?: number; finish_reason?: string | null; message?: { role?: string; content?: string | null; tool_calls?: OpenAIToolCall[] } }[];
+  choices: {
+    index?: number;
+    finish_reason?: string | null;
+    message?: { role?: string; content?: string | null; tool_calls?: OpenAIToolCall[] };
+  }[];
   usage?: OpenAIUsage;
 }
 
@@ -149,7 +170,13 @@ function parseToolCalls(calls: OpenAIToolCall[]): { toolCalls: ToolCall[]; inval
       if (!args || typeof args !== "object" || Array.isArray(args)) throw new Error("arguments are not a JSON object");
       toolCalls.push({ id: call.id, name: call.function.name, args: args as Record<string, unknown>, type: "tool_call" });
     } catch (err) {
-      invalid.push({ id: call.id, name: call.function.name, args: call.function.arguments, error: (err as Error).message, type: "invalid_tool_call" });
+      invalid.push({
+        id: call.id,
+        name: call.function.name,
+        args: call.function.arguments,
+        error: (err as Error).message,
+        type: "invalid_tool_call",
+      });
     }
   }
   return { toolCalls, invalid };
@@ -165,7 +192,11 @@ export function completionToMessage(completion: OpenAICompletion, responseMetada
     tool_calls: toolCalls,
     invalid_tool_calls: invalid,
     // The provider's completion id is metadata, not the message id: ids need not be unique across providers.
-    response_metadata: { ...responseMetadata, ...(completion.id ? { completion_id: completion.id } : {}), finish_reason: choice.finish_reason ?? null },
+    response_metadata: {
+      ...responseMetadata,
+      ...(completion.id ? { completion_id: completion.id } : {}),
+      finish_reason: choice.finish_reason ?? null,
+    },
   };
   // @langchain/core infers this field as `never` under exactOptionalPropertyTypes; it is a UsageMetadata.
   if (completion.usage) (fields as { usage_metadata?: UsageMetadata }).usage_metadata = usageMetadata(completion.usage);
@@ -179,7 +210,11 @@ export interface OpenAIStreamChunk {
   choices?: {
     index?: number;
     finish_reason?: string | null;
-    delta?: { role?: string; content?: string | null; tool_calls?: { index?: number; id?: string; type?: string; function?: { name?: string; arguments?: string } }[] };
+    delta?: {
+      role?: string;
+      content?: string | null;
+      tool_calls?: { index?: number; id?: string; type?: string; function?: { name?: string; arguments?: string } }[];
+    };
   }[];
   usage?: OpenAIUsage | null;
 }

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { createAgent } from "langchain";
-import { AIMessage, AIMessageChunk, ToolMessage, type BaseMessage } from "@langchain/core/messages";
+import { type AIMessage, AIMessageChunk, type ToolMessage, type BaseMessage } from "@langchain/core/messages";
 import { tool } from "@langchain/core/tools";
 import { END, MessagesAnnotation, START, StateGraph } from "@langchain/langgraph";
 import { ToolNode } from "@langchain/langgraph/prebuilt";
@@ -56,11 +56,20 @@ describe("ChatZeroG in agents and graphs", () => {
     expect((messages[1] as AIMessage).tool_calls).toMatchObject([{ name: "get_weather", args: { city: "Paris" } }]);
     expect((messages[2] as ToolMessage).content).toBe("Sunny, 21 degrees in Paris.");
     expect(messages[3]!.text).toBe("Done.");
-    for (const m of [messages[1]!, messages[3]!]) expect(m.response_metadata).toMatchObject({ model: "test-function-call", provider: net.providers[0]!.address, receipt_verified: true });
+    for (const m of [messages[1]!, messages[3]!])
+      expect(m.response_metadata).toMatchObject({
+        model: "test-function-call",
+        provider: net.providers[0]!.address,
+        receipt_verified: true,
+      });
   });
 
   it("createAgent: parallel tool calls over the fake upstream, each answered by its tool", async () => {
-    const clock = tool(async ({ city }: { city: string }) => `12:00 in ${city}`, { name: "get_time", description: "Time in a city.", schema: z.object({ city: z.string() }) });
+    const clock = tool(async ({ city }: { city: string }) => `12:00 in ${city}`, {
+      name: "get_time",
+      description: "Time in a city.",
+      schema: z.object({ city: z.string() }),
+    });
     weatherCalls.length = 0;
     const agent = createAgent({ model: make({ model: "fake-upstream" }), tools: [getWeather, clock] });
     const { messages } = await agent.invoke({ messages: [{ role: "user", content: "Weather and time in Paris?" }] });
@@ -84,7 +93,10 @@ describe("ChatZeroG in agents and graphs", () => {
       .compile();
     const tokens: string[] = [];
     let final: BaseMessage[] = [];
-    for await (const [mode, payload] of await graph.stream({ messages: [{ role: "user", content: "What is the weather like in Paris today?" }] }, { streamMode: ["messages", "values"] })) {
+    for await (const [mode, payload] of await graph.stream(
+      { messages: [{ role: "user", content: "What is the weather like in Paris today?" }] },
+      { streamMode: ["messages", "values"] },
+    )) {
       if (mode === "messages") {
         const [chunk] = payload as [BaseMessage, unknown];
         if (AIMessageChunk.isInstance(chunk) && chunk.text) tokens.push(chunk.text);
@@ -99,7 +111,12 @@ describe("ChatZeroG in agents and graphs", () => {
 
   it("the devnet example runs an agent with a tool and reports what it cost", async () => {
     const lines: string[] = [];
-    const result = await main({ network: net.network, privateKey: user.privateKey, model: "test-function-call", log: (l) => lines.push(l) });
+    const result = await main({
+      network: net.network,
+      privateKey: user.privateKey,
+      model: "test-function-call",
+      log: (l) => lines.push(l),
+    });
     expect(result.toolCalls).toEqual([{ name: "get_weather", args: { city: "Paris" } }]);
     expect(result.answer).toBe("Done.");
     expect(result.modelCalls).toBe(2);
@@ -109,7 +126,13 @@ describe("ChatZeroG in agents and graphs", () => {
 
   it("the example funds an empty channel first when asked", async () => {
     const fresh = await net.newUser({ deposit: 0n, fund: 0n });
-    const result = await main({ network: net.network, privateKey: fresh.privateKey, model: "fake-upstream", fund: "0.01", log: () => undefined });
+    const result = await main({
+      network: net.network,
+      privateKey: fresh.privateKey,
+      model: "fake-upstream",
+      fund: "0.01",
+      log: () => undefined,
+    });
     expect(result.modelCalls).toBe(2);
     const channels = await Promise.all([1, 2].map((i) => fresh.client.channel(net.providers[i]!.address)));
     expect(channels.filter((c) => c.balance > 0n)).toHaveLength(1);
@@ -136,7 +159,14 @@ describe("ChatZeroG in agents and graphs", () => {
     const provider = net.providers[1]!.address;
     const validUntil = BigInt(Math.floor(Date.now() / 1000) + 3600);
     await user.client.authorizeSessionKey(provider, privateKeyToAccount(sessionKey).address, parseEther("0.01"), validUntil);
-    const model = new ChatZeroG({ network: net.network, sessionKey, user: user.account.address, model: "fake-upstream", provider, maxTokens: 16 });
+    const model = new ChatZeroG({
+      network: net.network,
+      sessionKey,
+      user: user.account.address,
+      model: "fake-upstream",
+      provider,
+      maxTokens: 16,
+    });
     models.push(model);
     const reply = await model.invoke("Hello");
     expect(reply.response_metadata).toMatchObject({ provider, receipt_verified: true });

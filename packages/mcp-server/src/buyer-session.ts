@@ -12,6 +12,7 @@ import {
   rankServices,
   SpendingLimit,
   SpendingLimitError,
+  type SpendingReservation,
   SseParser,
   toZeroGError,
   ZeroGClient,
@@ -201,7 +202,13 @@ export class BuyerSession {
         sessionKey: this.usesSessionKey ? (this.options.account.address as Address) : undefined,
         wallet,
         ledger,
-        channels: channels.map((c) => ({ provider: c.provider as Address, balance: c.balance, pendingWithdraw: c.pendingWithdraw, unlockAt: c.unlockAt, settled: c.ownerSettled })),
+        channels: channels.map((c) => ({
+          provider: c.provider as Address,
+          balance: c.balance,
+          pendingWithdraw: c.pendingWithdraw,
+          unlockAt: c.unlockAt,
+          settled: c.ownerSettled,
+        })),
         session: this.spending(),
       };
     } catch (err) {
@@ -212,8 +219,12 @@ export class BuyerSession {
   /** This session's fees and funds moved against each cap. */
   spending(): SessionSpending {
     const caps = [
-      ...this.fees.status().map((s) => ({ name: s.name, kind: "fees" as const, cap: s.cap, used: s.spent + s.reserved, remaining: s.remaining })),
-      ...this.funds.status().map((s) => ({ name: s.name, kind: "funds" as const, cap: s.cap, used: s.spent + s.reserved, remaining: s.remaining })),
+      ...this.fees
+        .status()
+        .map((s) => ({ name: s.name, kind: "fees" as const, cap: s.cap, used: s.spent + s.reserved, remaining: s.remaining })),
+      ...this.funds
+        .status()
+        .map((s) => ({ name: s.name, kind: "funds" as const, cap: s.cap, used: s.spent + s.reserved, remaining: s.remaining })),
     ];
     return { feesPaid: this.feesPaid, fundsMoved: this.fundsMoved, requests: this.receiptList.length, caps };
   }
@@ -319,7 +330,9 @@ export class BuyerSession {
       onReceipt: (r) => {
         this.receiptList.push(r);
         this.feesPaid += r.fee;
-        this.options.log?.(`paid ${formatAmount(r.fee)} to ${r.provider} for ${r.model} (${r.receipt.inputTokens} in + ${r.receipt.outputTokens} out tokens), receipt verified`);
+        this.options.log?.(
+          `paid ${formatAmount(r.fee)} to ${r.provider} for ${r.model} (${r.receipt.inputTokens} in + ${r.receipt.outputTokens} out tokens), receipt verified`,
+        );
       },
     });
     this.fetches.set(key, paid);
@@ -341,12 +354,16 @@ export class BuyerSession {
 
   /** Hold `amount` against the caps on funds moved, run `move`, keep the hold only if it succeeded. */
   private async moveFunds<T>(amount: bigint, move: () => Promise<T>): Promise<T> {
-    let hold;
+    let hold: SpendingReservation;
     try {
       hold = this.funds.reserve(amount);
     } catch (err) {
       if (err instanceof SpendingLimitError) {
-        throw new FundsCapError(err.limit, err.cap, err.spent, err.requested, { cap: formatAmount(err.cap), moved: formatAmount(err.spent), requested: formatAmount(err.requested) });
+        throw new FundsCapError(err.limit, err.cap, err.spent, err.requested, {
+          cap: formatAmount(err.cap),
+          moved: formatAmount(err.spent),
+          requested: formatAmount(err.requested),
+        });
       }
       throw err;
     }
@@ -376,7 +393,9 @@ export class BuyerSession {
   /** Fund the channel to `provider` with `amount` wei, from the ledger or straight from the wallet (counts against the funds caps). */
   async fund(provider: Address, amount: bigint, fromWallet: boolean): Promise<{ hash: string }> {
     this.ownKey("funding a channel");
-    const tx = await this.moveFunds(amount, () => (fromWallet ? this.client.depositAndFund(provider, amount) : this.client.fund(provider, amount)));
+    const tx = await this.moveFunds(amount, () =>
+      fromWallet ? this.client.depositAndFund(provider, amount) : this.client.fund(provider, amount),
+    );
     return { hash: tx.hash };
   }
 

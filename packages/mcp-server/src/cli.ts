@@ -12,7 +12,6 @@ import { configFromEnv } from "./config.js";
 import { startHttpTransport } from "./http.js";
 import { createZeroGMcpServer } from "./server.js";
 
-
 const VERSION = (createRequire(import.meta.url)("../package.json") as { version: string }).version;
 const log = (line: string): void => {
   process.stderr.write(`0g-mcp-server: ${line}\n`);
@@ -53,7 +52,10 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
 async function serve(argv: string[]): Promise<number> {
   let args: { http?: boolean; port?: string; help?: boolean; version?: boolean };
   try {
-    args = parseArgs({ args: argv, options: { http: { type: "boolean" }, port: { type: "string" }, help: { type: "boolean" }, version: { type: "boolean" } } }).values;
+    args = parseArgs({
+      args: argv,
+      options: { http: { type: "boolean" }, port: { type: "string" }, help: { type: "boolean" }, version: { type: "boolean" } },
+    }).values;
   } catch (err) {
     log(err instanceof Error ? err.message : String(err));
     process.stderr.write(HELP);
@@ -87,7 +89,9 @@ async function serve(argv: string[]): Promise<number> {
     return err instanceof KeyError ? EXIT.key : EXIT.usage;
   }
   const caps = buyer.options.caps;
-  log(`account ${buyer.user} on ${buyer.options.network.name} (chain ${buyer.options.network.chainId}); fee caps ${formatAmount(caps.feesPerSession)} per session, ${formatAmount(caps.feesPerDay)} per day`);
+  log(
+    `account ${buyer.user} on ${buyer.options.network.name} (chain ${buyer.options.network.chainId}); fee caps ${formatAmount(caps.feesPerSession)} per session, ${formatAmount(caps.feesPerDay)} per day`,
+  );
 
   let stopping: Promise<void> | undefined;
   const stop = (closeTransport: () => Promise<void>): Promise<void> => {

@@ -1,6 +1,16 @@
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { accountFromEnv, defaultHome, KeyError, loadKeystore, networkFromEnv, parseAmount, ZeroGError, type NetworkConfig, type ZeroGClient } from "@0g-compute/core";
+import {
+  accountFromEnv,
+  defaultHome,
+  KeyError,
+  loadKeystore,
+  networkFromEnv,
+  parseAmount,
+  ZeroGError,
+  type NetworkConfig,
+  type ZeroGClient,
+} from "@0g-compute/core";
 import { McpConfigError } from "./errors.js";
 
 /** A signing account (the type core's clients take). */
@@ -65,7 +75,10 @@ function amountVar(env: NodeJS.ProcessEnv, name: string, fallback: string): bigi
   try {
     return parseAmount(value);
   } catch {
-    throw new McpConfigError(`${name} is not an amount of 0G: "${value}"`, "write a decimal number of 0G, e.g. 0.05, or an integer of wei such as 1500wei");
+    throw new McpConfigError(
+      `${name} is not an amount of 0G: "${value}"`,
+      "write a decimal number of 0G, e.g. 0.05, or an integer of wei such as 1500wei",
+    );
   }
 }
 
@@ -73,7 +86,8 @@ function intVar(env: NodeJS.ProcessEnv, name: string, fallback: number, min: num
   const value = env[name];
   if (value === undefined || value.trim() === "") return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new McpConfigError(`${name} must be an integer from ${min} to ${max}, got "${value}"`);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new McpConfigError(`${name} must be an integer from ${min} to ${max}, got "${value}"`);
   return n;
 }
 
@@ -94,7 +108,11 @@ function addressVar(env: NodeJS.ProcessEnv, name: string): Address | undefined {
 export async function accountFromEnvironment(env: NodeJS.ProcessEnv = process.env): Promise<{ account: SigningAccount; user?: Address }> {
   if (env.ZG_SESSION_KEY) {
     const user = addressVar(env, "ZG_USER");
-    if (!user) throw new McpConfigError("ZG_SESSION_KEY is set but ZG_USER is not", "set ZG_USER to the address of the account that authorized the session key");
+    if (!user)
+      throw new McpConfigError(
+        "ZG_SESSION_KEY is set but ZG_USER is not",
+        "set ZG_USER to the address of the account that authorized the session key",
+      );
     return { account: accountFromEnv("ZG_SESSION_KEY", env), user };
   }
   if (env.ZG_PRIVATE_KEY) return { account: accountFromEnv("ZG_PRIVATE_KEY", env) };
@@ -108,7 +126,11 @@ export async function accountFromEnvironment(env: NodeJS.ProcessEnv = process.en
     }
   }
   if (password === undefined) {
-    throw new KeyError("KEY_NOT_FOUND", "no key configured", "set ZG_KEYSTORE (and ZG_KEYSTORE_PASSWORD or ZG_KEYSTORE_PASSWORD_FILE), ZG_PRIVATE_KEY, or ZG_SESSION_KEY with ZG_USER");
+    throw new KeyError(
+      "KEY_NOT_FOUND",
+      "no key configured",
+      "set ZG_KEYSTORE (and ZG_KEYSTORE_PASSWORD or ZG_KEYSTORE_PASSWORD_FILE), ZG_PRIVATE_KEY, or ZG_SESSION_KEY with ZG_USER",
+    );
   }
   return { account: await loadKeystore(path, password) };
 }
@@ -125,7 +147,8 @@ export async function configFromEnv(env: NodeJS.ProcessEnv = process.env): Promi
   let network: NetworkConfig;
   try {
     // The same rules as the 0g-compute CLI: ZG_NETWORK, ZG_RPC_URL, ZG_ESCROW, ZG_REGISTRY, ZG_CHAIN_ID, the devnet record.
-    if (env.ZG_CHAIN_ID !== undefined && !/^\d+$/.test(env.ZG_CHAIN_ID)) throw new McpConfigError(`ZG_CHAIN_ID is not an integer: "${env.ZG_CHAIN_ID}"`);
+    if (env.ZG_CHAIN_ID !== undefined && !/^\d+$/.test(env.ZG_CHAIN_ID))
+      throw new McpConfigError(`ZG_CHAIN_ID is not an integer: "${env.ZG_CHAIN_ID}"`);
     network = networkFromEnv({ env });
   } catch (err) {
     if (err instanceof ZeroGError) throw err;

@@ -28,9 +28,13 @@ export class FundsCapError extends ZeroGError {
     readonly requested: bigint,
     formatted: { cap: string; moved: string; requested: string },
   ) {
-    super("FUNDS_CAP", `refused: moving ${formatted.requested} would exceed the ${limit} cap on funds moved (${formatted.moved} moved of ${formatted.cap}); nothing was sent`, {
-      hint: "ask the operator to raise ZG_MCP_FUNDS_CAP_SESSION / ZG_MCP_FUNDS_CAP_DAY, or move a smaller amount",
-    });
+    super(
+      "FUNDS_CAP",
+      `refused: moving ${formatted.requested} would exceed the ${limit} cap on funds moved (${formatted.moved} moved of ${formatted.cap}); nothing was sent`,
+      {
+        hint: "ask the operator to raise ZG_MCP_FUNDS_CAP_SESSION / ZG_MCP_FUNDS_CAP_DAY, or move a smaller amount",
+      },
+    );
   }
 }
 

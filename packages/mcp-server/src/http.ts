@@ -83,7 +83,8 @@ export async function startHttpTransport(options: HttpTransportOptions): Promise
     const origin = req.headers.origin;
     if (origin !== undefined && !allowedOrigins.has(origin)) return reply(res, 403, "forbidden origin");
     const auth = req.headers.authorization ?? "";
-    if (!sameToken(auth.startsWith("Bearer ") ? auth.slice(7) : "", token)) return reply(res, 401, "missing or wrong bearer token", { "www-authenticate": "Bearer" });
+    if (!sameToken(auth.startsWith("Bearer ") ? auth.slice(7) : "", token))
+      return reply(res, 401, "missing or wrong bearer token", { "www-authenticate": "Bearer" });
     const path = new URL(req.url ?? "/", "http://127.0.0.1").pathname;
     if (path !== "/mcp") return reply(res, 404, "not found: the MCP endpoint is /mcp");
 
@@ -114,7 +115,8 @@ export async function startHttpTransport(options: HttpTransportOptions): Promise
       return transport.handleRequest(req, res, body);
     }
     if (req.method === "GET" || req.method === "DELETE") {
-      if (!existing) return reply(res, sessionId === undefined ? 400 : 404, sessionId === undefined ? "missing mcp-session-id" : "unknown session");
+      if (!existing)
+        return reply(res, sessionId === undefined ? 400 : 404, sessionId === undefined ? "missing mcp-session-id" : "unknown session");
       return existing.transport.handleRequest(req, res);
     }
     return reply(res, 405, "method not allowed", { allow: "GET, POST, DELETE" });
@@ -145,7 +147,14 @@ export async function startHttpTransport(options: HttpTransportOptions): Promise
     async close() {
       const open = [...sessions.values()];
       sessions.clear();
-      await Promise.all(open.map(({ transport, server }) => transport.close().then(() => server.close()).catch(() => undefined)));
+      await Promise.all(
+        open.map(({ transport, server }) =>
+          transport
+            .close()
+            .then(() => server.close())
+            .catch(() => undefined),
+        ),
+      );
       await new Promise<void>((resolve) => {
         http.close(() => resolve());
         http.closeAllConnections();

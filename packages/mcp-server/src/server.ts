@@ -16,7 +16,10 @@ export const SERVER_NAME = "0g-compute";
 const addressSchema = z.string().regex(/^0x[0-9a-fA-F]{40}$/, "an address is 0x followed by 40 hex digits");
 const amountInput = z
   .string()
-  .regex(/^(\d+(\.\d{1,18})?|\.\d{1,18}|\d+wei)$/, "an amount is a decimal number of 0G (at most 18 decimals) such as \"0.05\", or whole wei such as \"1500wei\"")
+  .regex(
+    /^(\d+(\.\d{1,18})?|\.\d{1,18}|\d+wei)$/,
+    'an amount is a decimal number of 0G (at most 18 decimals) such as "0.05", or whole wei such as "1500wei"',
+  )
   .describe('Amount of 0G as a decimal string, e.g. "0.05", or whole wei such as "1500wei"');
 const amountOutput = z.object({
   wei: z.string().describe("exact amount in wei (decimal string)"),
@@ -39,7 +42,9 @@ const spendingOutput = z.object({
   fees_paid: amountOutput,
   funds_moved: amountOutput,
   requests: z.number().int(),
-  caps: z.array(z.object({ name: z.string(), kind: z.enum(["fees", "funds"]), cap: amountOutput, used: amountOutput, remaining: amountOutput })),
+  caps: z.array(
+    z.object({ name: z.string(), kind: z.enum(["fees", "funds"]), cap: amountOutput, used: amountOutput, remaining: amountOutput }),
+  ),
 });
 
 function amount(wei: bigint): z.infer<typeof amountOutput> {
@@ -64,7 +69,11 @@ function receiptOut(r: VerifiedReceipt): z.infer<typeof receiptOutput> {
 
 function unlockOut(unlockAt: bigint): { unlock_at: number; unlock_at_iso: string | undefined; unlocked: boolean } {
   const seconds = Number(unlockAt);
-  return { unlock_at: seconds, unlock_at_iso: seconds === 0 ? undefined : new Date(seconds * 1000).toISOString(), unlocked: seconds !== 0 && seconds * 1000 <= Date.now() };
+  return {
+    unlock_at: seconds,
+    unlock_at_iso: seconds === 0 ? undefined : new Date(seconds * 1000).toISOString(),
+    unlocked: seconds !== 0 && seconds * 1000 <= Date.now(),
+  };
 }
 
 function ok(structured: Record<string, unknown>, text: string): CallToolResult {
@@ -143,7 +152,8 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
     "list_services",
     {
       title: "List inference services",
-      description: "The services listed on the 0G Compute network: model, provider, prices per token and per million tokens, health and measured latency. Healthy services come first, cheapest first unless sort_by is latency.",
+      description:
+        "The services listed on the 0G Compute network: model, provider, prices per token and per million tokens, health and measured latency. Healthy services come first, cheapest first unless sort_by is latency.",
       inputSchema: {
         model: z.string().min(1).optional().describe("only this model id"),
         provider: addressSchema.optional().describe("only this provider"),
@@ -167,7 +177,10 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
           endpoint: s.endpoint,
           input_price_per_token: amount(s.inputPricePerToken),
           output_price_per_token: amount(s.outputPricePerToken),
-          price_per_million_tokens: { input: formatAmount(s.inputPricePerToken * 1_000_000n), output: formatAmount(s.outputPricePerToken * 1_000_000n) },
+          price_per_million_tokens: {
+            input: formatAmount(s.inputPricePerToken * 1_000_000n),
+            output: formatAmount(s.outputPricePerToken * 1_000_000n),
+          },
           version: s.version,
           healthy: s.healthy,
           ...(s.latencyMs === undefined ? {} : { latency_ms: s.latencyMs }),
@@ -177,7 +190,10 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
           services.length === 0
             ? "No services are listed."
             : services
-                .map((s) => `${s.model} from ${s.provider}: in ${s.price_per_million_tokens.input} / out ${s.price_per_million_tokens.output} per 1M tokens, ${s.healthy ? `healthy, ${s.latency_ms ?? 0} ms` : "unreachable"}`)
+                .map(
+                  (s) =>
+                    `${s.model} from ${s.provider}: in ${s.price_per_million_tokens.input} / out ${s.price_per_million_tokens.output} per 1M tokens, ${s.healthy ? `healthy, ${s.latency_ms ?? 0} ms` : "unreachable"}`,
+                )
                 .join("\n");
         return ok({ services }, text);
       }),
@@ -200,7 +216,13 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
         messages: z.array(messageSchema).min(1).max(200).optional().describe("a whole conversation instead of a prompt"),
         model: z.string().min(1).optional().describe("model id (see list_services)"),
         provider: addressSchema.optional().describe("buy only from this provider"),
-        max_tokens: z.number().int().min(1).max(maxTokens).optional().describe(`most tokens in the answer (default ${buyer.options.defaultMaxTokens ?? Math.min(256, maxTokens)})`),
+        max_tokens: z
+          .number()
+          .int()
+          .min(1)
+          .max(maxTokens)
+          .optional()
+          .describe(`most tokens in the answer (default ${buyer.options.defaultMaxTokens ?? Math.min(256, maxTokens)})`),
         temperature: z.number().min(0).max(2).optional(),
       },
       outputSchema: {
@@ -220,7 +242,8 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
         let messages: ChatMessage[];
         if (args.messages && args.prompt) return toolError(new ZeroGError("INVALID_ARGUMENT", "give either prompt or messages, not both"));
         if (args.messages) messages = args.messages;
-        else if (args.prompt) messages = [...(args.system ? [{ role: "system" as const, content: args.system }] : []), { role: "user", content: args.prompt }];
+        else if (args.prompt)
+          messages = [...(args.system ? [{ role: "system" as const, content: args.system }] : []), { role: "user", content: args.prompt }];
         else return toolError(new ZeroGError("INVALID_ARGUMENT", "give a prompt or messages"));
 
         const token = extra._meta?.progressToken;
@@ -229,7 +252,9 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
         const notify = (message: string): void => {
           if (token === undefined) return;
           step += 1;
-          extra.sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: step, message } }).catch(() => undefined);
+          extra
+            .sendNotification({ method: "notifications/progress", params: { progressToken: token, progress: step, message } })
+            .catch(() => undefined);
         };
         let streaming = false;
         const progress = (message: string): void => {
@@ -308,7 +333,15 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
       ledger: amount(s.ledger),
       channels: s.channels.map((c) => {
         const { unlock_at, unlock_at_iso, unlocked } = unlockOut(c.unlockAt);
-        return { provider: c.provider, balance: amount(c.balance), pending_withdraw: amount(c.pendingWithdraw), unlock_at, ...(unlock_at_iso ? { unlock_at_iso } : {}), unlocked, settled: amount(c.settled) };
+        return {
+          provider: c.provider,
+          balance: amount(c.balance),
+          pending_withdraw: amount(c.pendingWithdraw),
+          unlock_at,
+          ...(unlock_at_iso ? { unlock_at_iso } : {}),
+          unlocked,
+          settled: amount(c.settled),
+        };
       }),
       session: spendingOut(),
     };
@@ -317,7 +350,8 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
     "balance",
     {
       title: "Account balance",
-      description: "Wallet, escrow ledger and channel balances of the paying account, pending withdrawals with their unlock times, and what this session has spent against the operator's caps.",
+      description:
+        "Wallet, escrow ledger and channel balances of the paying account, pending withdrawals with their unlock times, and what this session has spent against the operator's caps.",
       inputSchema: {},
       outputSchema: balanceOutput,
       annotations: { ...READ_ONLY, openWorldHint: true },
@@ -328,7 +362,13 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
         const lines = [
           `account ${s.account}`,
           `wallet ${s.wallet.og} 0G, ledger ${s.ledger.og} 0G`,
-          ...s.channels.map((c) => `channel ${c.provider}: ${c.balance.og} 0G` + (c.pending_withdraw.wei !== "0" ? `, withdrawing ${c.pending_withdraw.og} 0G ${c.unlocked ? "(unlocked)" : `after ${c.unlock_at_iso}`}` : "")),
+          ...s.channels.map(
+            (c) =>
+              `channel ${c.provider}: ${c.balance.og} 0G` +
+              (c.pending_withdraw.wei !== "0"
+                ? `, withdrawing ${c.pending_withdraw.og} 0G ${c.unlocked ? "(unlocked)" : `after ${c.unlock_at_iso}`}`
+                : ""),
+          ),
           `this session: ${s.session.fees_paid.og} 0G in fees over ${s.session.requests} requests, ${s.session.funds_moved.og} 0G moved`,
         ];
         return ok(s, lines.join("\n"));
@@ -349,7 +389,15 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
         const all = buyer.receipts;
         const list = args.last ? all.slice(-args.last) : all;
         const total = all.reduce((t, r) => t + r.fee, 0n);
-        const text = list.length === 0 ? "No receipts yet in this session." : list.map((r) => `${r.model} from ${r.provider}: ${r.receipt.inputTokens} in + ${r.receipt.outputTokens} out, ${formatAmount(r.fee)}`).join("\n") + `\ntotal ${formatAmount(total)}`;
+        const text =
+          list.length === 0
+            ? "No receipts yet in this session."
+            : list
+                .map(
+                  (r) =>
+                    `${r.model} from ${r.provider}: ${r.receipt.inputTokens} in + ${r.receipt.outputTokens} out, ${formatAmount(r.fee)}`,
+                )
+                .join("\n") + `\ntotal ${formatAmount(total)}`;
         return ok({ receipts: list.map(receiptOut), total_fees: amount(total) }, text);
       }),
   );
@@ -363,7 +411,11 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
   server.registerResource(
     "services",
     "zerog://services",
-    { title: "0G Compute service catalogue", description: "Every listed service with prices and health (JSON)", mimeType: "application/json" },
+    {
+      title: "0G Compute service catalogue",
+      description: "Every listed service with prices and health (JSON)",
+      mimeType: "application/json",
+    },
     async (uri) => {
       const rows = await buyer.services();
       return { contents: [{ uri: uri.href, mimeType: "application/json", text: toJson(rows) }] };
@@ -372,7 +424,11 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
   server.registerResource(
     "account",
     "zerog://account",
-    { title: "0G Compute account summary", description: "Balances, channels, unlock times and this session's spending (JSON)", mimeType: "application/json" },
+    {
+      title: "0G Compute account summary",
+      description: "Balances, channels, unlock times and this session's spending (JSON)",
+      mimeType: "application/json",
+    },
     async (uri) => ({ contents: [{ uri: uri.href, mimeType: "application/json", text: toJson(await accountSummary()) }] }),
   );
 
@@ -383,7 +439,10 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
     {
       title: "Ask a model on 0G Compute",
       description: "Put a question to a model on the 0G Compute network through the ask tool",
-      argsSchema: { question: z.string().describe("what to ask"), model: z.string().optional().describe("model id; cheapest healthy service when empty") },
+      argsSchema: {
+        question: z.string().describe("what to ask"),
+        model: z.string().optional().describe("model id; cheapest healthy service when empty"),
+      },
     },
     ({ question, model }) => ({
       messages: [
@@ -404,7 +463,10 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
       messages: [
         {
           role: "user",
-          content: { type: "text", text: "Call the balance and receipts tools of the 0G Compute server and summarize: balances, pending withdrawals with unlock times, fees spent this session against each cap, and the receipts by provider." },
+          content: {
+            type: "text",
+            text: "Call the balance and receipts tools of the 0G Compute server and summarize: balances, pending withdrawals with unlock times, fees spent this session against each cap, and the receipts by provider.",
+          },
         },
       ],
     }),
@@ -419,7 +481,8 @@ function registerFundTools(server: McpServer, buyer: BuyerSession): void {
     "deposit",
     {
       title: "Deposit to the escrow (moves funds)",
-      description: "Deposit an explicit amount of 0G from the wallet into the escrow ledger. Refused, with nothing sent, above the operator's caps on funds moved per session and per day.",
+      description:
+        "Deposit an explicit amount of 0G from the wallet into the escrow ledger. Refused, with nothing sent, above the operator's caps on funds moved per session and per day.",
       inputSchema: { amount: amountInput },
       outputSchema: { amount: amountOutput, ...txOut },
       annotations: PAYING,
@@ -438,7 +501,11 @@ function registerFundTools(server: McpServer, buyer: BuyerSession): void {
       description:
         "Move an explicit amount of 0G into the channel to a provider, from the escrow ledger or (from_wallet) straight from the wallet. Channel funds leave only through a withdrawal and its lock. " +
         "Refused, with nothing sent, above the operator's caps on funds moved.",
-      inputSchema: { provider: addressSchema, amount: amountInput, from_wallet: z.boolean().optional().describe("deposit from the wallet in the same transaction") },
+      inputSchema: {
+        provider: addressSchema,
+        amount: amountInput,
+        from_wallet: z.boolean().optional().describe("deposit from the wallet in the same transaction"),
+      },
       outputSchema: { provider: z.string(), amount: amountOutput, ...txOut },
       annotations: PAYING,
     },
@@ -446,16 +513,29 @@ function registerFundTools(server: McpServer, buyer: BuyerSession): void {
       guarded(async () => {
         const wei = parseAmount(args.amount);
         const r = await buyer.fund(args.provider as Address, wei, args.from_wallet === true);
-        return ok({ provider: args.provider, amount: amount(wei), tx: r.hash }, `funded the channel to ${args.provider} with ${formatAmount(wei)} (tx ${r.hash})`);
+        return ok(
+          { provider: args.provider, amount: amount(wei), tx: r.hash },
+          `funded the channel to ${args.provider} with ${formatAmount(wei)} (tx ${r.hash})`,
+        );
       }),
   );
   server.registerTool(
     "withdraw_request",
     {
       title: "Request a channel withdrawal",
-      description: 'Ask to withdraw an explicit amount (or "all") from the channel to a provider. It can be completed after the lock (see balance for the unlock time); the provider may still settle what it is owed until then.',
-      inputSchema: { provider: addressSchema, amount: z.union([z.literal("all"), amountInput]).describe('amount of 0G, e.g. "0.05", or "all"') },
-      outputSchema: { provider: z.string(), amount: amountOutput, unlock_at: z.number().int(), unlock_at_iso: z.string().optional(), ...txOut },
+      description:
+        'Ask to withdraw an explicit amount (or "all") from the channel to a provider. It can be completed after the lock (see balance for the unlock time); the provider may still settle what it is owed until then.',
+      inputSchema: {
+        provider: addressSchema,
+        amount: z.union([z.literal("all"), amountInput]).describe('amount of 0G, e.g. "0.05", or "all"'),
+      },
+      outputSchema: {
+        provider: z.string(),
+        amount: amountOutput,
+        unlock_at: z.number().int(),
+        unlock_at_iso: z.string().optional(),
+        ...txOut,
+      },
       annotations: WITHDRAWING,
     },
     (args) =>
@@ -463,7 +543,13 @@ function registerFundTools(server: McpServer, buyer: BuyerSession): void {
         const r = await buyer.requestWithdraw(args.provider as Address, args.amount === "all" ? "all" : parseAmount(args.amount));
         const u = unlockOut(r.unlockAt);
         return ok(
-          { provider: args.provider, amount: amount(r.amount), unlock_at: u.unlock_at, ...(u.unlock_at_iso ? { unlock_at_iso: u.unlock_at_iso } : {}), tx: r.hash },
+          {
+            provider: args.provider,
+            amount: amount(r.amount),
+            unlock_at: u.unlock_at,
+            ...(u.unlock_at_iso ? { unlock_at_iso: u.unlock_at_iso } : {}),
+            tx: r.hash,
+          },
           `requested ${formatAmount(r.amount)} from the channel to ${args.provider}; complete it after ${u.unlock_at_iso ?? "the lock"}`,
         );
       }),
@@ -472,7 +558,8 @@ function registerFundTools(server: McpServer, buyer: BuyerSession): void {
     "withdraw_complete",
     {
       title: "Complete a channel withdrawal",
-      description: "After the lock, move the pending withdrawal (what is left of it after settlement) back to the wallet, or to the escrow ledger with to_wallet false.",
+      description:
+        "After the lock, move the pending withdrawal (what is left of it after settlement) back to the wallet, or to the escrow ledger with to_wallet false.",
       inputSchema: { provider: addressSchema, to_wallet: z.boolean().optional().describe("default true") },
       outputSchema: { provider: z.string(), amount: amountOutput, txs: z.array(z.string()) },
       annotations: WITHDRAWING,
@@ -481,7 +568,10 @@ function registerFundTools(server: McpServer, buyer: BuyerSession): void {
       guarded(async () => {
         const toWallet = args.to_wallet !== false;
         const r = await buyer.completeWithdraw(args.provider as Address, toWallet);
-        return ok({ provider: args.provider, amount: amount(r.amount), txs: r.hashes }, `withdrew ${formatAmount(r.amount)} from the channel to ${args.provider} to your ${toWallet ? "wallet" : "ledger"}`);
+        return ok(
+          { provider: args.provider, amount: amount(r.amount), txs: r.hashes },
+          `withdrew ${formatAmount(r.amount)} from the channel to ${args.provider} to your ${toWallet ? "wallet" : "ledger"}`,
+        );
       }),
   );
   server.registerTool(

@@ -17,16 +17,25 @@ import { callError, callOk, wei } from "./helpers.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 const FAKE_REPLY = "Hello from the fake upstream model .";
-const INIT = { jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } };
+const INIT = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
+};
 
 /** A raw POST with the headers given (node:http, so Host can be forged as a rebinding attack would). */
 function post(url: string, headers: Record<string, string>, body: unknown = INIT): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers } }, (res) => {
-      let text = "";
-      res.on("data", (c: Buffer) => (text += c.toString()));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-    });
+    const req = request(
+      url,
+      { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers } },
+      (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => (text += c.toString()));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+      },
+    );
     req.once("error", reject);
     req.end(JSON.stringify(body));
   });
@@ -41,7 +50,9 @@ describe("MCP server over Streamable HTTP", () => {
 
   const connect = async (): Promise<Client> => {
     const client = new Client({ name: "http-test", version: "1.0.0" });
-    await client.connect(new StreamableHTTPClientTransport(new URL(http.url), { requestInit: { headers: { authorization: `Bearer ${http.token}` } } }));
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(http.url), { requestInit: { headers: { authorization: `Bearer ${http.token}` } } }),
+    );
     clients.push(client);
     return client;
   };
@@ -77,7 +88,9 @@ describe("MCP server over Streamable HTTP", () => {
     expect((await post(http.url, { ...auth, host: `attacker.example:${http.port}` })).status).toBe(403);
     expect((await post(http.url, { ...auth, origin: "http://attacker.example" })).status).toBe(403);
     expect((await post(http.url.replace("/mcp", "/other"), auth)).status).toBe(404);
-    expect((await post(http.url, { ...auth, "mcp-session-id": "no-such-session" }, { jsonrpc: "2.0", id: 2, method: "tools/list" })).status).toBe(404);
+    expect(
+      (await post(http.url, { ...auth, "mcp-session-id": "no-such-session" }, { jsonrpc: "2.0", id: 2, method: "tools/list" })).status,
+    ).toBe(404);
     expect((await post(http.url, auth, { jsonrpc: "2.0", id: 2, method: "tools/list" })).status).toBe(400);
     expect(http.sessions()).toBe(0);
     // The loopback origin and host name are fine.
@@ -90,7 +103,9 @@ describe("MCP server over Streamable HTTP", () => {
     const a = await connect();
     const b = await connect();
     const progress: Progress[] = [];
-    const r = (await a.callTool({ name: "ask", arguments: { prompt: "hello there", max_tokens: 16 } }, undefined, { onprogress: (p) => progress.push(p) })) as CallToolResult;
+    const r = (await a.callTool({ name: "ask", arguments: { prompt: "hello there", max_tokens: 16 } }, undefined, {
+      onprogress: (p) => progress.push(p),
+    })) as CallToolResult;
     expect(r.isError).toBeFalsy();
     expect(r.structuredContent).toMatchObject({ text: FAKE_REPLY, model: "fake-upstream", usage: { input_tokens: 6, output_tokens: 7 } });
     expect(progress.map((p) => p.message)).toEqual(expect.arrayContaining(["asking fake-upstream", "receipt verified"]));
@@ -101,7 +116,9 @@ describe("MCP server over Streamable HTTP", () => {
     expect(wei(seen.total_fees)).toBe(buyer.spending().feesPaid);
 
     // The session cap (400 gwei) is shared: this request's maximum cost is above what is left.
-    expect(await callError(b, "ask", { prompt: "hello there", max_tokens: 256 })).toMatch(/^SPENDING_LIMIT: the session spending limit would be exceeded/);
+    expect(await callError(b, "ask", { prompt: "hello there", max_tokens: 256 })).toMatch(
+      /^SPENDING_LIMIT: the session spending limit would be exceeded/,
+    );
     // Funds caps of zero: moving funds is off until the operator allows it.
     expect(await callError(b, "deposit", { amount: "0.001" })).toMatch(/^FUNDS_CAP: /);
     expect(await callError(a, "ask", { prompt: "hi", max_tokens: 257 })).toMatch(/Input validation error/);
@@ -111,19 +128,31 @@ describe("MCP server over Streamable HTTP", () => {
   it("the bin serves HTTP with --http: the URL on stderr, the token from ZG_MCP_HTTP_TOKEN", async () => {
     const home = await mkdtemp(join(tmpdir(), "0g-mcp-http-"));
     const token = "a-token-chosen-by-the-operator";
-    const child = spawn(process.execPath, ["--conditions=@0g-compute/source", "--import", "tsx", join(root, "packages", "mcp-server", "bin", "0g-mcp-server.js"), "--http", "--port", "0"], {
-      cwd: root,
-      env: {
-        PATH: process.env.PATH ?? "",
-        HOME: home,
-        ZG_HOME: home,
-        ZG_RPC_URL: net.network.rpcUrl,
-        ZG_ESCROW: net.network.escrow,
-        ZG_REGISTRY: net.network.registry,
-        ZG_PRIVATE_KEY: user.privateKey,
-        ZG_MCP_HTTP_TOKEN: token,
+    const child = spawn(
+      process.execPath,
+      [
+        "--conditions=@0g-compute/source",
+        "--import",
+        "tsx",
+        join(root, "packages", "mcp-server", "bin", "0g-mcp-server.js"),
+        "--http",
+        "--port",
+        "0",
+      ],
+      {
+        cwd: root,
+        env: {
+          PATH: process.env.PATH ?? "",
+          HOME: home,
+          ZG_HOME: home,
+          ZG_RPC_URL: net.network.rpcUrl,
+          ZG_ESCROW: net.network.escrow,
+          ZG_REGISTRY: net.network.registry,
+          ZG_PRIVATE_KEY: user.privateKey,
+          ZG_MCP_HTTP_TOKEN: token,
+        },
       },
-    });
+    );
     try {
       let stderr = "";
       let stdout = "";
@@ -138,7 +167,9 @@ describe("MCP server over Streamable HTTP", () => {
       });
       expect(stderr).not.toContain(token);
       const client = new Client({ name: "http-bin-test", version: "1.0.0" });
-      await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }),
+      );
       const services = await callOk<{ services: { model: string }[] }>(client, "list_services");
       expect(services.services.map((s) => s.model)).toEqual(["fake-upstream"]);
       await client.close();

@@ -8,11 +8,23 @@ import { join } from "node:path";
 import type { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import type { CallToolResult, Progress } from "@modelcontextprotocol/sdk/types.js";
 import { accountFromEnv, parseAmount } from "@0g-compute/core";
-import { DEFAULT_SCRIPTED_REPLY, LOCAL_INPUT_PRICE, LOCAL_OUTPUT_PRICE, startLocalNetwork, type LocalNetwork, type LocalUser } from "@0g-compute/provider/testing";
+import {
+  DEFAULT_SCRIPTED_REPLY,
+  LOCAL_INPUT_PRICE,
+  LOCAL_OUTPUT_PRICE,
+  startLocalNetwork,
+  type LocalNetwork,
+  type LocalUser,
+} from "@0g-compute/provider/testing";
 import { BuyerSession, type ZeroGMcpOptions } from "../src/index.js";
 import { callError, callOk, inMemoryClient, wei } from "./helpers.js";
 
-const CAPS = { feesPerSession: parseAmount("0.001"), feesPerDay: parseAmount("0.01"), fundsPerSession: parseAmount("0.5"), fundsPerDay: parseAmount("0.6") };
+const CAPS = {
+  feesPerSession: parseAmount("0.001"),
+  feesPerDay: parseAmount("0.01"),
+  fundsPerSession: parseAmount("0.5"),
+  fundsPerDay: parseAmount("0.6"),
+};
 
 describe("MCP server over an in-memory pair", () => {
   let net: LocalNetwork;
@@ -24,7 +36,14 @@ describe("MCP server over an in-memory pair", () => {
   let provider: `0x${string}`;
   const outputs: string[] = [];
 
-  const options = (over: Partial<ZeroGMcpOptions> = {}): ZeroGMcpOptions => ({ network: net.network, account: user.account, caps: CAPS, maxTokens: 64, progressIntervalMs: 60_000, ...over });
+  const options = (over: Partial<ZeroGMcpOptions> = {}): ZeroGMcpOptions => ({
+    network: net.network,
+    account: user.account,
+    caps: CAPS,
+    maxTokens: 64,
+    progressIntervalMs: 60_000,
+    ...over,
+  });
 
   beforeAll(async () => {
     net = await startLocalNetwork({ providers: [{ kind: "llama" }] });
@@ -44,10 +63,23 @@ describe("MCP server over an in-memory pair", () => {
   it("lists its tools with input and output schemas and annotations, its resources and its prompts", async () => {
     const { tools } = await client.listTools();
     const byName = new Map(tools.map((t) => [t.name, t]));
-    expect([...byName.keys()].sort()).toEqual(["ask", "balance", "deposit", "fund", "list_services", "receipts", "withdraw_cancel", "withdraw_complete", "withdraw_ledger", "withdraw_request"]);
+    expect([...byName.keys()].sort()).toEqual([
+      "ask",
+      "balance",
+      "deposit",
+      "fund",
+      "list_services",
+      "receipts",
+      "withdraw_cancel",
+      "withdraw_complete",
+      "withdraw_ledger",
+      "withdraw_request",
+    ]);
     for (const t of tools) expect(t.outputSchema).toBeDefined();
-    for (const name of ["list_services", "balance", "receipts"]) expect(byName.get(name)!.annotations).toMatchObject({ readOnlyHint: true });
-    for (const name of ["ask", "deposit", "fund"]) expect(byName.get(name)!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true, openWorldHint: true });
+    for (const name of ["list_services", "balance", "receipts"])
+      expect(byName.get(name)!.annotations).toMatchObject({ readOnlyHint: true });
+    for (const name of ["ask", "deposit", "fund"])
+      expect(byName.get(name)!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true, openWorldHint: true });
     expect(byName.get("ask")!.inputSchema.properties).toMatchObject({ max_tokens: { type: "integer", maximum: 64 } });
     const { resources } = await client.listResources();
     expect(resources.map((r) => r.uri).sort()).toEqual(["zerog://account", "zerog://services"]);
@@ -60,7 +92,12 @@ describe("MCP server over an in-memory pair", () => {
   it("list_services: the model, its provider, prices and health", async () => {
     const r = await callOk<{ services: Record<string, unknown>[] }>(client, "list_services");
     expect(r.services).toHaveLength(1);
-    expect(r.services[0]).toMatchObject({ model: "test-scripted", provider, healthy: true, price_per_million_tokens: { input: "0.001 0G", output: "0.002 0G" } });
+    expect(r.services[0]).toMatchObject({
+      model: "test-scripted",
+      provider,
+      healthy: true,
+      price_per_million_tokens: { input: "0.001 0G", output: "0.002 0G" },
+    });
     expect(wei(r.services[0]!.input_price_per_token)).toBe(LOCAL_INPUT_PRICE);
     expect(wei(r.services[0]!.output_price_per_token)).toBe(LOCAL_OUTPUT_PRICE);
     expect((await callOk<{ services: unknown[] }>(client, "list_services", { model: "no-such-model" })).services).toEqual([]);
@@ -68,9 +105,20 @@ describe("MCP server over an in-memory pair", () => {
 
   it("ask: real inference, paid, with usage, cost, a verified receipt and progress notifications", async () => {
     const progress: Progress[] = [];
-    const r = (await client.callTool({ name: "ask", arguments: { prompt: "Say hello", max_tokens: 32 } }, undefined, { onprogress: (p) => progress.push(p), resetTimeoutOnProgress: true })) as CallToolResult;
+    const r = (await client.callTool({ name: "ask", arguments: { prompt: "Say hello", max_tokens: 32 } }, undefined, {
+      onprogress: (p) => progress.push(p),
+      resetTimeoutOnProgress: true,
+    })) as CallToolResult;
     expect(r.isError).toBeFalsy();
-    const s = r.structuredContent as { text: string; model: string; provider: string; usage: { input_tokens: number; output_tokens: number }; cost: unknown; receipt: Record<string, unknown>; session: { fees_paid: unknown; requests: number } };
+    const s = r.structuredContent as {
+      text: string;
+      model: string;
+      provider: string;
+      usage: { input_tokens: number; output_tokens: number };
+      cost: unknown;
+      receipt: Record<string, unknown>;
+      session: { fees_paid: unknown; requests: number };
+    };
     expect(s.text).toBe(DEFAULT_SCRIPTED_REPLY);
     expect(s).toMatchObject({ model: "test-scripted", provider, session: { requests: 1 } });
     const fee = BigInt(s.usage.input_tokens) * LOCAL_INPUT_PRICE + BigInt(s.usage.output_tokens) * LOCAL_OUTPUT_PRICE;
@@ -78,7 +126,12 @@ describe("MCP server over an in-memory pair", () => {
     expect(wei(s.cost)).toBe(fee);
     expect(wei(s.receipt.fee)).toBe(fee);
     expect(wei(s.session.fees_paid)).toBe(fee);
-    expect(s.receipt).toMatchObject({ provider, model: "test-scripted", input_tokens: s.usage.input_tokens, signature: expect.stringMatching(/^0x[0-9a-f]{130}$/) });
+    expect(s.receipt).toMatchObject({
+      provider,
+      model: "test-scripted",
+      input_tokens: s.usage.input_tokens,
+      signature: expect.stringMatching(/^0x[0-9a-f]{130}$/),
+    });
     expect(r.content[0]).toMatchObject({ type: "text", text: expect.stringContaining(DEFAULT_SCRIPTED_REPLY) });
     // Progress: monotonic, ending with the verified receipt.
     const messages = progress.map((p) => p.message);
@@ -87,7 +140,15 @@ describe("MCP server over an in-memory pair", () => {
     for (let i = 1; i < progress.length; i++) expect(progress[i]!.progress).toBeGreaterThan(progress[i - 1]!.progress);
 
     // Messages instead of a prompt, naming the provider; the receipts tool lists both.
-    const again = await callOk<{ text: string; receipt: { nonce: string } }>(client, "ask", { messages: [{ role: "system", content: "Be brief." }, { role: "user", content: "Hi" }], provider, model: "test-scripted", max_tokens: 16 });
+    const again = await callOk<{ text: string; receipt: { nonce: string } }>(client, "ask", {
+      messages: [
+        { role: "system", content: "Be brief." },
+        { role: "user", content: "Hi" },
+      ],
+      provider,
+      model: "test-scripted",
+      max_tokens: 16,
+    });
     expect(again.text).toBe(DEFAULT_SCRIPTED_REPLY.slice(0, again.text.length));
     const receipts = await callOk<{ receipts: { ticket_digest: string }[]; total_fees: unknown }>(client, "receipts");
     expect(receipts.receipts).toHaveLength(2);
@@ -104,7 +165,9 @@ describe("MCP server over an in-memory pair", () => {
     expect(await callError(client, "ask", { messages: [{ role: "robot", content: "hi" }] })).toMatch(/Input validation error/);
     expect(await callError(client, "ask", {})).toMatch(/^INVALID_ARGUMENT: give a prompt or messages/);
     expect(await callError(client, "ask", { prompt: "hi", messages: [{ role: "user", content: "hi" }] })).toMatch(/^INVALID_ARGUMENT/);
-    expect(await callError(client, "ask", { prompt: "hi", model: "no-such-model" })).toMatch(/^MODEL_NOT_FOUND: no service offers model no-such-model/);
+    expect(await callError(client, "ask", { prompt: "hi", model: "no-such-model" })).toMatch(
+      /^MODEL_NOT_FOUND: no service offers model no-such-model/,
+    );
     expect(await callError(client, "no_such_tool")).toMatch(/not found/);
     expect(buyer.receipts.length).toBe(before);
   });
@@ -144,7 +207,12 @@ describe("MCP server over an in-memory pair", () => {
   });
 
   it("balance and the account resource: ledger, channel, this session's spending", async () => {
-    const b = await callOk<{ account: string; ledger: unknown; channels: { provider: string; balance: unknown; unlock_at: number }[]; session: { fees_paid: unknown; caps: { name: string; kind: string; cap: unknown }[] } }>(client, "balance");
+    const b = await callOk<{
+      account: string;
+      ledger: unknown;
+      channels: { provider: string; balance: unknown; unlock_at: number }[];
+      session: { fees_paid: unknown; caps: { name: string; kind: string; cap: unknown }[] };
+    }>(client, "balance");
     expect(b.account).toBe(user.account.address);
     expect(wei(b.ledger)).toBe(parseAmount("0.9"));
     expect(b.channels).toEqual([expect.objectContaining({ provider, unlock_at: 0 })]);
@@ -152,18 +220,28 @@ describe("MCP server over an in-memory pair", () => {
     expect(wei(b.session.fees_paid)).toBe(buyer.spending().feesPaid);
     expect(b.session.caps.map((c) => `${c.kind}/${c.name}`)).toEqual(["fees/session", "fees/day", "funds/session", "funds/day"]);
     const res = await client.readResource({ uri: "zerog://account" });
-    expect(JSON.parse((res.contents[0] as { text: string }).text)).toMatchObject({ account: user.account.address, channels: [{ provider }] });
+    expect(JSON.parse((res.contents[0] as { text: string }).text)).toMatchObject({
+      account: user.account.address,
+      channels: [{ provider }],
+    });
     const catalogue = await client.readResource({ uri: "zerog://services" });
-    expect(JSON.parse((catalogue.contents[0] as { text: string }).text)).toMatchObject([{ model: "test-scripted", provider, inputPricePerToken: LOCAL_INPUT_PRICE.toString() }]);
+    expect(JSON.parse((catalogue.contents[0] as { text: string }).text)).toMatchObject([
+      { model: "test-scripted", provider, inputPricePerToken: LOCAL_INPUT_PRICE.toString() },
+    ]);
   });
 
   it("deposit and fund move explicit amounts within the caps on funds moved; above them nothing is sent", async () => {
     const ledger = async () => wei((await callOk<{ ledger: unknown }>(client, "balance")).ledger);
     const start = await ledger();
-    expect(await callOk(client, "deposit", { amount: "0.3" })).toMatchObject({ amount: { wei: parseAmount("0.3").toString(), og: "0.3" }, tx: expect.stringMatching(/^0x/) });
+    expect(await callOk(client, "deposit", { amount: "0.3" })).toMatchObject({
+      amount: { wei: parseAmount("0.3").toString(), og: "0.3" },
+      tx: expect.stringMatching(/^0x/),
+    });
     expect(await ledger()).toBe(start + parseAmount("0.3"));
     const refused = await callError(client, "fund", { provider, amount: "0.25" });
-    expect(refused).toMatch(/^FUNDS_CAP: refused: moving 0\.25 0G would exceed the session cap on funds moved \(0\.3 0G moved of 0\.5 0G\); nothing was sent/);
+    expect(refused).toMatch(
+      /^FUNDS_CAP: refused: moving 0\.25 0G would exceed the session cap on funds moved \(0\.3 0G moved of 0\.5 0G\); nothing was sent/,
+    );
     expect(await ledger()).toBe(start + parseAmount("0.3"));
     expect(await callOk(client, "fund", { provider, amount: "0.2" })).toMatchObject({ provider });
     expect(await ledger()).toBe(start + parseAmount("0.1"));
@@ -185,7 +263,12 @@ describe("MCP server over an in-memory pair", () => {
   it("with a session key: pays for inference, lists no fund-moving tools", async () => {
     const sessionKeyHex = `0x${randomBytes(32).toString("hex")}`;
     const sessionKey = accountFromEnv("KEY", { KEY: sessionKeyHex });
-    await user.client.authorizeSessionKey(provider, sessionKey.address, parseAmount("0.01"), BigInt(Math.floor(Date.now() / 1000)) + 30n * 86_400n);
+    await user.client.authorizeSessionKey(
+      provider,
+      sessionKey.address,
+      parseAmount("0.01"),
+      BigInt(Math.floor(Date.now() / 1000)) + 30n * 86_400n,
+    );
     const keyed = new BuyerSession(options({ account: sessionKey, user: user.account.address }));
     const c = await inMemoryClient(keyed);
     const names = (await c.client.listTools()).tools.map((t) => t.name).sort();

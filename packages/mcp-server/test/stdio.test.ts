@@ -72,11 +72,18 @@ describe("0g-mcp-server on stdio (spawned child)", () => {
     const outputs: string[] = [];
     try {
       const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name)).toEqual(expect.arrayContaining(["list_services", "ask", "balance", "receipts", "deposit", "fund", "withdraw_request", "withdraw_complete"]));
+      expect(tools.map((t) => t.name)).toEqual(
+        expect.arrayContaining(["list_services", "ask", "balance", "receipts", "deposit", "fund", "withdraw_request", "withdraw_complete"]),
+      );
       const services = await callOk<{ services: { model: string; healthy: boolean }[] }>(client, "list_services");
       expect(services.services).toEqual([expect.objectContaining({ model: "fake-upstream", healthy: true })]);
 
-      const answer = await callOk<{ text: string; usage: { input_tokens: number; output_tokens: number }; cost: unknown; receipt: { fee: unknown } }>(client, "ask", { prompt: "hello there", max_tokens: 32 });
+      const answer = await callOk<{
+        text: string;
+        usage: { input_tokens: number; output_tokens: number };
+        cost: unknown;
+        receipt: { fee: unknown };
+      }>(client, "ask", { prompt: "hello there", max_tokens: 32 });
       expect(answer.text).toBe(FAKE_REPLY);
       // The fake upstream counts words: 2 prompt words + 4 per message in, one token per reply word (7) out.
       expect(answer.usage).toEqual({ input_tokens: 6, output_tokens: 7 });
@@ -115,15 +122,29 @@ describe("0g-mcp-server on stdio (spawned child)", () => {
       while (stdout.split("\n").filter(Boolean).length < n) await new Promise((resolve) => child.stdout.once("data", resolve));
       return stdout.split("\n").filter(Boolean);
     };
-    child.stdin.write(JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } } }) + "\n");
+    child.stdin.write(
+      JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "initialize",
+        params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "1" } },
+      }) + "\n",
+    );
     await lines(1);
     child.stdin.write(JSON.stringify({ jsonrpc: "2.0", method: "notifications/initialized" }) + "\n");
-    child.stdin.write(JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "list_services", arguments: {} } }) + "\n");
+    child.stdin.write(
+      JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/call", params: { name: "list_services", arguments: {} } }) + "\n",
+    );
     const out = await lines(2);
-    const messages = out.map((l) => JSON.parse(l) as { jsonrpc: string; id: number; result?: { serverInfo?: { name: string }; structuredContent?: unknown } });
+    const messages = out.map(
+      (l) => JSON.parse(l) as { jsonrpc: string; id: number; result?: { serverInfo?: { name: string }; structuredContent?: unknown } },
+    );
     for (const m of messages) expect(m.jsonrpc).toBe("2.0");
     expect(messages[0]).toMatchObject({ id: 1, result: { serverInfo: { name: "0g-compute" } } });
-    expect(messages[1]).toMatchObject({ id: 2, result: { structuredContent: { services: [expect.objectContaining({ model: "fake-upstream" })] } } });
+    expect(messages[1]).toMatchObject({
+      id: 2,
+      result: { structuredContent: { services: [expect.objectContaining({ model: "fake-upstream" })] } },
+    });
     child.stdin.end();
     expect(await exited).toBe(0);
     expect(stderr.toLowerCase()).not.toContain(user.privateKey.slice(2).toLowerCase());
@@ -133,8 +154,9 @@ describe("0g-mcp-server on stdio (spawned child)", () => {
     const run = (over: Record<string, string | undefined>) =>
       new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
         const e: Record<string, string> = { ...env };
-        for (const [k, v] of Object.entries(over)) if (v === undefined) delete e[k];
-        else e[k] = v;
+        for (const [k, v] of Object.entries(over))
+          if (v === undefined) delete e[k];
+          else e[k] = v;
         const child = spawn(process.execPath, nodeArgs, { cwd: root, env: e });
         pids.push(child.pid!);
         let stdout = "";

@@ -22,7 +22,18 @@ import { createWalletClient, http, keccak256, toHex, type Hex, type LocalAccount
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { escrowAbi } from "@0g-compute/contracts";
 import { startLocalChain } from "@0g-compute/contracts/testing";
-import { createPaidFetch, encodeHeader, escrowDomain, MemoryLaneStore, requestHash, resolveNetwork, signTicket, TICKET_HEADER, ticketToWire, ZeroGClient } from "@0g-compute/core";
+import {
+  createPaidFetch,
+  encodeHeader,
+  escrowDomain,
+  MemoryLaneStore,
+  requestHash,
+  resolveNetwork,
+  signTicket,
+  TICKET_HEADER,
+  ticketToWire,
+  ZeroGClient,
+} from "@0g-compute/core";
 import { registerService } from "../src/registration.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -41,7 +52,12 @@ const LATENCIES_MS = [100, 1000];
 const children: ChildProcess[] = [];
 /** The admin token of the providers this bench starts (random: never a fixed string). */
 const adminToken = randomBytes(24).toString("hex");
-function child(script: string, args: string[], env: NodeJS.ProcessEnv = process.env, nodeArgs: string[] = []): Promise<{ proc: ChildProcess; line: string }> {
+function child(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = process.env,
+  nodeArgs: string[] = [],
+): Promise<{ proc: ChildProcess; line: string }> {
   return new Promise((resolve, reject) => {
     const proc = spawn(process.execPath, [...nodeArgs, script, ...args], { cwd: root, env, stdio: ["pipe", "pipe", "inherit"] });
     children.push(proc);
@@ -84,7 +100,9 @@ async function main(): Promise<void> {
     const dir = await mkdtemp(join(tmpdir(), "0g-bench-"));
     try {
       const llama = await llamaRatio(dir);
-      console.log(`llama backend tokens/s: through the provider ${llama["llama tokens/s via provider"]}, direct ${llama["llama tokens/s direct"]}, ratio ${llama["llama tokens/s ratio provider/direct"]} (target >= ${TARGET_LLAMA})`);
+      console.log(
+        `llama backend tokens/s: through the provider ${llama["llama tokens/s via provider"]}, direct ${llama["llama tokens/s direct"]}, ratio ${llama["llama tokens/s ratio provider/direct"]} (target >= ${TARGET_LLAMA})`,
+      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -96,7 +114,11 @@ async function main(): Promise<void> {
   const chain = await startLocalChain({ params: { minFund: 0n }, anvil: { accounts: 4 } });
   const dir = await mkdtemp(join(tmpdir(), "0g-bench-"));
   try {
-    const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
+    const network = resolveNetwork("devnet", {
+      rpcUrl: chain.rpcUrl,
+      escrow: chain.deployment.escrow,
+      registry: chain.deployment.registry,
+    });
     const upstreamChild = await child(join(dist, "testing", "fake-upstream-server.js"), []);
     const upstream = upstreamChild.line;
     const profile = process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
@@ -106,25 +128,43 @@ async function main(): Promise<void> {
     // The provider, as an operator runs it.
     const port = 21000 + Math.floor(Math.random() * 20000);
     const responseKey = generatePrivateKey();
-    await writeFile(join(dir, "0g-provider.json"), JSON.stringify({
-      network: { name: "devnet", rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry },
-      keys: { provider: { env: "BENCH_PROVIDER_KEY" }, response: { env: "BENCH_RESPONSE_KEY" } },
-      server: { host: "127.0.0.1", port, publicUrl: `http://127.0.0.1:${port}` },
-      admin: { port: port + 1, tokenEnv: "BENCH_ADMIN_TOKEN" },
-      backend: { kind: "upstream", baseUrl: upstream, contextLength: 2048 },
-      service: { name: "chat", model: MODEL, inputPrice: "1000", outputPrice: "2000" },
-      database: "provider.db",
-      creditLimit: (10n ** 18n).toString(),
-      settlement: { intervalSeconds: 3600 },
-    }));
+    await writeFile(
+      join(dir, "0g-provider.json"),
+      JSON.stringify({
+        network: { name: "devnet", rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry },
+        keys: { provider: { env: "BENCH_PROVIDER_KEY" }, response: { env: "BENCH_RESPONSE_KEY" } },
+        server: { host: "127.0.0.1", port, publicUrl: `http://127.0.0.1:${port}` },
+        admin: { port: port + 1, tokenEnv: "BENCH_ADMIN_TOKEN" },
+        backend: { kind: "upstream", baseUrl: upstream, contextLength: 2048 },
+        service: { name: "chat", model: MODEL, inputPrice: "1000", outputPrice: "2000" },
+        database: "provider.db",
+        creditLimit: (10n ** 18n).toString(),
+        settlement: { intervalSeconds: 3600 },
+      }),
+    );
     const providerWallet = chain.wallet(2);
     await registerService(providerWallet as unknown as Parameters<typeof registerService>[0], chain.publicClient, network, {
-      name: "chat", model: MODEL, modelHash: keccak256(toHex(MODEL)), quantization: "", endpoint: `http://127.0.0.1:${port}`,
-      inputPrice: 1000n, outputPrice: 2000n, signer: privateKeyToAccount(responseKey).address, metadata: "{}",
+      name: "chat",
+      model: MODEL,
+      modelHash: keccak256(toHex(MODEL)),
+      quantization: "",
+      endpoint: `http://127.0.0.1:${port}`,
+      inputPrice: 1000n,
+      outputPrice: 2000n,
+      signer: privateKeyToAccount(responseKey).address,
+      metadata: "{}",
     });
-    const providerChild = await child(join(dist, "cli", "main.js"), ["--config", join(dir, "0g-provider.json"), "--json", "start"], {
-      ...process.env, BENCH_PROVIDER_KEY: chain.anvil.privateKeys[2], BENCH_RESPONSE_KEY: responseKey, BENCH_ADMIN_TOKEN: adminToken,
-    }, profile);
+    const providerChild = await child(
+      join(dist, "cli", "main.js"),
+      ["--config", join(dir, "0g-provider.json"), "--json", "start"],
+      {
+        ...process.env,
+        BENCH_PROVIDER_KEY: chain.anvil.privateKeys[2],
+        BENCH_RESPONSE_KEY: responseKey,
+        BENCH_ADMIN_TOKEN: adminToken,
+      },
+      profile,
+    );
     const url = (JSON.parse(providerChild.line) as { url: string }).url;
 
     // Users: one channel each.
@@ -132,20 +172,39 @@ async function main(): Promise<void> {
     const everyone = Array.from({ length: CLIENTS + 1 }, () => privateKeyToAccount(generatePrivateKey()));
     const users = everyone.slice(1);
     for (let i = 0; i < everyone.length; i += 16) {
-      await Promise.all(everyone.slice(i, i + 16).map(async (u) => {
-        await chain.testClient.setBalance({ address: u.address, value: 10n ** 19n });
-        const w = createWalletClient({ account: u, chain: chain.chain, transport: http(chain.rpcUrl) });
-        const hash = await w.writeContract({ address: chain.deployment.escrow, abi: escrowAbi, functionName: "depositAndFund", args: [providerWallet.account.address], value: 10n ** 18n });
-        await chain.publicClient.waitForTransactionReceipt({ hash });
-      }));
+      await Promise.all(
+        everyone.slice(i, i + 16).map(async (u) => {
+          await chain.testClient.setBalance({ address: u.address, value: 10n ** 19n });
+          const w = createWalletClient({ account: u, chain: chain.chain, transport: http(chain.rpcUrl) });
+          const hash = await w.writeContract({
+            address: chain.deployment.escrow,
+            abi: escrowAbi,
+            functionName: "depositAndFund",
+            args: [providerWallet.account.address],
+            value: 10n ** 18n,
+          });
+          await chain.publicClient.waitForTransactionReceipt({ hash });
+        }),
+      );
     }
     const body = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "benchmark the payment layer" }], max_tokens: 8 });
 
     // 1. Overhead per request, sequential, full client path.
     const client = new ZeroGClient({ network, account: everyone[0]!, pollingIntervalMs: 20 });
-    const paid = createPaidFetch({ network, publicClient: client.publicClient, domain: client.domain, user: client.address, signer: client.account, store: new MemoryLaneStore(), catalogueTtlSeconds: 3600 });
+    const paid = createPaidFetch({
+      network,
+      publicClient: client.publicClient,
+      domain: client.domain,
+      user: client.address,
+      signer: client.account,
+      store: new MemoryLaneStore(),
+      catalogueTtlSeconds: 3600,
+    });
     await (await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body })).text(); // warm the catalogue
-    const post = (u: string, b: string, headers: Record<string, string> = {}) => fetch(`${u}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: b }).then((r) => r.text());
+    const post = (u: string, b: string, headers: Record<string, string> = {}) =>
+      fetch(`${u}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: b }).then(
+        (r) => r.text(),
+      );
     for (let i = 0; i < 20; i++) await post(unpaid, body);
     // Paired: each round times one unpaid and one paid request, so the overhead is a distribution of
     // differences measured under the same conditions.
@@ -169,7 +228,9 @@ async function main(): Promise<void> {
     results["paid latency p50 ms"] = +percentile(withPay, 50).toFixed(3);
     results["payment overhead p50 ms"] = +percentile(overhead, 50).toFixed(3);
     results["payment overhead p99 ms"] = +percentile(overhead, 99).toFixed(3);
-    console.log(`payment-layer overhead per request: p50 ${results["payment overhead p50 ms"]} ms, p99 ${results["payment overhead p99 ms"]} ms (unpaid p50 ${results["unpaid latency p50 ms"]} ms, paid p50 ${results["paid latency p50 ms"]} ms; client signs and verifies)`);
+    console.log(
+      `payment-layer overhead per request: p50 ${results["payment overhead p50 ms"]} ms, p99 ${results["payment overhead p99 ms"]} ms (unpaid p50 ${results["unpaid latency p50 ms"]} ms, paid p50 ${results["paid latency p50 ms"]} ms; client signs and verifies)`,
+    );
 
     // 2. Throughput, 64 concurrent clients; tickets signed before the clock starts.
     const domain = escrowDomain(chain.chain.id, chain.deployment.escrow);
@@ -177,23 +238,56 @@ async function main(): Promise<void> {
     const hash = requestHash("/v1/chat/completions", body);
     const deadline = (await chain.now()) + 3600n;
     let latencyOffset = 0;
-    const tickets: string[][] = await Promise.all(users.map((u) => Promise.all(Array.from({ length: PER_CLIENT }, async (_, i) =>
-      encodeHeader(ticketToWire(await signTicket(u, domain, {
-        user: u.address, provider: providerWallet.account.address, nonce: BigInt(1 + i), cumulative: 0n,
-        terms: { serviceId: service.id, serviceVersion: service.version, inputPrice: 1000n, outputPrice: 2000n, maxCost: 10n ** 12n, requestHash: hash, deadline },
-      })))))));
+    const tickets: string[][] = await Promise.all(
+      users.map((u) =>
+        Promise.all(
+          Array.from({ length: PER_CLIENT }, async (_, i) =>
+            encodeHeader(
+              ticketToWire(
+                await signTicket(u, domain, {
+                  user: u.address,
+                  provider: providerWallet.account.address,
+                  nonce: BigInt(1 + i),
+                  cumulative: 0n,
+                  terms: {
+                    serviceId: service.id,
+                    serviceVersion: service.version,
+                    inputPrice: 1000n,
+                    outputPrice: 2000n,
+                    maxCost: 10n ** 12n,
+                    requestHash: hash,
+                    deadline,
+                  },
+                }),
+              ),
+            ),
+          ),
+        ),
+      ),
+    );
     /** Requests per second, and the server's CPU ms per request (from /proc), for `perClient` requests per client. */
-    const load = async (target: string, server: ChildProcess, headersFor: (client: number, i: number) => Record<string, string>, perClient = PER_CLIENT): Promise<{ rps: number; cpuPerRequest?: number }> => {
+    const load = async (
+      target: string,
+      server: ChildProcess,
+      headersFor: (client: number, i: number) => Record<string, string>,
+      perClient = PER_CLIENT,
+    ): Promise<{ rps: number; cpuPerRequest?: number }> => {
       let failures = 0;
       const cpu0 = cpuMs(server.pid);
       const started = performance.now();
-      await Promise.all(users.map(async (_, ci) => {
-        for (let i = 0; i < perClient; i++) {
-          const res = await fetch(`${target}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headersFor(ci, i) }, body });
-          await res.arrayBuffer();
-          if (!res.ok) failures += 1;
-        }
-      }));
+      await Promise.all(
+        users.map(async (_, ci) => {
+          for (let i = 0; i < perClient; i++) {
+            const res = await fetch(`${target}/v1/chat/completions`, {
+              method: "POST",
+              headers: { "content-type": "application/json", ...headersFor(ci, i) },
+              body,
+            });
+            await res.arrayBuffer();
+            if (!res.ok) failures += 1;
+          }
+        }),
+      );
       const seconds = (performance.now() - started) / 1000;
       const cpu1 = cpuMs(server.pid);
       if (failures > 0) throw new Error(`${failures} requests failed during the load test`);
@@ -207,16 +301,25 @@ async function main(): Promise<void> {
     if (process.env.BENCH_PROFILE_DIR) {
       const admin = (JSON.parse(providerChild.line) as { admin: string }).admin;
       const m = await (await fetch(`${admin}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
-      console.log(m.split("\n").filter((l) => /_(sum|count) /.test(l)).join("\n"));
+      console.log(
+        m
+          .split("\n")
+          .filter((l) => /_(sum|count) /.test(l))
+          .join("\n"),
+      );
     }
     results["unpaid throughput rps"] = Math.round(unpaidRps);
     results["paid throughput rps"] = Math.round(paidRps);
     results["throughput ratio paid/unpaid (64 clients)"] = +(paidRps / unpaidRps).toFixed(3);
-    console.log(`throughput with ${CLIENTS} concurrent clients: paid ${Math.round(paidRps)} req/s, unpaid ${Math.round(unpaidRps)} req/s, ratio ${results["throughput ratio paid/unpaid (64 clients)"]} (target >= ${TARGET_THROUGHPUT})`);
+    console.log(
+      `throughput with ${CLIENTS} concurrent clients: paid ${Math.round(paidRps)} req/s, unpaid ${Math.round(unpaidRps)} req/s, ratio ${results["throughput ratio paid/unpaid (64 clients)"]} (target >= ${TARGET_THROUGHPUT})`,
+    );
     if (paidRun.cpuPerRequest !== undefined && unpaidRun.cpuPerRequest !== undefined) {
       results["server CPU ms per request, paid provider"] = +paidRun.cpuPerRequest.toFixed(3);
       results["server CPU ms per request, unpaid server"] = +unpaidRun.cpuPerRequest.toFixed(3);
-      console.log(`server CPU per request: paid provider ${results["server CPU ms per request, paid provider"]} ms, unpaid server ${results["server CPU ms per request, unpaid server"]} ms (the payment layer's cost is the difference; with an instant upstream the ratio cannot exceed unpaid/paid CPU where cores are saturated)`);
+      console.log(
+        `server CPU per request: paid provider ${results["server CPU ms per request, paid provider"]} ms, unpaid server ${results["server CPU ms per request, unpaid server"]} ms (the payment layer's cost is the difference; with an instant upstream the ratio cannot exceed unpaid/paid CPU where cores are saturated)`,
+      );
     }
 
     // 2b. The same with an upstream that takes as long as a short real answer: throughput is then bound by
@@ -226,16 +329,40 @@ async function main(): Promise<void> {
       const perClient = Math.max(2, Math.min(PER_CLIENT, Math.round(8000 / latency)));
       const u = await load(unpaid, unpaidChild.proc, () => ({}), perClient);
       const offset = PER_CLIENT;
-      const extra: string[][] = await Promise.all(users.map((usr) => Promise.all(Array.from({ length: perClient }, async (_, i) =>
-        encodeHeader(ticketToWire(await signTicket(usr, domain, {
-          user: usr.address, provider: providerWallet.account.address, nonce: BigInt(1 + offset + i + latencyOffset), cumulative: 0n,
-          terms: { serviceId: service.id, serviceVersion: service.version, inputPrice: 1000n, outputPrice: 2000n, maxCost: 10n ** 12n, requestHash: hash, deadline },
-        })))))));
+      const extra: string[][] = await Promise.all(
+        users.map((usr) =>
+          Promise.all(
+            Array.from({ length: perClient }, async (_, i) =>
+              encodeHeader(
+                ticketToWire(
+                  await signTicket(usr, domain, {
+                    user: usr.address,
+                    provider: providerWallet.account.address,
+                    nonce: BigInt(1 + offset + i + latencyOffset),
+                    cumulative: 0n,
+                    terms: {
+                      serviceId: service.id,
+                      serviceVersion: service.version,
+                      inputPrice: 1000n,
+                      outputPrice: 2000n,
+                      maxCost: 10n ** 12n,
+                      requestHash: hash,
+                      deadline,
+                    },
+                  }),
+                ),
+              ),
+            ),
+          ),
+        ),
+      );
       latencyOffset += perClient;
       const p = await load(url, providerChild.proc, (ci, i) => ({ [TICKET_HEADER]: extra[ci]![i]! }), perClient);
       const key = `throughput ratio paid/unpaid (64 clients, upstream ${latency} ms)`;
       results[key] = +(p.rps / u.rps).toFixed(3);
-      console.log(`throughput with ${CLIENTS} clients, upstream answering in ${latency} ms: paid ${Math.round(p.rps)} req/s, unpaid ${Math.round(u.rps)} req/s, ratio ${results[key]}`);
+      console.log(
+        `throughput with ${CLIENTS} clients, upstream answering in ${latency} ms: paid ${Math.round(p.rps)} req/s, unpaid ${Math.round(u.rps)} req/s, ratio ${results[key]}`,
+      );
     }
     await setLatency(upstreamChild.proc, 0);
 
@@ -246,10 +373,26 @@ async function main(): Promise<void> {
     });
     if (llama) {
       Object.assign(results, llama);
-      console.log(`llama backend tokens/s: through the provider ${llama["llama tokens/s via provider"]}, direct ${llama["llama tokens/s direct"]}, ratio ${llama["llama tokens/s ratio provider/direct"]} (target >= ${TARGET_LLAMA})`);
+      console.log(
+        `llama backend tokens/s: through the provider ${llama["llama tokens/s via provider"]}, direct ${llama["llama tokens/s direct"]}, ratio ${llama["llama tokens/s ratio provider/direct"]} (target >= ${TARGET_LLAMA})`,
+      );
     }
     if (jsonOut) {
-      await writeFile(jsonOut, JSON.stringify({ benchmark: "provider", results, targets: { "throughput ratio paid/unpaid (64 clients)": `>= ${TARGET_THROUGHPUT}`, "llama tokens/s ratio provider/direct": `>= ${TARGET_LLAMA}` } }, null, 2));
+      await writeFile(
+        jsonOut,
+        JSON.stringify(
+          {
+            benchmark: "provider",
+            results,
+            targets: {
+              "throughput ratio paid/unpaid (64 clients)": `>= ${TARGET_THROUGHPUT}`,
+              "llama tokens/s ratio provider/direct": `>= ${TARGET_LLAMA}`,
+            },
+          },
+          null,
+          2,
+        ),
+      );
     }
   } finally {
     for (const c of children) if (c.pid !== undefined && c.exitCode === null) process.kill(c.pid, "SIGTERM");
@@ -270,38 +413,74 @@ async function llamaRatio(dir: string): Promise<Record<string, number>> {
 
   const direct = await LlamaBackend.load({ modelPath, modelId: "random", threads: 1, parallel: 1 });
   await direct.complete(body, { maxOutputTokens: 8, signal: new AbortController().signal });
-  const directOnce = async (): Promise<number> => (await direct.complete(body, { maxOutputTokens: TOKENS, signal: new AbortController().signal })).usage.outputTokens;
+  const directOnce = async (): Promise<number> =>
+    (await direct.complete(body, { maxOutputTokens: TOKENS, signal: new AbortController().signal })).usage.outputTokens;
 
   const chain = await startLocalChain({ params: { minFund: 0n }, anvil: { accounts: 4 } });
   let provider: ChildProcess | undefined;
   try {
-    const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
+    const network = resolveNetwork("devnet", {
+      rpcUrl: chain.rpcUrl,
+      escrow: chain.deployment.escrow,
+      registry: chain.deployment.registry,
+    });
     // The provider runs in its own process, as an operator runs it; the client here plays the user.
     const responseKey = generatePrivateKey();
     const port = 21000 + Math.floor(Math.random() * 20000);
-    await writeFile(join(dir, "llama-provider.json"), JSON.stringify({
-      network: { name: "devnet", rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry },
-      keys: { provider: { env: "BENCH_PROVIDER_KEY" }, response: { env: "BENCH_RESPONSE_KEY" } },
-      server: { host: "127.0.0.1", port, publicUrl: `http://127.0.0.1:${port}` },
-      admin: { port: port + 1, tokenEnv: "BENCH_ADMIN_TOKEN" },
-      backend: { kind: "llama", modelPath, threads: 1, parallel: 1 },
-      service: { name: "chat", model: "random", inputPrice: "1", outputPrice: "1" },
-      database: "llama.db",
-      creditLimit: (10n ** 18n).toString(),
-      settlement: { intervalSeconds: 3600 },
-    }));
+    await writeFile(
+      join(dir, "llama-provider.json"),
+      JSON.stringify({
+        network: { name: "devnet", rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry },
+        keys: { provider: { env: "BENCH_PROVIDER_KEY" }, response: { env: "BENCH_RESPONSE_KEY" } },
+        server: { host: "127.0.0.1", port, publicUrl: `http://127.0.0.1:${port}` },
+        admin: { port: port + 1, tokenEnv: "BENCH_ADMIN_TOKEN" },
+        backend: { kind: "llama", modelPath, threads: 1, parallel: 1 },
+        service: { name: "chat", model: "random", inputPrice: "1", outputPrice: "1" },
+        database: "llama.db",
+        creditLimit: (10n ** 18n).toString(),
+        settlement: { intervalSeconds: 3600 },
+      }),
+    );
     await registerService(chain.wallet(2) as unknown as Parameters<typeof registerService>[0], chain.publicClient, network, {
-      name: "chat", model: "random", modelHash: keccak256(toHex("random")) as Hex, quantization: "F32", endpoint: `http://127.0.0.1:${port}`, inputPrice: 1n, outputPrice: 1n, signer: privateKeyToAccount(responseKey).address, metadata: "{}",
+      name: "chat",
+      model: "random",
+      modelHash: keccak256(toHex("random")) as Hex,
+      quantization: "F32",
+      endpoint: `http://127.0.0.1:${port}`,
+      inputPrice: 1n,
+      outputPrice: 1n,
+      signer: privateKeyToAccount(responseKey).address,
+      metadata: "{}",
     });
-    provider = (await child(join(dist, "cli", "main.js"), ["--config", join(dir, "llama-provider.json"), "--json", "start"], {
-      ...process.env, BENCH_PROVIDER_KEY: chain.anvil.privateKeys[2], BENCH_RESPONSE_KEY: responseKey, BENCH_ADMIN_TOKEN: adminToken,
-    }, process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [])).proc;
+    provider = (
+      await child(
+        join(dist, "cli", "main.js"),
+        ["--config", join(dir, "llama-provider.json"), "--json", "start"],
+        {
+          ...process.env,
+          BENCH_PROVIDER_KEY: chain.anvil.privateKeys[2],
+          BENCH_RESPONSE_KEY: responseKey,
+          BENCH_ADMIN_TOKEN: adminToken,
+        },
+        process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [],
+      )
+    ).proc;
     {
       const user = new ZeroGClient({ network, account: chain.wallet(1).account as LocalAccount, pollingIntervalMs: 20 });
       await user.depositAndFund(chain.wallet(2).account.address, 10n ** 17n);
-      const paid = createPaidFetch({ network, publicClient: user.publicClient, domain: user.domain, user: user.address, signer: user.account, store: new MemoryLaneStore() });
+      const paid = createPaidFetch({
+        network,
+        publicClient: user.publicClient,
+        domain: user.domain,
+        user: user.address,
+        signer: user.account,
+        store: new MemoryLaneStore(),
+      });
       const ask = async (max: number) => {
-        const res = await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body: JSON.stringify({ ...body, max_tokens: max, stream: true }) });
+        const res = await paid("http://0g.invalid/v1/chat/completions", {
+          method: "POST",
+          body: JSON.stringify({ ...body, max_tokens: max, stream: true }),
+        });
         await res.text();
         return paid.receipts.at(-1)!.receipt.outputTokens;
       };

@@ -8,14 +8,20 @@ export const messageSchema = z.looseObject({
   name: z.string().optional(),
   tool_call_id: z.string().optional(),
   tool_calls: z
-    .array(z.looseObject({ id: z.string(), type: z.literal("function"), function: z.looseObject({ name: z.string(), arguments: z.string() }) }))
+    .array(
+      z.looseObject({ id: z.string(), type: z.literal("function"), function: z.looseObject({ name: z.string(), arguments: z.string() }) }),
+    )
     .optional(),
 });
 
 /** The tool definition of the OpenAI API. */
 export const toolSchema = z.looseObject({
   type: z.literal("function"),
-  function: z.looseObject({ name: z.string().min(1), description: z.string().optional(), parameters: z.record(z.string(), z.unknown()).optional() }),
+  function: z.looseObject({
+    name: z.string().min(1),
+    description: z.string().optional(),
+    parameters: z.record(z.string(), z.unknown()).optional(),
+  }),
 });
 
 /** The subset of `POST /v1/chat/completions` the provider serves; unknown fields pass through to upstreams. */
@@ -31,13 +37,25 @@ export const chatBodySchema = z.looseObject({
   stream: z.boolean().optional(),
   stream_options: z.looseObject({ include_usage: z.boolean().optional() }).optional(),
   tools: z.array(toolSchema).optional(),
-  tool_choice: z.union([z.enum(["none", "auto", "required"]), z.looseObject({ type: z.literal("function"), function: z.looseObject({ name: z.string() }) })]).optional(),
+  tool_choice: z
+    .union([
+      z.enum(["none", "auto", "required"]),
+      z.looseObject({ type: z.literal("function"), function: z.looseObject({ name: z.string() }) }),
+    ])
+    .optional(),
   parallel_tool_calls: z.boolean().optional(),
   response_format: z
     .union([
       z.looseObject({ type: z.literal("text") }),
       z.looseObject({ type: z.literal("json_object") }),
-      z.looseObject({ type: z.literal("json_schema"), json_schema: z.looseObject({ name: z.string().optional(), schema: z.record(z.string(), z.unknown()).optional(), strict: z.boolean().optional() }) }),
+      z.looseObject({
+        type: z.literal("json_schema"),
+        json_schema: z.looseObject({
+          name: z.string().optional(),
+          schema: z.record(z.string(), z.unknown()).optional(),
+          strict: z.boolean().optional(),
+        }),
+      }),
     ])
     .optional(),
   n: z.literal(1).optional(),

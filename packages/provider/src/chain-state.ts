@@ -103,7 +103,8 @@ export class ChainState {
           this.clockRefresh = undefined;
         });
     }
-    if (this.clock && Date.now() - this.clock.at < 10_000) return this.clock.value + BigInt(Math.floor((Date.now() - this.clock.at) / 1000));
+    if (this.clock && Date.now() - this.clock.at < 10_000)
+      return this.clock.value + BigInt(Math.floor((Date.now() - this.clock.at) / 1000));
     return this.clockRefresh!;
   }
 
@@ -132,7 +133,8 @@ export class ChainState {
     const keys = [...new Set(signers.map((s) => s.toLowerCase()).filter((s) => s !== key))].sort();
     const gen = this.generation(key);
     const hit = this.snapshots.get(key);
-    if (hit && Date.now() - hit.at < (this.options.ttlMs ?? DEFAULT_CHAIN_CACHE_MS) && keys.every((k) => hit.value.keyLanes.has(k))) return hit.value;
+    if (hit && Date.now() - hit.at < (this.options.ttlMs ?? DEFAULT_CHAIN_CACHE_MS) && keys.every((k) => hit.value.keyLanes.has(k)))
+      return hit.value;
     // A read asks for every lane the cached snapshot had too, so that one snapshot serves all callers.
     const wanted = [...new Set([...keys, ...(hit ? [...hit.value.keyLanes.keys()] : [])])].sort();
     const flight = `${key}/${gen}/${wanted.join(",")}`;
@@ -162,7 +164,9 @@ export class ChainState {
       let pendingWithdraw = latest[2];
       if (this.options.confirmations > 0) {
         const depth = BigInt(this.options.confirmations);
-        const confirmed = await this.escrow.read.getChannel([user, this.options.provider], { blockNumber: block > depth ? block - depth : 0n });
+        const confirmed = await this.escrow.read.getChannel([user, this.options.provider], {
+          blockNumber: block > depth ? block - depth : 0n,
+        });
         // Credits count only once buried; debits count as soon as they are seen.
         if (confirmed[0] < balance) balance = confirmed[0];
         if (confirmed[2] > pendingWithdraw) pendingWithdraw = confirmed[2];
@@ -246,7 +250,12 @@ export class ChainState {
     const head = await this.options.publicClient.getBlockNumber();
     const from = this.lastBlock === undefined ? (this.options.fromBlock ?? head) : this.lastBlock + 1n;
     if (from > head) return;
-    const logs = await this.options.publicClient.getContractEvents({ address: this.options.escrow, abi: escrowAbi, fromBlock: from, toBlock: head });
+    const logs = await this.options.publicClient.getContractEvents({
+      address: this.options.escrow,
+      abi: escrowAbi,
+      fromBlock: from,
+      toBlock: head,
+    });
     this.lastBlock = head;
     const me = this.options.provider.toLowerCase();
     for (const log of logs) {
@@ -255,8 +264,10 @@ export class ChainState {
       const user = args.user as Address;
       this.invalidate(user);
       let event: ChainEvent | undefined;
-      if (log.eventName === "WithdrawRequested") event = { kind: "withdraw-requested", user, amount: args.amount as bigint, unlockAt: args.unlockAt as bigint };
-      else if (log.eventName === "KeyRevoked") event = { kind: "key-revoked", user, key: args.key as Address, validUntil: args.validUntil as bigint };
+      if (log.eventName === "WithdrawRequested")
+        event = { kind: "withdraw-requested", user, amount: args.amount as bigint, unlockAt: args.unlockAt as bigint };
+      else if (log.eventName === "KeyRevoked")
+        event = { kind: "key-revoked", user, key: args.key as Address, validUntil: args.validUntil as bigint };
       else if (log.eventName === "ChannelFunded") event = { kind: "funded", user };
       else if (log.eventName === "Settled") event = { kind: "settled", user };
       if (event) for (const l of this.listeners) l(event);

@@ -61,7 +61,10 @@ export const providerConfigSchema = z.strictObject({
     model: z.string().min(1).max(128),
     quantization: z.string().max(32).default(""),
     /** bytes32 hex; defaults to the sha256 of the GGUF file for a llama backend. */
-    modelHash: z.string().regex(/^0x[0-9a-fA-F]{64}$/).optional(),
+    modelHash: z
+      .string()
+      .regex(/^0x[0-9a-fA-F]{64}$/)
+      .optional(),
     inputPrice: decimal,
     outputPrice: decimal,
     metadata: z.record(z.string(), z.unknown()).default({}),
@@ -150,7 +153,11 @@ export function networkOf(config: ProviderConfig): NetworkConfig {
 }
 
 /** Load a key (with native signing): from its keystore (password from `passwordEnv`) or from an environment variable. */
-export async function keyOf(source: ProviderConfig["keys"]["provider"], dir: string, passwordEnv = "ZG_PROVIDER_PASSWORD"): Promise<LocalAccount> {
+export async function keyOf(
+  source: ProviderConfig["keys"]["provider"],
+  dir: string,
+  passwordEnv = "ZG_PROVIDER_PASSWORD",
+): Promise<LocalAccount> {
   if ("env" in source) return nativeAccount(keyFromEnv(source.env));
   const password = process.env[passwordEnv];
   if (password === undefined) throw new ConfigError(`set ${passwordEnv} to unlock ${source.keystore}`);
@@ -192,7 +199,9 @@ export async function backendOf(config: ProviderConfig, dir: string): Promise<Ba
     return new UpstreamBackend({
       baseUrl: b.baseUrl,
       ...(apiKey ? { apiKey } : {}),
-      models: [{ id: config.service.model, contextLength: b.contextLength, ...(b.upstreamModel ? { upstreamModel: b.upstreamModel } : {}) }],
+      models: [
+        { id: config.service.model, contextLength: b.contextLength, ...(b.upstreamModel ? { upstreamModel: b.upstreamModel } : {}) },
+      ],
     });
   }
   const { LlamaBackend } = await import("./backends/llama.js");

@@ -2,7 +2,15 @@ import { serve, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import type { Address, Chain, LocalAccount, PublicClient, Transport } from "viem";
 import type { ZkSettler, ZkSettlerDeps } from "./zk/settler.js";
-import { escrowDomain, isLoopbackHost, isLoopbackOrigin, sameSecret, ZeroGClient, type NetworkConfig, type ServiceInfo } from "@0g-compute/core";
+import {
+  escrowDomain,
+  isLoopbackHost,
+  isLoopbackOrigin,
+  sameSecret,
+  ZeroGClient,
+  type NetworkConfig,
+  type ServiceInfo,
+} from "@0g-compute/core";
 import type { Backend } from "./backend.js";
 import { ChainState } from "./chain-state.js";
 import { ProviderMetrics } from "./metrics.js";
@@ -126,7 +134,11 @@ export class ProviderNode {
   static async start(options: ProviderNodeOptions): Promise<ProviderNode> {
     const log = options.log ?? defaultLog;
     // The SDK's client builds the chain definition and the clients (with the gas margin) from the network.
-    const sdk = new ZeroGClient({ network: options.network, account: options.providerAccount, pollingIntervalMs: options.network.chainId === 31337 ? 50 : 1000 });
+    const sdk = new ZeroGClient({
+      network: options.network,
+      account: options.providerAccount,
+      pollingIntervalMs: options.network.chainId === 31337 ? 50 : 1000,
+    });
     const publicClient = sdk.publicClient;
     const wallet = sdk.walletClient;
     const provider = options.providerAccount.address;
@@ -134,7 +146,14 @@ export class ProviderNode {
     const released = store.releaseStaleReservations();
     if (released > 0) log("released_stale_reservations", { count: released });
     const metrics = new ProviderMetrics();
-    const chain = new ChainState({ publicClient, escrow: options.network.escrow, provider, confirmations: options.network.confirmations, ...(options.pollMs ? { pollMs: options.pollMs } : {}), ...(options.cacheMs !== undefined ? { ttlMs: options.cacheMs } : {}) });
+    const chain = new ChainState({
+      publicClient,
+      escrow: options.network.escrow,
+      provider,
+      confirmations: options.network.confirmations,
+      ...(options.pollMs ? { pollMs: options.pollMs } : {}),
+      ...(options.cacheMs !== undefined ? { ttlMs: options.cacheMs } : {}),
+    });
     const services = new ServiceBook(publicClient, options.network.registry, provider);
     await services.refresh();
     const ceiling = options.creditLimit ?? ((s: ServiceInfo) => 8n * (4096n * s.inputPrice + 1024n * s.outputPrice));
@@ -165,7 +184,10 @@ export class ProviderNode {
     let zk: ZkSettler | undefined;
     if (options.zk) {
       const zkMode = await import("./zk/index.js");
-      app.route("/", zkMode.zkVoucherIntake({ store, publicClient, chainId: options.network.chainId, escrow: options.zk.escrow, provider }));
+      app.route(
+        "/",
+        zkMode.zkVoucherIntake({ store, publicClient, chainId: options.network.chainId, escrow: options.zk.escrow, provider }),
+      );
       zk = new zkMode.ZkSettler({
         publicClient,
         wallet,
@@ -177,7 +199,10 @@ export class ProviderNode {
         log,
       });
     }
-    const settler = new Settler({ store, chain, publicClient, wallet, escrow: options.network.escrow, provider, metrics, log, ...(zk ? { zk } : {}) }, { ...DEFAULT_SETTLEMENT_POLICY, ...options.settlement });
+    const settler = new Settler(
+      { store, chain, publicClient, wallet, escrow: options.network.escrow, provider, metrics, log, ...(zk ? { zk } : {}) },
+      { ...DEFAULT_SETTLEMENT_POLICY, ...options.settlement },
+    );
     chain.start();
     // Settlement transactions sent before a crash are looked up now, not at the next run.
     void settler.reconcile().catch((err: unknown) => log("settle_reconcile_failed", { error: (err as Error).message }));
@@ -193,7 +218,8 @@ export class ProviderNode {
       const token = options.admin.token;
       const admin = new Hono();
       admin.use("*", async (c, next) => {
-        if (!isLoopbackHost(c.req.header("host")) || !isLoopbackOrigin(c.req.header("origin"))) return c.json({ error: { message: "forbidden host or origin", code: "forbidden" } }, 403);
+        if (!isLoopbackHost(c.req.header("host")) || !isLoopbackOrigin(c.req.header("origin")))
+          return c.json({ error: { message: "forbidden host or origin", code: "forbidden" } }, 403);
         const given = (c.req.header("authorization") ?? "").replace(/^Bearer /, "");
         if (!sameSecret(given, token)) return c.json({ error: { message: "unauthorized", code: "unauthorized" } }, 401);
         return next();
@@ -203,14 +229,27 @@ export class ProviderNode {
       admin.get("/admin/status", async (c) => c.json(await node!.status()));
       admin.post("/admin/settle", async (c) => {
         const run = await settler.run({ force: true });
-        return c.json({ txHash: run.txHash ?? null, items: run.items, paid: run.paid.toString(), gasUsed: run.gasUsed.toString(), skipped: run.skipped, reason: run.reason ?? null });
+        return c.json({
+          txHash: run.txHash ?? null,
+          items: run.items,
+          paid: run.paid.toString(),
+          gasUsed: run.gasUsed.toString(),
+          skipped: run.skipped,
+          reason: run.reason ?? null,
+        });
       });
       const a = await listen(admin, "127.0.0.1", options.admin.port ?? 0);
       servers.push(a.server);
       adminUrl = `http://127.0.0.1:${a.port}`;
     }
     node = new ProviderNode(url, adminUrl, store, chain, settler, metrics, services, servers, options, publicClient, zk);
-    log("provider_started", { provider, url, admin: adminUrl, backend: options.backend.kind, models: options.backend.models().map((m) => m.id) });
+    log("provider_started", {
+      provider,
+      url,
+      admin: adminUrl,
+      backend: options.backend.kind,
+      models: options.backend.models().map((m) => m.id),
+    });
     return node;
   }
 
@@ -222,7 +261,12 @@ export class ProviderNode {
   async status(): Promise<ProviderStatus> {
     const t = this.store.totals();
     const { escrowAbi } = await import("@0g-compute/contracts");
-    const earnings = await this.publicClient.readContract({ address: this.options.network.escrow, abi: escrowAbi, functionName: "earnings", args: [this.options.providerAccount.address] });
+    const earnings = await this.publicClient.readContract({
+      address: this.options.network.escrow,
+      abi: escrowAbi,
+      functionName: "earnings",
+      args: [this.options.providerAccount.address],
+    });
     return {
       provider: this.options.providerAccount.address,
       url: this.url,
@@ -236,7 +280,14 @@ export class ProviderNode {
       settled: t.settled.toString(),
       reserved: t.reserved.toString(),
       earnings: earnings.toString(),
-      settlements: this.store.settlements().map((s) => ({ txHash: s.txHash, status: s.status, items: s.items, paid: s.paid.toString(), gasUsed: s.gasUsed.toString(), at: new Date(s.createdAt).toISOString() })),
+      settlements: this.store.settlements().map((s) => ({
+        txHash: s.txHash,
+        status: s.status,
+        items: s.items,
+        paid: s.paid.toString(),
+        gasUsed: s.gasUsed.toString(),
+        at: new Date(s.createdAt).toISOString(),
+      })),
     };
   }
 

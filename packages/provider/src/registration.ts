@@ -1,4 +1,14 @@
-import { getContract, parseEventLogs, type Chain, type Hash, type Hex, type LocalAccount, type PublicClient, type Transport, type WalletClient } from "viem";
+import {
+  getContract,
+  parseEventLogs,
+  type Chain,
+  type Hash,
+  type Hex,
+  type LocalAccount,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from "viem";
 import { serviceRegistryAbi } from "@0g-compute/contracts";
 import { toZeroGError, type NetworkConfig } from "@0g-compute/core";
 
@@ -35,7 +45,12 @@ function registry(wallet: Wallet, client: PublicClient<Transport, Chain>, networ
  * @example
  * const { id, version } = await registerService(wallet, publicClient, network, { name: "chat", model: "llama-3-8b", ... });
  */
-export async function registerService(wallet: Wallet, client: PublicClient<Transport, Chain>, network: NetworkConfig, listing: ServiceListing): Promise<{ id: Hex; version: number; txs: Hash[] }> {
+export async function registerService(
+  wallet: Wallet,
+  client: PublicClient<Transport, Chain>,
+  network: NetworkConfig,
+  listing: ServiceListing,
+): Promise<{ id: Hex; version: number; txs: Hash[] }> {
   const reg = registry(wallet, client, network);
   const txs: Hash[] = [];
   try {
@@ -66,7 +81,12 @@ export async function registerService(wallet: Wallet, client: PublicClient<Trans
 }
 
 /** Remove a service from the registry; vouchers for it stay settleable. */
-export async function unregisterService(wallet: Wallet, client: PublicClient<Transport, Chain>, network: NetworkConfig, name: string): Promise<Hash> {
+export async function unregisterService(
+  wallet: Wallet,
+  client: PublicClient<Transport, Chain>,
+  network: NetworkConfig,
+  name: string,
+): Promise<Hash> {
   const reg = registry(wallet, client, network);
   try {
     const id = await reg.read.serviceId([wallet.account.address, name]);

@@ -81,7 +81,11 @@ export interface ProviderContext {
 const PATH = "/v1/chat/completions";
 
 class HttpRefusal extends Error {
-  constructor(readonly code: ProtocolErrorCode, message: string, readonly details?: Record<string, unknown>) {
+  constructor(
+    readonly code: ProtocolErrorCode,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
     super(message);
   }
 }
@@ -99,7 +103,11 @@ function clientAddress(c: Context): string {
 }
 
 function tooLarge(limit?: number): HttpRefusal {
-  return new HttpRefusal("request_too_large", "the request body is larger than this provider accepts", limit === undefined ? undefined : { maxBytes: limit });
+  return new HttpRefusal(
+    "request_too_large",
+    "the request body is larger than this provider accepts",
+    limit === undefined ? undefined : { maxBytes: limit },
+  );
 }
 
 /**
@@ -210,13 +218,17 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     const address = clientAddress(c);
     let signer: Address | undefined;
     try {
-      if (!refusalsPerAddress.allowed(address)) throw new HttpRefusal("rate_limited", "too many refused requests from this address; slow down");
+      if (!refusalsPerAddress.allowed(address))
+        throw new HttpRefusal("rate_limited", "too many refused requests from this address; slow down");
       const ticket = readTicket(c);
       const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now: clock(), recover: recoverNative });
       signer = checked.signer;
-      if (!acksPerKey.take(lower(signer))) throw new HttpRefusal("rate_limited", "too many acknowledgements from this key; one per receipt batch is enough");
+      if (!acksPerKey.take(lower(signer)))
+        throw new HttpRefusal("rate_limited", "too many acknowledgements from this key; one per receipt batch is enough");
       if (!checked.ackOnly) throw new HttpRefusal("bad_ticket", "an acknowledgement carries an ack-only ticket (maxCost 0, requestHash 0)");
-      const admitted = await ctx.store.group(() => ctx.store.acknowledge({ ticket, signer: checked.signer, digest: checked.digest, now: Date.now() }));
+      const admitted = await ctx.store.group(() =>
+        ctx.store.acknowledge({ ticket, signer: checked.signer, digest: checked.digest, now: Date.now() }),
+      );
       return c.json({ ok: true, acked: admitted.lane.acked.toString() });
     } catch (err) {
       return fail(c, err, address, signer);
@@ -284,7 +296,8 @@ export function createProviderApp(ctx: ProviderContext): Hono {
    * backend) only for a request its ticket can pay for. The atomic admission then decides again.
    */
   async function admit(c: Context, address: string, seen: { signer?: Address; bodyRead?: boolean }): Promise<Admission> {
-    if (!refusalsPerAddress.allowed(address)) throw new HttpRefusal("rate_limited", "too many refused requests from this address; slow down");
+    if (!refusalsPerAddress.allowed(address))
+      throw new HttpRefusal("rate_limited", "too many refused requests from this address; slow down");
     const encoding = c.req.header("content-encoding") ?? "identity";
     if (encoding !== "identity") throw new HttpRefusal("encoding_not_supported", "send the request body with identity encoding");
     const declared = c.req.header("content-length");
@@ -298,14 +311,22 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     // Deadlines are on this node's clock, never the chain's (docs/protocol.md, "Time").
     const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now: clock(), terms, recover: recoverNative });
     seen.signer = checked.signer;
-    if (!refusalsPerKey.allowed(lower(checked.signer))) throw new HttpRefusal("rate_limited", "too many refused requests from this key; slow down");
+    if (!refusalsPerKey.allowed(lower(checked.signer)))
+      throw new HttpRefusal("rate_limited", "too many refused requests from this key; slow down");
 
     let laneCap: bigint | undefined;
     if (checked.signer.toLowerCase() !== ticket.user.toLowerCase()) {
       const lane = await ctx.chain.keyLane(ticket.user, checked.signer);
-      if (lane.validUntil === 0n) throw new HttpRefusal("key_not_authorized", "the ticket's signer is neither the user nor a session key authorized for this channel");
+      if (lane.validUntil === 0n)
+        throw new HttpRefusal(
+          "key_not_authorized",
+          "the ticket's signer is neither the user nor a session key authorized for this channel",
+        );
       // A key's expiry is enforced on-chain, so it is compared with the chain's time.
-      if ((await ctx.chain.now()) + BigInt(ctx.maxRequestSeconds) > lane.validUntil) throw new HttpRefusal("key_expired", "the session key expires before this request could finish", { validUntil: lane.validUntil.toString() });
+      if ((await ctx.chain.now()) + BigInt(ctx.maxRequestSeconds) > lane.validUntil)
+        throw new HttpRefusal("key_expired", "the session key expires before this request could finish", {
+          validUntil: lane.validUntil.toString(),
+        });
       laneCap = lane.cap;
     }
     const signers = [...new Set([checked.signer, ...ctx.store.signersOf(ticket.user)])];
@@ -339,11 +360,14 @@ export function createProviderApp(ctx: ProviderContext): Hono {
       throw new HttpRefusal("invalid_request", "the body is not valid JSON");
     }
     const parsed = chatBodySchema.safeParse(json);
-    if (!parsed.success) throw new HttpRefusal("invalid_request", parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
+    if (!parsed.success)
+      throw new HttpRefusal("invalid_request", parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
     const body = parsed.data;
     const model = ctx.backend.models().find((m) => m.id === service.model);
     if (!model || (body.model !== undefined && body.model !== service.model)) {
-      throw new HttpRefusal("model_not_found", `the ticket's service serves ${service.model}, not ${body.model ?? "(none)"}`, { models: ctx.backend.models().map((m) => m.id) });
+      throw new HttpRefusal("model_not_found", `the ticket's service serves ${service.model}, not ${body.model ?? "(none)"}`, {
+        models: ctx.backend.models().map((m) => m.id),
+      });
     }
 
     const maxTokens = body.max_completion_tokens ?? body.max_tokens;
@@ -353,22 +377,41 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     const clientBound = inputTokenBound(body, raw.length);
     const exactInput = await ctx.backend.countInputTokens(body);
     if (exactInput !== undefined && exactInput > clientBound) {
-      throw new HttpRefusal("prompt_too_long", `the rendered prompt has ${exactInput} tokens, more than the ${clientBound} a client accepts for this request (its bytes plus the template allowance)`, { inputTokens: exactInput, inputBound: clientBound });
+      throw new HttpRefusal(
+        "prompt_too_long",
+        `the rendered prompt has ${exactInput} tokens, more than the ${clientBound} a client accepts for this request (its bytes plus the template allowance)`,
+        { inputTokens: exactInput, inputBound: clientBound },
+      );
     }
     // The engine needs one free slot after the prompt, so a prompt may use at most contextLength - 2 tokens.
     if (exactInput !== undefined && exactInput >= model.contextLength - 1) {
-      throw new HttpRefusal("prompt_too_long", `the prompt has ${exactInput} tokens; the context holds ${model.contextLength}`, { inputTokens: exactInput, contextLength: model.contextLength });
+      throw new HttpRefusal("prompt_too_long", `the prompt has ${exactInput} tokens; the context holds ${model.contextLength}`, {
+        inputTokens: exactInput,
+        contextLength: model.contextLength,
+      });
     }
     const inputBound = exactInput ?? clientBound;
     let maxOutputTokens = affordableOutputTokens(ticket.terms, inputBound, maxTokens);
     if (exactInput !== undefined) maxOutputTokens = Math.min(maxOutputTokens, model.contextLength - exactInput);
     if (maxOutputTokens < 1) {
       const inputFee = BigInt(inputBound) * ticket.terms.inputPrice;
-      throw new HttpRefusal("max_cost_too_low", "maxCost does not cover the input and one output token", { needed: (inputFee + ticket.terms.outputPrice).toString(), maxCost: ticket.terms.maxCost.toString() });
+      throw new HttpRefusal("max_cost_too_low", "maxCost does not cover the input and one output token", {
+        needed: (inputFee + ticket.terms.outputPrice).toString(),
+        maxCost: ticket.terms.maxCost.toString(),
+      });
     }
 
     await withFreshFunds(async (funds) => ctx.store.group(() => ctx.store.admit({ ...admission, funds, now: Date.now() })));
-    return { ticket, digest: checked.digest, key: { user: ticket.user, signer: checked.signer, nonce: ticket.nonce }, service, body: { ...body, model: service.model }, exactInput, inputBound, maxOutputTokens };
+    return {
+      ticket,
+      digest: checked.digest,
+      key: { user: ticket.user, signer: checked.signer, nonce: ticket.nonce },
+      service,
+      body: { ...body, model: service.model },
+      exactInput,
+      inputBound,
+      maxOutputTokens,
+    };
   }
 
   /**
@@ -383,7 +426,13 @@ export function createProviderApp(ctx: ProviderContext): Hono {
 
   async function receiptFor(a: Admission, hash: Hex, usage: Usage) {
     const fee = feeFor(a.ticket.terms, usage.inputTokens, usage.outputTokens);
-    const receipt = await signReceipt(ctx.responseSigner, ctx.domain, { ticketDigest: a.digest, responseHash: hash, inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, fee });
+    const receipt = await signReceipt(ctx.responseSigner, ctx.domain, {
+      ticketDigest: a.digest,
+      responseHash: hash,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      fee,
+    });
     await ctx.store.group(() => ctx.store.bill(a.key, receipt)); // durable before it is sent
     ctx.metrics.tokens.inc({ kind: "input" }, usage.inputTokens);
     ctx.metrics.tokens.inc({ kind: "output" }, usage.outputTokens);
@@ -392,7 +441,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
   }
 
   async function plainResponse(a: Admission, signal: AbortSignal): Promise<Response> {
-    let result;
+    let result: Awaited<ReturnType<Backend["complete"]>>;
     try {
       result = await ctx.backend.complete(a.body, { maxOutputTokens: a.maxOutputTokens, signal });
     } catch (err) {
@@ -400,11 +449,21 @@ export function createProviderApp(ctx: ProviderContext): Hono {
       ctx.metrics.requests.inc({ outcome: "backend_error" });
       ctx.log("backend_error", { error: (err as Error).message });
       const status = err instanceof BackendError ? err.status : 502;
-      return new Response(JSON.stringify(protocolErrorBody("backend_error", `the model backend failed: ${(err as Error).message}`)), { status, headers: { "content-type": "application/json" } });
+      return new Response(JSON.stringify(protocolErrorBody("backend_error", `the model backend failed: ${(err as Error).message}`)), {
+        status,
+        headers: { "content-type": "application/json" },
+      });
     }
     const answer = { ...result.completion, model: a.service.model };
     const usage = billable(a, result.usage, Buffer.byteLength(JSON.stringify(answer)));
-    const completion = { ...answer, usage: { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens } };
+    const completion = {
+      ...answer,
+      usage: {
+        prompt_tokens: usage.inputTokens,
+        completion_tokens: usage.outputTokens,
+        total_tokens: usage.inputTokens + usage.outputTokens,
+      },
+    };
     const text = JSON.stringify(completion);
     const receipt = await receiptFor(a, responseHash(text), usage);
     ctx.metrics.requests.inc({ outcome: "ok" });
@@ -448,7 +507,19 @@ export function createProviderApp(ctx: ProviderContext): Hono {
             return;
           }
           const receipt = await receiptFor(a, hasher.digest(), usage);
-          const usageChunk = { id, object: "chat.completion.chunk", created, model: a.service.model, choices: [], usage: { prompt_tokens: usage.inputTokens, completion_tokens: usage.outputTokens, total_tokens: usage.inputTokens + usage.outputTokens }, [RECEIPT_FIELD]: receiptToWire(receipt) };
+          const usageChunk = {
+            id,
+            object: "chat.completion.chunk",
+            created,
+            model: a.service.model,
+            choices: [],
+            usage: {
+              prompt_tokens: usage.inputTokens,
+              completion_tokens: usage.outputTokens,
+              total_tokens: usage.inputTokens + usage.outputTokens,
+            },
+            [RECEIPT_FIELD]: receiptToWire(receipt),
+          };
           write(JSON.stringify(usageChunk), false);
           if (!controller.signal.aborted) out.enqueue(encoder.encode("data: [DONE]\n\n"));
           ctx.metrics.requests.inc({ outcome: controller.signal.aborted ? "aborted" : "ok" });
@@ -470,7 +541,9 @@ export function createProviderApp(ctx: ProviderContext): Hono {
         controller.abort();
       },
     });
-    return new Response(body, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache, no-transform", "content-encoding": "identity" } });
+    return new Response(body, {
+      headers: { "content-type": "text/event-stream", "cache-control": "no-cache, no-transform", "content-encoding": "identity" },
+    });
   }
 
   /** Answer a refusal, and charge it to the client address's (and the signing key's) budget. */
@@ -488,7 +561,10 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     if (err instanceof AdmissionError) return refuse(c, ctx, err.protocolCode, err.message, plain(err.details));
     if (err instanceof WireFormatError) return refuse(c, ctx, "bad_ticket", err.message);
     if (err instanceof BackendError) return refuse(c, ctx, err.status === 400 ? "invalid_request" : "backend_error", err.message);
-    ctx.log("internal_error", { error: err instanceof Error ? err.message : String(err), code: err instanceof ZeroGError ? err.code : undefined });
+    ctx.log("internal_error", {
+      error: err instanceof Error ? err.message : String(err),
+      code: err instanceof ZeroGError ? err.code : undefined,
+    });
     return refuse(c, ctx, "internal_error", "the provider failed to process the request");
   }
 

@@ -43,7 +43,12 @@ export class ServiceBook {
       const old = this.known.get(s.id.toLowerCase());
       const previous = (old?.previous ?? []).filter((p) => p.until > now);
       if (old && old.service.version !== s.version) {
-        previous.unshift({ version: old.service.version, inputPrice: old.service.inputPrice, outputPrice: old.service.outputPrice, until: now + TERMS_GRACE_SECONDS * 1000 });
+        previous.unshift({
+          version: old.service.version,
+          inputPrice: old.service.inputPrice,
+          outputPrice: old.service.outputPrice,
+          until: now + TERMS_GRACE_SECONDS * 1000,
+        });
       }
       next.set(s.id.toLowerCase(), { service: s, previous });
     }

@@ -158,7 +158,8 @@ export class Settler {
     if (!force && !urgentFound && !aged) {
       const gasPrice = await this.withRetry(() => this.deps.publicClient.getGasPrice());
       const gasCost = gasPrice * this.policy.gasPerItem * BigInt(due.length);
-      if (value < this.policy.minValueWei || value < gasCost) return { items: 0, paid: 0n, gasUsed: 0n, skipped: [], reason: "below-gas-cost" };
+      if (value < this.policy.minValueWei || value < gasCost)
+        return { items: 0, paid: 0n, gasUsed: 0n, skipped: [], reason: "below-gas-cost" };
     }
     // The most valuable first: what a channel can actually pay, never what a voucher merely claims.
     const batch = due.sort((a, b) => (b.payable > a.payable ? 1 : b.payable < a.payable ? -1 : 0)).slice(0, this.policy.maxBatch);
@@ -172,7 +173,10 @@ export class Settler {
    * so a voucher that claims more than the channel holds cannot keep a batch busy paying zero. Also
    * brings the store's `settled` up to the chain's.
    */
-  private async payable(lanes: SettleableLane[], chainNow: bigint): Promise<{ lane: SettleableLane; payable: bigint; pendingWithdraw: bigint; unlockAt: bigint }[]> {
+  private async payable(
+    lanes: SettleableLane[],
+    chainNow: bigint,
+  ): Promise<{ lane: SettleableLane; payable: bigint; pendingWithdraw: bigint; unlockAt: bigint }[]> {
     const byUser = new Map<string, SettleableLane[]>();
     for (const l of lanes) {
       const k = l.user.toLowerCase();
@@ -182,7 +186,10 @@ export class Settler {
     const out: { lane: SettleableLane; payable: bigint; pendingWithdraw: bigint; unlockAt: bigint }[] = [];
     for (const userLanes of byUser.values()) {
       const user = userLanes[0]!.user;
-      const snap = await this.deps.chain.snapshot(user, userLanes.map((l) => l.signer));
+      const snap = await this.deps.chain.snapshot(
+        user,
+        userLanes.map((l) => l.signer),
+      );
       let balance = snap.balance;
       const claims = userLanes.map((lane) => {
         const owner = lane.signer.toLowerCase() === user.toLowerCase();
@@ -214,7 +221,10 @@ export class Settler {
     for (const s of this.deps.store.settlementsWithStatus("sent")) {
       const receipt = await this.deps.publicClient.getTransactionReceipt({ hash: s.txHash }).catch(() => undefined);
       if (!receipt) {
-        const known = await this.deps.publicClient.getTransaction({ hash: s.txHash }).then(() => true, () => false);
+        const known = await this.deps.publicClient.getTransaction({ hash: s.txHash }).then(
+          () => true,
+          () => false,
+        );
         if (!known) {
           this.deps.store.recordSettlement(s.txHash, "dropped", s.items, 0n, 0n);
           this.deps.log("settle_dropped", { txHash: s.txHash });
@@ -241,7 +251,11 @@ export class Settler {
    * before its receipt is awaited.
    */
   private async send(lanes: SettleableLane[]): Promise<SettlementRun> {
-    const escrow = getContract({ address: this.deps.escrow, abi: escrowAbi, client: { public: this.deps.publicClient, wallet: this.deps.wallet } });
+    const escrow = getContract({
+      address: this.deps.escrow,
+      abi: escrowAbi,
+      client: { public: this.deps.publicClient, wallet: this.deps.wallet },
+    });
     const account = this.deps.wallet.account;
     const items: { lane: SettleableLane; voucher: Voucher }[] = [];
     for (const lane of lanes) {
@@ -257,10 +271,13 @@ export class Settler {
     const vouchers = items.map((i) => i.voucher);
     const batch = items.map((i) => i.lane);
     const hash = await this.withRetry(async () => {
-      if (this.nextNonce === undefined) this.nextNonce = await this.deps.publicClient.getTransactionCount({ address: account.address, blockTag: "pending" });
+      if (this.nextNonce === undefined)
+        this.nextNonce = await this.deps.publicClient.getTransactionCount({ address: account.address, blockTag: "pending" });
       const { request } = await escrow.simulate.settle([this.deps.provider, vouchers], { account: account.address, nonce: this.nextNonce });
       try {
-        const h = await this.deps.wallet.writeContract({ ...request, account, chain: this.deps.wallet.chain } as Parameters<typeof this.deps.wallet.writeContract>[0]);
+        const h = await this.deps.wallet.writeContract({ ...request, account, chain: this.deps.wallet.chain } as Parameters<
+          typeof this.deps.wallet.writeContract
+        >[0]);
         this.nextNonce += 1;
         return h;
       } catch (err) {
@@ -280,13 +297,16 @@ export class Settler {
     }
     const events = parseEventLogs({ abi: escrowAbi, logs: receipt.logs });
     const paid = paidBy(receipt.logs);
-    const skipped = events.filter((e) => e.eventName === "Skipped").map((e) => ({ user: (e.args as { user: Address }).user, reason: Number((e.args as { reason: number }).reason) }));
+    const skipped = events
+      .filter((e) => e.eventName === "Skipped")
+      .map((e) => ({ user: (e.args as { user: Address }).user, reason: Number((e.args as { reason: number }).reason) }));
     // Read back what the chain now says each lane has settled.
     for (const lane of batch) {
       this.deps.chain.invalidate(lane.user);
-      const settled = lane.signer.toLowerCase() === lane.user.toLowerCase()
-        ? (await this.deps.chain.channel(lane.user)).ownerSettled
-        : (await this.deps.chain.keyLane(lane.user, lane.signer)).settled;
+      const settled =
+        lane.signer.toLowerCase() === lane.user.toLowerCase()
+          ? (await this.deps.chain.channel(lane.user)).ownerSettled
+          : (await this.deps.chain.keyLane(lane.user, lane.signer)).settled;
       this.deps.store.setSettled(lane.user, lane.signer, settled);
       if (settled >= lane.acked) {
         this.firstSeen.delete(key(lane));
@@ -296,7 +316,13 @@ export class Settler {
     this.deps.store.recordSettlement(hash, "mined", vouchers.length, paid, receipt.gasUsed);
     this.deps.metrics.settlements.inc({ outcome: "mined" });
     this.deps.metrics.settledWei.inc(Number(paid));
-    this.deps.log("settle_mined", { txHash: hash, items: vouchers.length, paid: paid.toString(), gasUsed: receipt.gasUsed.toString(), skipped: skipped.length });
+    this.deps.log("settle_mined", {
+      txHash: hash,
+      items: vouchers.length,
+      paid: paid.toString(),
+      gasUsed: receipt.gasUsed.toString(),
+      skipped: skipped.length,
+    });
     return { txHash: hash, items: vouchers.length, paid, gasUsed: receipt.gasUsed, skipped };
   }
 

@@ -259,32 +259,46 @@ export class ProviderStore {
 
   /** The keys that have lanes on a user's channel (the user's own key included once it has one). */
   signersOf(user: Address): Address[] {
-    return (this.q("SELECT signer FROM lanes WHERE user = ?").pluck().all(lower(user)) as string[]) as Address[];
+    return this.q("SELECT signer FROM lanes WHERE user = ?").pluck().all(lower(user)) as string[] as Address[];
   }
 
   /** Lanes whose best voucher is worth more than what the chain has settled. */
   unsettledLanes(): (LaneRecord & { bestTicket: SignedTicket })[] {
     const rows = this.q("SELECT * FROM lanes WHERE best_ticket IS NOT NULL").all() as LaneRow[];
-    return rows.map(toLane).filter((l): l is LaneRecord & { bestTicket: SignedTicket } => l.bestTicket !== undefined && l.acked > l.settled);
+    return rows
+      .map(toLane)
+      .filter((l): l is LaneRecord & { bestTicket: SignedTicket } => l.bestTicket !== undefined && l.acked > l.settled);
   }
 
   /** A request by ticket digest (and signing key, when the same ticket was signed on two lanes); the newest first. */
   request(digest: Hex, signer?: Address): RequestRecord | undefined {
-    const row = (signer
-      ? this.q("SELECT * FROM requests WHERE digest = ? AND signer = ? ORDER BY created_at DESC LIMIT 1").get(lower(digest), lower(signer))
-      : this.q("SELECT * FROM requests WHERE digest = ? ORDER BY created_at DESC LIMIT 1").get(lower(digest))) as RequestRow | undefined;
+    const row = (
+      signer
+        ? this.q("SELECT * FROM requests WHERE digest = ? AND signer = ? ORDER BY created_at DESC LIMIT 1").get(
+            lower(digest),
+            lower(signer),
+          )
+        : this.q("SELECT * FROM requests WHERE digest = ? ORDER BY created_at DESC LIMIT 1").get(lower(digest))
+    ) as RequestRow | undefined;
     return row ? toRequest(row) : undefined;
   }
 
   /** A request by lane and nonce. */
   requestByNonce(user: Address, signer: Address, nonce: bigint): RequestRecord | undefined {
-    const row = this.q("SELECT * FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(lower(user), lower(signer), nonce.toString()) as RequestRow | undefined;
+    const row = this.q("SELECT * FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(
+      lower(user),
+      lower(signer),
+      nonce.toString(),
+    ) as RequestRow | undefined;
     return row ? toRequest(row) : undefined;
   }
 
   /** Receipts issued on a lane after its best voucher's nonce (for resync). */
   receiptsAfter(user: Address, signer: Address, nonce: bigint): RequestRecord[] {
-    const rows = this.q("SELECT * FROM requests WHERE user = ? AND signer = ? AND status = 'billed'").all(lower(user), lower(signer)) as RequestRow[];
+    const rows = this.q("SELECT * FROM requests WHERE user = ? AND signer = ? AND status = 'billed'").all(
+      lower(user),
+      lower(signer),
+    ) as RequestRow[];
     return rows.map(toRequest).filter((r) => r.nonce > nonce);
   }
 
@@ -302,9 +316,14 @@ export class ProviderStore {
       const free = this.checkFunds(input, step);
       if (options.dryRun) return { lane: step.lane, free };
       this.writeLane(input, step);
-      this
-        .q("INSERT INTO requests (user, signer, nonce, digest, max_cost, status, created_at) VALUES (?, ?, ?, ?, ?, 'reserved', ?)")
-        .run(lower(input.ticket.user), lower(input.signer), input.ticket.nonce.toString(), lower(input.digest), input.ticket.terms.maxCost.toString(), input.now);
+      this.q("INSERT INTO requests (user, signer, nonce, digest, max_cost, status, created_at) VALUES (?, ?, ?, ?, ?, 'reserved', ?)").run(
+        lower(input.ticket.user),
+        lower(input.signer),
+        input.ticket.nonce.toString(),
+        lower(input.digest),
+        input.ticket.terms.maxCost.toString(),
+        input.now,
+      );
       return { lane: step.lane, free };
     });
     return options.dryRun ? run.deferred() : run.immediate();
@@ -318,10 +337,15 @@ export class ProviderStore {
   acknowledge(input: Omit<AdmitInput, "funds" | "policy">): Admitted {
     const run = this.db.transaction((): Admitted => {
       const step = this.laneStep(input);
-      if (input.ticket.terms.maxCost !== 0n) throw new AdmissionError("bad_ticket", "an acknowledgement carries an ack-only ticket (maxCost 0, requestHash 0)");
+      if (input.ticket.terms.maxCost !== 0n)
+        throw new AdmissionError("bad_ticket", "an acknowledgement carries an ack-only ticket (maxCost 0, requestHash 0)");
       const billed = step.lane.billed;
       if (input.ticket.cumulative > billed) {
-        throw new AdmissionError("ack_exceeds_billed", `cumulative ${input.ticket.cumulative} is above the ${billed} this node billed on the lane`, { billed: billed.toString(), cumulative: input.ticket.cumulative.toString() });
+        throw new AdmissionError(
+          "ack_exceeds_billed",
+          `cumulative ${input.ticket.cumulative} is above the ${billed} this node billed on the lane`,
+          { billed: billed.toString(), cumulative: input.ticket.cumulative.toString() },
+        );
       }
       this.writeLane(input, step);
       return { lane: step.lane, free: 0n };
@@ -336,14 +360,22 @@ export class ProviderStore {
     const row = this.q("SELECT * FROM lanes WHERE user = ? AND signer = ?").get(lower(user), lower(signer)) as LaneRow | undefined;
     const window = row ? { highest: BigInt(row.highest_nonce), bitmap: BigInt(row.nonce_bitmap) } : EMPTY_NONCE_WINDOW;
     const stored = { acked: row ? BigInt(row.acked) : 0n, billed: row ? BigInt(row.billed) : 0n, settled: row ? BigInt(row.settled) : 0n };
-    const resync = () => ({ highestNonce: window.highest.toString(), acked: stored.acked.toString(), ...(row?.best_ticket ? { ticket: JSON.parse(row.best_ticket) as unknown } : {}) });
+    const resync = () => ({
+      highestNonce: window.highest.toString(),
+      acked: stored.acked.toString(),
+      ...(row?.best_ticket ? { ticket: JSON.parse(row.best_ticket) as unknown } : {}),
+    });
     let nextWindow: NonceWindowState;
     try {
       nextWindow = useNonce(window, ticket.nonce);
     } catch (err) {
       if (err instanceof AdmissionError) {
         // A replay gets the stored receipt back (never a second execution).
-        const earlier = this.q("SELECT receipt FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(lower(user), lower(signer), ticket.nonce.toString()) as { receipt: string | null } | undefined;
+        const earlier = this.q("SELECT receipt FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(
+          lower(user),
+          lower(signer),
+          ticket.nonce.toString(),
+        ) as { receipt: string | null } | undefined;
         const receipt = earlier?.receipt ? { receipt: JSON.parse(earlier.receipt) as unknown } : {};
         throw new AdmissionError(err.protocolCode, err.message, { ...err.details, ...resync(), ...receipt });
       }
@@ -351,7 +383,11 @@ export class ProviderStore {
     }
     const bestNonce = row ? BigInt(row.best_nonce) : 0n;
     if (ticket.cumulative < stored.acked && ticket.nonce > bestNonce) {
-      throw new AdmissionError("cumulative_regressed", `cumulative ${ticket.cumulative} is below the acknowledged ${stored.acked}`, resync());
+      throw new AdmissionError(
+        "cumulative_regressed",
+        `cumulative ${ticket.cumulative} is below the acknowledged ${stored.acked}`,
+        resync(),
+      );
     }
     const upgrades = ticket.cumulative > stored.acked || !row?.best_ticket;
     const acked = upgrades ? ticket.cumulative : stored.acked;
@@ -361,28 +397,34 @@ export class ProviderStore {
       nextWindow,
       upgrades,
       bestNonce,
-      lane: { user, signer, highestNonce: nextWindow.highest, acked, billed: stored.billed, settled: stored.settled, bestTicket: upgrades ? ticket : storedBest() },
+      lane: {
+        user,
+        signer,
+        highestNonce: nextWindow.highest,
+        acked,
+        billed: stored.billed,
+        settled: stored.settled,
+        bestTicket: upgrades ? ticket : storedBest(),
+      },
     };
   }
 
   /** Write the lane's nonce window and, if the ticket raised it, its best voucher. */
   private writeLane(input: Pick<AdmitInput, "ticket" | "signer" | "now">, step: LaneStep): void {
     const { ticket } = input;
-    this
-      .q(`INSERT INTO lanes (user, signer, highest_nonce, nonce_bitmap, acked, best_ticket, best_nonce, updated_at)
+    this.q(`INSERT INTO lanes (user, signer, highest_nonce, nonce_bitmap, acked, best_ticket, best_nonce, updated_at)
                 VALUES (@user, @signer, @highest, @bitmap, @acked, @best, @bestNonce, @now)
                 ON CONFLICT (user, signer) DO UPDATE SET highest_nonce = @highest, nonce_bitmap = @bitmap, acked = @acked,
-                  best_ticket = @best, best_nonce = @bestNonce, updated_at = @now`)
-      .run({
-        user: lower(ticket.user),
-        signer: lower(input.signer),
-        highest: step.nextWindow.highest.toString(),
-        bitmap: step.nextWindow.bitmap.toString(),
-        acked: step.lane.acked.toString(),
-        best: step.upgrades ? JSON.stringify(ticketToWire(ticket)) : step.row?.best_ticket ?? null,
-        bestNonce: (step.upgrades ? ticket.nonce : step.bestNonce).toString(),
-        now: input.now,
-      });
+                  best_ticket = @best, best_nonce = @bestNonce, updated_at = @now`).run({
+      user: lower(ticket.user),
+      signer: lower(input.signer),
+      highest: step.nextWindow.highest.toString(),
+      bitmap: step.nextWindow.bitmap.toString(),
+      acked: step.lane.acked.toString(),
+      best: step.upgrades ? JSON.stringify(ticketToWire(ticket)) : (step.row?.best_ticket ?? null),
+      bestNonce: (step.upgrades ? ticket.nonce : step.bestNonce).toString(),
+      now: input.now,
+    });
   }
 
   /**
@@ -394,9 +436,12 @@ export class ProviderStore {
     const user = ticket.user;
     const maxCost = ticket.terms.maxCost;
     // Only the money columns: best vouchers stay unparsed.
-    const lanes = (this.q("SELECT signer, acked, billed, settled FROM lanes WHERE user = ?").all(lower(user)) as Pick<LaneRow, "signer" | "acked" | "billed" | "settled">[]).map(
-      (r) => ({ signer: r.signer, acked: BigInt(r.acked), billed: BigInt(r.billed), settled: BigInt(r.settled) }),
-    );
+    const lanes = (
+      this.q("SELECT signer, acked, billed, settled FROM lanes WHERE user = ?").all(lower(user)) as Pick<
+        LaneRow,
+        "signer" | "acked" | "billed" | "settled"
+      >[]
+    ).map((r) => ({ signer: r.signer, acked: BigInt(r.acked), billed: BigInt(r.billed), settled: BigInt(r.settled) }));
     const byKey = new Map(lanes.map((l) => [lower(l.signer), l]));
     byKey.set(lower(signer), { signer, acked: step.lane.acked, billed: step.lane.billed, settled: step.lane.settled });
     let unsettled = 0n;
@@ -409,20 +454,37 @@ export class ProviderStore {
       if (l.billed > l.acked) unacked += l.billed - l.acked;
       acknowledged += l.acked > settled ? l.acked : settled;
     }
-    const reservedRows = this.q("SELECT signer, max_cost FROM requests WHERE user = ? AND status = 'reserved'").all(lower(user)) as { signer: string; max_cost: string }[];
+    const reservedRows = this.q("SELECT signer, max_cost FROM requests WHERE user = ? AND status = 'reserved'").all(lower(user)) as {
+      signer: string;
+      max_cost: string;
+    }[];
     const reserved = reservedRows.reduce((s, r) => s + BigInt(r.max_cost), 0n);
     const committed = funds.pendingWithdraw + unsettled + reserved;
     const free = funds.balance > committed ? funds.balance - committed : 0n;
     const credit = creditFor(policy, acknowledged);
-    const numbers = { free: free.toString(), reserved: reserved.toString(), needed: maxCost.toString(), creditLimit: credit.toString(), unacknowledged: unacked.toString() };
-    if (maxCost > free) throw new AdmissionError("insufficient_balance", `the channel's free balance ${free} does not cover ${maxCost}`, numbers);
+    const numbers = {
+      free: free.toString(),
+      reserved: reserved.toString(),
+      needed: maxCost.toString(),
+      creditLimit: credit.toString(),
+      unacknowledged: unacked.toString(),
+    };
+    if (maxCost > free)
+      throw new AdmissionError("insufficient_balance", `the channel's free balance ${free} does not cover ${maxCost}`, numbers);
     if (unacked + reserved + maxCost > credit) {
-      throw new AdmissionError(unacked > 0n ? "ack_required" : "credit_limit", "unacknowledged and in-flight fees would exceed the credit limit", numbers);
+      throw new AdmissionError(
+        unacked > 0n ? "ack_required" : "credit_limit",
+        "unacknowledged and in-flight fees would exceed the credit limit",
+        numbers,
+      );
     }
     if (unacked > 0n && policy.ackTimeoutMs !== undefined) {
       const oldest = this.oldestUnacknowledged(user, [...byKey.values()], input.now);
       if (oldest !== undefined && input.now - oldest > policy.ackTimeoutMs) {
-        throw new AdmissionError("ack_required", `a fee billed ${Math.round((input.now - oldest) / 1000)} s ago is still unacknowledged`, { ...numbers, unacknowledgedSince: new Date(oldest).toISOString() });
+        throw new AdmissionError("ack_required", `a fee billed ${Math.round((input.now - oldest) / 1000)} s ago is still unacknowledged`, {
+          ...numbers,
+          unacknowledgedSince: new Date(oldest).toISOString(),
+        });
       }
     }
     if (policy.laneCap !== undefined) {
@@ -431,7 +493,10 @@ export class ProviderStore {
       const laneReserved = reservedRows.filter((r) => lower(r.signer) === lower(signer)).reduce((s, r) => s + BigInt(r.max_cost), 0n);
       const spent = laneOwed > laneSettled ? laneOwed : laneSettled;
       if (spent + laneReserved + maxCost > policy.laneCap) {
-        throw new AdmissionError("session_cap", "the session key's cap does not cover this request", { ...numbers, cap: policy.laneCap.toString() });
+        throw new AdmissionError("session_cap", "the session key's cap does not cover this request", {
+          ...numbers,
+          cap: policy.laneCap.toString(),
+        });
       }
     }
     return free;
@@ -446,7 +511,9 @@ export class ProviderStore {
     let oldest: number | undefined;
     for (const l of lanes) {
       if (l.billed <= l.acked) continue;
-      const rows = this.q("SELECT fee, created_at FROM requests WHERE user = ? AND signer = ? AND status = 'billed' ORDER BY rowid DESC").iterate(lower(user), lower(l.signer)) as IterableIterator<{ fee: string; created_at: number }>;
+      const rows = this.q(
+        "SELECT fee, created_at FROM requests WHERE user = ? AND signer = ? AND status = 'billed' ORDER BY rowid DESC",
+      ).iterate(lower(user), lower(l.signer)) as IterableIterator<{ fee: string; created_at: number }>;
       let covered = 0n;
       let at = now;
       for (const r of rows) {
@@ -464,20 +531,34 @@ export class ProviderStore {
     const id = [lower(key.user), lower(key.signer), key.nonce.toString()] as const;
     this.db
       .transaction(() => {
-        const row = this.q("SELECT status FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(...id) as Pick<RequestRow, "status"> | undefined;
+        const row = this.q("SELECT status FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(...id) as
+          | Pick<RequestRow, "status">
+          | undefined;
         if (!row) throw new Error(`no request ${id.join(":")}`);
         if (row.status === "billed") return; // idempotent: never bill twice
         if (row.status !== "reserved") throw new Error(`request ${id.join(":")} is ${row.status}`);
-        this.q("UPDATE requests SET status = 'billed', fee = ?, receipt = ? WHERE user = ? AND signer = ? AND nonce = ?").run(receipt.fee.toString(), JSON.stringify(receiptToWire(receipt)), ...id);
+        this.q("UPDATE requests SET status = 'billed', fee = ?, receipt = ? WHERE user = ? AND signer = ? AND nonce = ?").run(
+          receipt.fee.toString(),
+          JSON.stringify(receiptToWire(receipt)),
+          ...id,
+        );
         const lane = this.q("SELECT billed FROM lanes WHERE user = ? AND signer = ?").get(id[0], id[1]) as { billed: string };
-        this.q("UPDATE lanes SET billed = ? WHERE user = ? AND signer = ?").run((BigInt(lane.billed) + receipt.fee).toString(), id[0], id[1]);
+        this.q("UPDATE lanes SET billed = ? WHERE user = ? AND signer = ?").run(
+          (BigInt(lane.billed) + receipt.fee).toString(),
+          id[0],
+          id[1],
+        );
       })
       .immediate();
   }
 
   /** Drop a reservation that produced nothing billable (an error before any output). */
   release(key: RequestKey): void {
-    this.q("UPDATE requests SET status = 'released' WHERE user = ? AND signer = ? AND nonce = ? AND status = 'reserved'").run(lower(key.user), lower(key.signer), key.nonce.toString());
+    this.q("UPDATE requests SET status = 'released' WHERE user = ? AND signer = ? AND nonce = ? AND status = 'reserved'").run(
+      lower(key.user),
+      lower(key.signer),
+      key.nonce.toString(),
+    );
   }
 
   /** After a crash, reservations without a receipt were never answered: release them. Returns how many. */
@@ -492,20 +573,44 @@ export class ProviderStore {
 
   /** Remember a settlement transaction. */
   recordSettlement(txHash: Hex, status: string, items: number, paid: bigint, gasUsed: bigint): void {
-    this
-      .q(`INSERT INTO settlements (tx_hash, status, items, paid, gas_used, created_at) VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (tx_hash) DO UPDATE SET status = excluded.status, paid = excluded.paid, gas_used = excluded.gas_used`)
-      .run(lower(txHash), status, items, paid.toString(), gasUsed.toString(), Date.now());
+    this.q(`INSERT INTO settlements (tx_hash, status, items, paid, gas_used, created_at) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (tx_hash) DO UPDATE SET status = excluded.status, paid = excluded.paid, gas_used = excluded.gas_used`).run(
+      lower(txHash),
+      status,
+      items,
+      paid.toString(),
+      gasUsed.toString(),
+      Date.now(),
+    );
   }
 
   /** Settlement transactions in one status (e.g. `sent`: not yet known to be mined), oldest first. */
   settlementsWithStatus(status: string): { txHash: Hex; items: number }[] {
-    return (this.q("SELECT tx_hash, items FROM settlements WHERE status = ? ORDER BY created_at").all(status) as { tx_hash: string; items: number }[]).map((r) => ({ txHash: r.tx_hash as Hex, items: r.items }));
+    return (
+      this.q("SELECT tx_hash, items FROM settlements WHERE status = ? ORDER BY created_at").all(status) as {
+        tx_hash: string;
+        items: number;
+      }[]
+    ).map((r) => ({ txHash: r.tx_hash as Hex, items: r.items }));
   }
 
   settlements(limit = 20): { txHash: Hex; status: string; items: number; paid: bigint; gasUsed: bigint; createdAt: number }[] {
-    const rows = this.q("SELECT * FROM settlements ORDER BY created_at DESC LIMIT ?").all(limit) as { tx_hash: string; status: string; items: number; paid: string; gas_used: string; created_at: number }[];
-    return rows.map((r) => ({ txHash: r.tx_hash as Hex, status: r.status, items: r.items, paid: BigInt(r.paid), gasUsed: BigInt(r.gas_used), createdAt: r.created_at }));
+    const rows = this.q("SELECT * FROM settlements ORDER BY created_at DESC LIMIT ?").all(limit) as {
+      tx_hash: string;
+      status: string;
+      items: number;
+      paid: string;
+      gas_used: string;
+      created_at: number;
+    }[];
+    return rows.map((r) => ({
+      txHash: r.tx_hash as Hex,
+      status: r.status,
+      items: r.items,
+      paid: BigInt(r.paid),
+      gasUsed: BigInt(r.gas_used),
+      createdAt: r.created_at,
+    }));
   }
 
   /**
@@ -517,8 +622,9 @@ export class ProviderStore {
       .transaction((): bigint => {
         const row = this.q("SELECT cumulative FROM zk_vouchers WHERE leaf_index = ?").get(leafIndex) as { cumulative: string } | undefined;
         if (row && BigInt(row.cumulative) >= cumulative) return BigInt(row.cumulative);
-        this.q("INSERT INTO zk_vouchers (leaf_index, cumulative, voucher, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (leaf_index) DO UPDATE SET cumulative = excluded.cumulative, voucher = excluded.voucher, updated_at = excluded.updated_at")
-          .run(leafIndex, cumulative.toString(), json, Date.now());
+        this.q(
+          "INSERT INTO zk_vouchers (leaf_index, cumulative, voucher, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (leaf_index) DO UPDATE SET cumulative = excluded.cumulative, voucher = excluded.voucher, updated_at = excluded.updated_at",
+        ).run(leafIndex, cumulative.toString(), json, Date.now());
         return cumulative;
       })
       .immediate();
@@ -534,7 +640,15 @@ export class ProviderStore {
    * Totals over every lane. `unacknowledged` is what was billed and not yet acknowledged, summed per lane
    * (a lane acknowledged beyond its billing counts 0), with how many lanes owe it.
    */
-  totals(): { lanes: number; billed: bigint; acked: bigint; settled: bigint; reserved: bigint; unacknowledged: bigint; unacknowledgedLanes: number } {
+  totals(): {
+    lanes: number;
+    billed: bigint;
+    acked: bigint;
+    settled: bigint;
+    reserved: bigint;
+    unacknowledged: bigint;
+    unacknowledgedLanes: number;
+  } {
     const lanes = this.q("SELECT billed, acked, settled FROM lanes").all() as { billed: string; acked: string; settled: string }[];
     const reserved = this.q("SELECT max_cost FROM requests WHERE status = 'reserved'").all() as { max_cost: string }[];
     const owed = lanes.map((l) => BigInt(l.billed) - BigInt(l.acked)).filter((d) => d > 0n);

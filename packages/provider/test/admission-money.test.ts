@@ -23,7 +23,11 @@ describe("admission's money checks", () => {
 
   beforeAll(async () => {
     upstream = await startFakeUpstream();
-    f = await startProviderFixture(() => new UpstreamBackend({ baseUrl: upstream.url, models: [{ id: MODEL, contextLength: 2048 }] }), MODEL, { creditLimit: 10n ** 14n, baseCreditShare: 1 });
+    f = await startProviderFixture(
+      () => new UpstreamBackend({ baseUrl: upstream.url, models: [{ id: MODEL, contextLength: 2048 }] }),
+      MODEL,
+      { creditLimit: 10n ** 14n, baseCreditShare: 1 },
+    );
     provider = (await f.node.status()).provider as Address;
   });
   afterAll(async () => {
@@ -34,7 +38,11 @@ describe("admission's money checks", () => {
   /** Serve one request for `user` (nonce, cumulative given); returns the receipt's fee. */
   async function serve(user: ZeroGClient, nonce: bigint, cumulative: bigint, maxCost = ENOUGH): Promise<bigint> {
     const body = ask(`request ${nonce}`);
-    const res = await post(f.node.url, body, await f.rawTicket(user.account as LocalAccount, body, { nonce, cumulative, terms: { maxCost } }));
+    const res = await post(
+      f.node.url,
+      body,
+      await f.rawTicket(user.account as LocalAccount, body, { nonce, cumulative, terms: { maxCost } }),
+    );
     expect(res.status).toBe(200);
     await res.text();
     return receiptFromWire(decodeHeader("receipt", res.headers.get(RECEIPT_HEADER)!)).fee;
@@ -74,7 +82,9 @@ describe("admission's money checks", () => {
     // One that outlives the request is served.
     const lasting = privateKeyToAccount(generatePrivateKey());
     await user.authorizeSessionKey(provider, lasting.address, 10n ** 15n, (await f.chain.now()) + 3600n);
-    expect((await post(f.node.url, body, await f.rawTicket(lasting, body, { user: user.address, terms: { maxCost: ENOUGH } }))).status).toBe(200);
+    expect(
+      (await post(f.node.url, body, await f.rawTicket(lasting, body, { user: user.address, terms: { maxCost: ENOUGH } }))).status,
+    ).toBe(200);
   });
 
   it("the chain watcher's events invalidate cached channel state (cache on)", async () => {
@@ -117,14 +127,30 @@ describe("admission's money checks", () => {
 
   it("fees are computed at the ticket's prices: a ticket signed before a price cut is billed at its own prices", async () => {
     const user = await f.user(9, 10n ** 16n);
-    const network = resolveNetwork("devnet", { rpcUrl: f.chain.rpcUrl, escrow: f.chain.deployment.escrow, registry: f.chain.deployment.registry });
+    const network = resolveNetwork("devnet", {
+      rpcUrl: f.chain.rpcUrl,
+      escrow: f.chain.deployment.escrow,
+      registry: f.chain.deployment.registry,
+    });
     const body = ask("priced");
     const oldTicket = await f.rawTicket(user.account as LocalAccount, body, { nonce: 1n, terms: { maxCost: ENOUGH } });
     // The provider halves its prices (a decrease applies at once; the old version stays honoured for a grace period).
-    const { version } = await registerService(f.chain.wallet(2) as unknown as Parameters<typeof registerService>[0], f.chain.publicClient, network, {
-      name: "chat", model: MODEL, modelHash: keccak256(toHex(MODEL)), quantization: "F32", endpoint: f.node.url,
-      inputPrice: INPUT_PRICE / 2n, outputPrice: OUTPUT_PRICE / 2n, signer: f.responseKey.address, metadata: JSON.stringify({ contextLength: 2048 }),
-    });
+    const { version } = await registerService(
+      f.chain.wallet(2) as unknown as Parameters<typeof registerService>[0],
+      f.chain.publicClient,
+      network,
+      {
+        name: "chat",
+        model: MODEL,
+        modelHash: keccak256(toHex(MODEL)),
+        quantization: "F32",
+        endpoint: f.node.url,
+        inputPrice: INPUT_PRICE / 2n,
+        outputPrice: OUTPUT_PRICE / 2n,
+        signer: f.responseKey.address,
+        metadata: JSON.stringify({ contextLength: 2048 }),
+      },
+    );
     expect(version).toBeGreaterThan(f.serviceVersion);
     await f.node.services.refresh();
     const res = await post(f.node.url, body, oldTicket);

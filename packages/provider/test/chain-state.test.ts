@@ -17,7 +17,11 @@ describe("ChainState", () => {
 
   beforeAll(async () => {
     chain = await startLocalChain({ params: { lockSeconds: 600n, minFund: 0n } });
-    const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
+    const network = resolveNetwork("devnet", {
+      rpcUrl: chain.rpcUrl,
+      escrow: chain.deployment.escrow,
+      registry: chain.deployment.registry,
+    });
     user = new ZeroGClient({ network, account: chain.wallet(1).account as LocalAccount, pollingIntervalMs: 20 });
     // A transport that logs every call and can hold an answer back after the node has replied (the read
     // happened, the caller just hears of it late).
@@ -59,13 +63,18 @@ describe("ChainState", () => {
     for (const k of keys) await user.authorizeSessionKey(provider(), k.address, 100n, (await chain.now()) + 3600n);
     state.invalidate(user.address);
     calls.length = 0;
-    const funds = await state.channelFunds(user.address, keys.map((k) => k.address));
+    const funds = await state.channelFunds(
+      user.address,
+      keys.map((k) => k.address),
+    );
     expect(funds.balance).toBe(1500n);
     const reads = calls.filter((c) => c.method === "eth_call");
     expect(reads).toHaveLength(3);
     const blocks = reads.map((c) => (c.params as unknown[])[1]);
     expect(new Set(blocks).size).toBe(1);
     expect(blocks[0]).toMatch(/^0x[0-9a-f]+$/); // a block number, not "latest"
-    expect([...funds.settledByLane.keys()].sort()).toEqual([user.address, ...keys.map((k) => k.address)].map((a) => a.toLowerCase()).sort());
+    expect([...funds.settledByLane.keys()].sort()).toEqual(
+      [user.address, ...keys.map((k) => k.address)].map((a) => a.toLowerCase()).sort(),
+    );
   });
 });

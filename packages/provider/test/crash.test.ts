@@ -73,7 +73,13 @@ describe("provider crash safety (SIGKILL at random points, via the CLI)", () => 
     dir = await mkdtemp(join(tmpdir(), "0g-crash-"));
     port = 20000 + Math.floor(Math.random() * 20000);
     const responseKey = generatePrivateKey();
-    env = { PATH: process.env.PATH, HOME: dir, ZG_TEST_PROVIDER_KEY: chain.anvil.privateKeys[2], ZG_TEST_RESPONSE_KEY: responseKey, ZG_ADMIN_TOKEN: randomBytes(24).toString("hex") };
+    env = {
+      PATH: process.env.PATH,
+      HOME: dir,
+      ZG_TEST_PROVIDER_KEY: chain.anvil.privateKeys[2],
+      ZG_TEST_RESPONSE_KEY: responseKey,
+      ZG_ADMIN_TOKEN: randomBytes(24).toString("hex"),
+    };
     const config = {
       network: { name: "devnet", rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry },
       keys: { provider: { env: "ZG_TEST_PROVIDER_KEY" }, response: { env: "ZG_TEST_RESPONSE_KEY" } },
@@ -98,21 +104,42 @@ describe("provider crash safety (SIGKILL at random points, via the CLI)", () => 
   });
 
   it("kill -9 under load, three times: vouchers survive, nothing is billed twice, settlement pays what was acknowledged", async () => {
-    const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
+    const network = resolveNetwork("devnet", {
+      rpcUrl: chain.rpcUrl,
+      escrow: chain.deployment.escrow,
+      registry: chain.deployment.registry,
+    });
     const user = new ZeroGClient({ network, account: chain.wallet(1).account as LocalAccount, pollingIntervalMs: 20 });
     const providerAddress = chain.wallet(2).account.address;
     child = await startNode();
     await user.depositAndFund(providerAddress, 10n ** 17n);
     const store = await FileLaneStore.open(join(dir, "client-state"));
-    const paid = createPaidFetch({ network, publicClient: user.publicClient, domain: user.domain, user: user.address, signer: user.account, store, ackDelayMs: 20, catalogueTtlSeconds: 0 });
+    const paid = createPaidFetch({
+      network,
+      publicClient: user.publicClient,
+      domain: user.domain,
+      user: user.address,
+      signer: user.account,
+      store,
+      ackDelayMs: 20,
+      catalogueTtlSeconds: 0,
+    });
     let verified = 0n;
     let seed = 7;
-    const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const rand = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
 
     for (let cycle = 0; cycle < 3; cycle++) {
       const load = Promise.allSettled(
         Array.from({ length: 8 }, async (_, i) => {
-          const body = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: `c${cycle} r${i}` }], max_tokens: 6, stream: i % 2 === 0 });
+          const body = JSON.stringify({
+            model: MODEL,
+            messages: [{ role: "user", content: `c${cycle} r${i}` }],
+            max_tokens: 6,
+            stream: i % 2 === 0,
+          });
           const res = await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body });
           await res.text();
         }),
@@ -123,12 +150,21 @@ describe("provider crash safety (SIGKILL at random points, via the CLI)", () => 
       child = await startNode();
     }
     // Work after the last restart goes through, and the acknowledgement is flushed.
-    const res = await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "after" }], max_tokens: 6 }) });
+    const res = await paid("http://0g.invalid/v1/chat/completions", {
+      method: "POST",
+      body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "after" }], max_tokens: 6 }),
+    });
     expect(res.status).toBe(200);
     await res.text();
     await paid.close();
     verified = paid.receipts.reduce((s, r) => s + r.fee, 0n);
-    const clientState = await store.read({ chainId: chain.chain.id, escrow: chain.deployment.escrow, user: user.address, provider: providerAddress, signer: user.address });
+    const clientState = await store.read({
+      chainId: chain.chain.id,
+      escrow: chain.deployment.escrow,
+      user: user.address,
+      provider: providerAddress,
+      signer: user.address,
+    });
     await store.close();
     expect(clientState.acked).toBe(verified);
 
@@ -154,9 +190,16 @@ describe("provider crash safety (SIGKILL at random points, via the CLI)", () => 
     child = await startNode();
     const served = upstream.requests;
     const sameBody = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "after" }], max_tokens: 6 });
-    const replay = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "x-0g-ticket": encodeHeader(ticketToWire(last.ticket)) }, body: sameBody });
+    const replay = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-0g-ticket": encodeHeader(ticketToWire(last.ticket)) },
+      body: sameBody,
+    });
     expect(replay.status).toBe(409);
-    expect(((await replay.json()) as { error: { code: string; details: { receipt: { fee: string } } } }).error).toMatchObject({ code: "nonce_used", details: { receipt: { fee: last.fee.toString() } } });
+    expect(((await replay.json()) as { error: { code: string; details: { receipt: { fee: string } } } }).error).toMatchObject({
+      code: "nonce_used",
+      details: { receipt: { fee: last.fee.toString() } },
+    });
     expect(upstream.requests).toBe(served);
 
     // Settlement pays exactly what was acknowledged.
@@ -167,13 +210,32 @@ describe("provider crash safety (SIGKILL at random points, via the CLI)", () => 
   });
 
   it("killed while a settlement is being mined: the transaction was recorded before the wait, and is reconciled on restart", async () => {
-    const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
+    const network = resolveNetwork("devnet", {
+      rpcUrl: chain.rpcUrl,
+      escrow: chain.deployment.escrow,
+      registry: chain.deployment.registry,
+    });
     const user = new ZeroGClient({ network, account: chain.wallet(3).account as LocalAccount, pollingIntervalMs: 20 });
     const providerAddress = chain.wallet(2).account.address;
     if (!child || child.exitCode !== null) child = await startNode();
     await user.depositAndFund(providerAddress, 10n ** 17n);
-    const paid = createPaidFetch({ network, publicClient: user.publicClient, domain: user.domain, user: user.address, signer: user.account, store: new MemoryLaneStore(), ackDelayMs: 20, catalogueTtlSeconds: 0 });
-    for (let i = 0; i < 3; i++) await (await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: `s${i}` }], max_tokens: 6 }) })).text();
+    const paid = createPaidFetch({
+      network,
+      publicClient: user.publicClient,
+      domain: user.domain,
+      user: user.address,
+      signer: user.account,
+      store: new MemoryLaneStore(),
+      ackDelayMs: 20,
+      catalogueTtlSeconds: 0,
+    });
+    for (let i = 0; i < 3; i++)
+      await (
+        await paid("http://0g.invalid/v1/chat/completions", {
+          method: "POST",
+          body: JSON.stringify({ model: MODEL, messages: [{ role: "user", content: `s${i}` }], max_tokens: 6 }),
+        })
+      ).text();
     await paid.close();
     const owed = paid.receipts.reduce((s, r) => s + r.fee, 0n);
     const before = (await user.channel(providerAddress)).ownerSettled;
@@ -204,7 +266,9 @@ describe("provider crash safety (SIGKILL at random points, via the CLI)", () => 
     for (let i = 0; i < 100 && row?.status !== "mined"; i++) {
       await new Promise((r) => setTimeout(r, 50));
       const db = new Database(join(dir, "provider.db"), { readonly: true });
-      row = db.prepare("SELECT status, paid FROM settlements ORDER BY created_at DESC LIMIT 1").get() as { status: string; paid: string } | undefined;
+      row = db.prepare("SELECT status, paid FROM settlements ORDER BY created_at DESC LIMIT 1").get() as
+        | { status: string; paid: string }
+        | undefined;
       db.close();
     }
     expect(row).toEqual({ status: "mined", paid: owed.toString() });

@@ -20,7 +20,8 @@ import { startFakeUpstream, type FakeUpstream } from "../src/testing/fake-upstre
 import { post, startProviderFixture, type ProviderFixture } from "./helpers.js";
 
 const MODEL = "fake-model";
-const ask = (content: string, extra: Record<string, unknown> = {}) => JSON.stringify({ model: MODEL, messages: [{ role: "user", content }], max_tokens: 8, ...extra });
+const ask = (content: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ model: MODEL, messages: [{ role: "user", content }], max_tokens: 8, ...extra });
 const errorCode = async (res: Response) => ({ status: res.status, code: ((await res.json()) as { error: { code: string } }).error.code });
 const stranger = () => privateKeyToAccount(generatePrivateKey());
 
@@ -37,22 +38,29 @@ class CountingBackend extends UpstreamBackend {
  * POST with a body that keeps streaming until the response arrives (or `ms` passes): resolves with the
  * status, and how many body bytes had been sent when the answer came.
  */
-function postStreaming(url: string, headers: Record<string, string>, ms = 5000): Promise<{ status: number; sentBytes: number; body: string }> {
+function postStreaming(
+  url: string,
+  headers: Record<string, string>,
+  ms = 5000,
+): Promise<{ status: number; sentBytes: number; body: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(`${url}/v1/chat/completions`);
     let sent = 0;
     let timer: NodeJS.Timeout | undefined;
-    const req = httpRequest({ host: u.hostname, port: u.port, path: u.pathname, method: "POST", headers: { "content-type": "application/json", ...headers } }, (res) => {
-      clearInterval(timer);
-      const atAnswer = sent;
-      let body = "";
-      res.setEncoding("utf8");
-      res.on("data", (d: string) => (body += d));
-      res.on("end", () => {
-        req.destroy();
-        resolve({ status: res.statusCode ?? 0, sentBytes: atAnswer, body });
-      });
-    });
+    const req = httpRequest(
+      { host: u.hostname, port: u.port, path: u.pathname, method: "POST", headers: { "content-type": "application/json", ...headers } },
+      (res) => {
+        clearInterval(timer);
+        const atAnswer = sent;
+        let body = "";
+        res.setEncoding("utf8");
+        res.on("data", (d: string) => (body += d));
+        res.on("end", () => {
+          req.destroy();
+          resolve({ status: res.statusCode ?? 0, sentBytes: atAnswer, body });
+        });
+      },
+    );
     req.on("error", (err) => {
       clearInterval(timer);
       reject(err);
@@ -78,11 +86,15 @@ describe("a key without a deposit cannot make the node work, store or settle for
 
   beforeAll(async () => {
     upstream = await startFakeUpstream();
-    f = await startProviderFixture(() => (backend = new CountingBackend({ baseUrl: upstream.url, models: [{ id: MODEL, contextLength: 2048 }] })), MODEL, {
-      creditLimit: 10n ** 12n,
-      baseCreditShare: 1,
-      maxBodyBytes: 256 * 1024,
-    });
+    f = await startProviderFixture(
+      () => (backend = new CountingBackend({ baseUrl: upstream.url, models: [{ id: MODEL, contextLength: 2048 }] })),
+      MODEL,
+      {
+        creditLimit: 10n ** 12n,
+        baseCreditShare: 1,
+        maxBodyBytes: 256 * 1024,
+      },
+    );
     provider = (await f.node.status()).provider as Address;
   });
   afterAll(async () => {
@@ -106,7 +118,11 @@ describe("a key without a deposit cannot make the node work, store or settle for
     // The same on the paid path.
     const body = ask("wide");
     const paidWire = ticketToWire(ticketFromWire(decodeHeader("ticket", await f.rawTicket(key, body))));
-    expect(await errorCode(await post(f.node.url, body, encodeHeader({ ...paidWire, terms: { ...paidWire.terms, maxCost: (2n ** 200n).toString() } })))).toEqual({ status: 400, code: "bad_ticket" });
+    expect(
+      await errorCode(
+        await post(f.node.url, body, encodeHeader({ ...paidWire, terms: { ...paidWire.terms, maxCost: (2n ** 200n).toString() } })),
+      ),
+    ).toEqual({ status: 400, code: "bad_ticket" });
     expect(f.node.store.lanesOf(key.address)).toEqual([]);
   });
 
@@ -114,7 +130,10 @@ describe("a key without a deposit cannot make the node work, store or settle for
     const key = stranger();
     const res = await ack(await ackTicket(key, 1n, 2n ** 128n - 1n));
     expect(res.status).toBe(409);
-    expect(((await res.json()) as { error: { code: string; details: { billed: string } } }).error).toMatchObject({ code: "ack_exceeds_billed", details: { billed: "0" } });
+    expect(((await res.json()) as { error: { code: string; details: { billed: string } } }).error).toMatchObject({
+      code: "ack_exceeds_billed",
+      details: { billed: "0" },
+    });
     expect(f.node.store.lanesOf(key.address)).toEqual([]);
     expect(f.node.store.unsettledLanes().filter((l) => l.user.toLowerCase() === key.address.toLowerCase())).toEqual([]);
   });
@@ -162,7 +181,10 @@ describe("a key without a deposit cannot make the node work, store or settle for
     const big = ask("y".repeat(300 * 1024));
     const declared = await post(f.node.url, big, await f.rawTicket(account, big, { nonce: 1n }));
     expect(declared.status).toBe(413);
-    expect(((await declared.json()) as { error: { code: string; details: { maxBytes: number } } }).error).toMatchObject({ code: "request_too_large", details: { maxBytes: 256 * 1024 } });
+    expect(((await declared.json()) as { error: { code: string; details: { maxBytes: number } } }).error).toMatchObject({
+      code: "request_too_large",
+      details: { maxBytes: 256 * 1024 },
+    });
     // A declared length above the limit is refused before anything else is looked at.
     expect(await errorCode(await post(f.node.url, big))).toEqual({ status: 413, code: "request_too_large" });
     // Chunked, no length: read up to the limit, then refused (the ticket is valid and funded).
@@ -176,14 +198,26 @@ describe("a key without a deposit cannot make the node work, store or settle for
   });
 
   it("refusals are budgeted per address and per key (429 rate_limited); paid requests are not", async () => {
-    await f.restart({ limits: { refusalsPerAddress: { ratePerSecond: 0.01, burst: 4 }, refusalsPerKey: { ratePerSecond: 0, burst: 0 }, acksPerKey: { ratePerSecond: 0, burst: 0 } } });
+    await f.restart({
+      limits: {
+        refusalsPerAddress: { ratePerSecond: 0.01, burst: 4 },
+        refusalsPerKey: { ratePerSecond: 0, burst: 0 },
+        acksPerKey: { ratePerSecond: 0, burst: 0 },
+      },
+    });
     const body = ask("no ticket");
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) statuses.push((await post(f.node.url, body)).status);
     expect(statuses).toEqual([401, 401, 401, 401, 429, 429]);
     expect(await errorCode(await post(f.node.url, body))).toEqual({ status: 429, code: "rate_limited" });
 
-    await f.restart({ limits: { refusalsPerAddress: { ratePerSecond: 0, burst: 0 }, refusalsPerKey: { ratePerSecond: 0.01, burst: 3 }, acksPerKey: { ratePerSecond: 0.01, burst: 3 } } });
+    await f.restart({
+      limits: {
+        refusalsPerAddress: { ratePerSecond: 0, burst: 0 },
+        refusalsPerKey: { ratePerSecond: 0.01, burst: 3 },
+        acksPerKey: { ratePerSecond: 0.01, burst: 3 },
+      },
+    });
     const key = stranger();
     const unfunded: number[] = [];
     for (let i = 1; i <= 5; i++) {
@@ -198,7 +232,8 @@ describe("a key without a deposit cannot make the node work, store or settle for
     // A funded user's paid requests never spend a budget.
     const user = await f.user(7, 10n ** 16n);
     const paid = f.paid(user);
-    for (let i = 0; i < 8; i++) expect((await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body: ask(`paid ${i}`) })).status).toBe(200);
+    for (let i = 0; i < 8; i++)
+      expect((await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body: ask(`paid ${i}`) })).status).toBe(200);
     await paid.close();
     // Acknowledgements are budgeted per key whatever their outcome.
     const acks: number[] = [];
@@ -217,8 +252,24 @@ describe("a key without a deposit cannot make the node work, store or settle for
     // acknowledgements were checked could hold them.
     for (let i = 0; i < 5; i++) {
       const key = stranger();
-      const t = await signTicket(key, domain, { user: key.address, provider, nonce: 1n, cumulative: 2n ** 128n - 1n, terms: { serviceId: f.serviceId, serviceVersion: f.serviceVersion, inputPrice: 1n, outputPrice: 1n, maxCost: 0n, requestHash: ZERO_HASH, deadline: 1n } });
-      f.node.store.db.prepare("INSERT INTO lanes (user, signer, acked, best_ticket, updated_at) VALUES (?, ?, ?, ?, 0)").run(key.address.toLowerCase(), key.address.toLowerCase(), t.cumulative.toString(), JSON.stringify(ticketToWire(t)));
+      const t = await signTicket(key, domain, {
+        user: key.address,
+        provider,
+        nonce: 1n,
+        cumulative: 2n ** 128n - 1n,
+        terms: {
+          serviceId: f.serviceId,
+          serviceVersion: f.serviceVersion,
+          inputPrice: 1n,
+          outputPrice: 1n,
+          maxCost: 0n,
+          requestHash: ZERO_HASH,
+          deadline: 1n,
+        },
+      });
+      f.node.store.db
+        .prepare("INSERT INTO lanes (user, signer, acked, best_ticket, updated_at) VALUES (?, ?, ?, ?, 0)")
+        .run(key.address.toLowerCase(), key.address.toLowerCase(), t.cumulative.toString(), JSON.stringify(ticketToWire(t)));
     }
     const honest = await f.user(8, 10n ** 16n);
     const paid = f.paid(honest);
@@ -247,7 +298,9 @@ describe("a key without a deposit cannot make the node work, store or settle for
     // Corrupt the second user's voucher: its signature's v byte is no valid parity.
     const lane = f.node.store.lane(bad.address, bad.address);
     const broken = { ...ticketToWire(lane.bestTicket!), signature: `${lane.bestTicket!.signature.slice(0, 130)}05` };
-    f.node.store.db.prepare("UPDATE lanes SET best_ticket = ? WHERE user = ? AND signer = ?").run(JSON.stringify(broken), bad.address.toLowerCase(), bad.address.toLowerCase());
+    f.node.store.db
+      .prepare("UPDATE lanes SET best_ticket = ? WHERE user = ? AND signer = ?")
+      .run(JSON.stringify(broken), bad.address.toLowerCase(), bad.address.toLowerCase());
     const owed = f.node.store.lane(good.address, good.address).acked;
     const run = await f.node.settle();
     expect(run.txHash).toBeDefined();

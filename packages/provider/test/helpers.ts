@@ -41,12 +41,20 @@ export interface ProviderFixture {
   /** A paying fetch for a user. */
   paid(client: ZeroGClient, over?: Partial<Parameters<typeof createPaidFetch>[0]>): PaidFetch;
   /** Sign a raw ticket for a body, for tests that speak the wire protocol by hand. */
-  rawTicket(signer: LocalAccount, body: string, over?: { user?: Hex; nonce?: bigint; cumulative?: bigint; terms?: Partial<Terms> }): Promise<string>;
+  rawTicket(
+    signer: LocalAccount,
+    body: string,
+    over?: { user?: Hex; nonce?: bigint; cumulative?: bigint; terms?: Partial<Terms> },
+  ): Promise<string>;
   restart(over?: Partial<ProviderNodeOptions>): Promise<ProviderNode>;
   stop(): Promise<void>;
 }
 
-export async function startProviderFixture(backend: () => Backend, model: string, over: Partial<ProviderNodeOptions> = {}): Promise<ProviderFixture> {
+export async function startProviderFixture(
+  backend: () => Backend,
+  model: string,
+  over: Partial<ProviderNodeOptions> = {},
+): Promise<ProviderFixture> {
   const chain = await startLocalChain({ params: { lockSeconds: 600n, minFund: 0n } });
   const dir = await mkdtemp(join(tmpdir(), "0g-provider-"));
   const dbPath = join(dir, "provider.db");
@@ -68,17 +76,22 @@ export async function startProviderFixture(backend: () => Backend, model: string
     ...over,
   });
   let node = await ProviderNode.start(options());
-  const { id, version } = await registerService(providerWallet as unknown as Parameters<typeof registerService>[0], chain.publicClient, network, {
-    name: "chat",
-    model,
-    modelHash: keccak256(toHex(model)),
-    quantization: "F32",
-    endpoint: node.url,
-    inputPrice: INPUT_PRICE,
-    outputPrice: OUTPUT_PRICE,
-    signer: responseKey.address,
-    metadata: JSON.stringify({ contextLength: 2048 }),
-  });
+  const { id, version } = await registerService(
+    providerWallet as unknown as Parameters<typeof registerService>[0],
+    chain.publicClient,
+    network,
+    {
+      name: "chat",
+      model,
+      modelHash: keccak256(toHex(model)),
+      quantization: "F32",
+      endpoint: node.url,
+      inputPrice: INPUT_PRICE,
+      outputPrice: OUTPUT_PRICE,
+      signer: responseKey.address,
+      metadata: JSON.stringify({ contextLength: 2048 }),
+    },
+  );
   await node.services.refresh();
   const clients: PaidFetch[] = [];
   const fixture: ProviderFixture = {
@@ -97,12 +110,31 @@ export async function startProviderFixture(backend: () => Backend, model: string
       return client;
     },
     paid(client, o = {}) {
-      const p = createPaidFetch({ network, publicClient: client.publicClient, domain: client.domain, user: client.address, signer: client.account, store: new MemoryLaneStore(), ackDelayMs: 50, catalogueTtlSeconds: 0, ...o });
+      const p = createPaidFetch({
+        network,
+        publicClient: client.publicClient,
+        domain: client.domain,
+        user: client.address,
+        signer: client.account,
+        store: new MemoryLaneStore(),
+        ackDelayMs: 50,
+        catalogueTtlSeconds: 0,
+        ...o,
+      });
       clients.push(p);
       return p;
     },
     async rawTicket(signer, body, o = {}) {
-      const terms: Terms = { serviceId: id, serviceVersion: version, inputPrice: INPUT_PRICE, outputPrice: OUTPUT_PRICE, maxCost: 10n ** 10n, requestHash: requestHash("/v1/chat/completions", body), deadline: (await chain.now()) + 600n, ...o.terms };
+      const terms: Terms = {
+        serviceId: id,
+        serviceVersion: version,
+        inputPrice: INPUT_PRICE,
+        outputPrice: OUTPUT_PRICE,
+        maxCost: 10n ** 10n,
+        requestHash: requestHash("/v1/chat/completions", body),
+        deadline: (await chain.now()) + 600n,
+        ...o.terms,
+      };
       const t = await signTicket(signer, escrowDomain(chain.chain.id, chain.deployment.escrow), {
         user: o.user ?? signer.address,
         provider: providerWallet.account.address,
@@ -130,5 +162,9 @@ export async function startProviderFixture(backend: () => Backend, model: string
 
 /** POST a body with a ticket header straight to the provider. */
 export async function post(url: string, body: string, ticketHeader?: string, path = "/v1/chat/completions"): Promise<Response> {
-  return fetch(`${url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...(ticketHeader ? { [TICKET_HEADER]: ticketHeader } : {}) }, body });
+  return fetch(`${url}${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(ticketHeader ? { [TICKET_HEADER]: ticketHeader } : {}) },
+    body,
+  });
 }

@@ -11,7 +11,12 @@ import { join } from "node:path";
 import { LlamaChatSession, resolveChatWrapper, type LlamaModel } from "node-llama-cpp";
 import { BackendError, type ChatBody, type ChatCompletion, type ChatCompletionChunk, type Usage } from "../src/backend.js";
 import { LlamaBackend } from "../src/backends/llama.js";
-import { DEFAULT_FUNCTION_RESULT_REPLY, DEFAULT_SCRIPTED_REPLY, writeTestModel, type TestModelOptions } from "../src/test-model/generate.js";
+import {
+  DEFAULT_FUNCTION_RESULT_REPLY,
+  DEFAULT_SCRIPTED_REPLY,
+  writeTestModel,
+  type TestModelOptions,
+} from "../src/test-model/generate.js";
 
 let dir: string;
 const backends: LlamaBackend[] = [];
@@ -22,7 +27,11 @@ let small: LlamaBackend;
 /** Longer than the stream lookahead, so that an unread stream holds its sequence. */
 const SMALL_REPLY = "one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen";
 
-async function load(name: string, model: TestModelOptions, options: { parallel?: number; contextSize?: number } = {}): Promise<{ backend: LlamaBackend; loadMs: number }> {
+async function load(
+  name: string,
+  model: TestModelOptions,
+  options: { parallel?: number; contextSize?: number } = {},
+): Promise<{ backend: LlamaBackend; loadMs: number }> {
   const info = await writeTestModel(join(dir, `${name}.gguf`), model);
   const started = performance.now();
   const backend = await LlamaBackend.load({ modelPath: info.path, modelId: `test/${name}`, threads: 1, ...options });
@@ -49,7 +58,11 @@ afterAll(async () => {
 const limits = (maxOutputTokens = 64, signal: AbortSignal = new AbortController().signal) => ({ maxOutputTokens, signal });
 
 interface Choice {
-  message: { role: string; content: string | null; tool_calls?: Array<{ id: string; type: string; function: { name: string; arguments: string } }> };
+  message: {
+    role: string;
+    content: string | null;
+    tool_calls?: Array<{ id: string; type: string; function: { name: string; arguments: string } }>;
+  };
   finish_reason: string;
 }
 const choice = (c: ChatCompletion): Choice => c.choices[0] as Choice;
@@ -65,7 +78,10 @@ interface StreamChoice {
 }
 
 /** Runs a stream to the end: its chunks and the usage it returns. */
-async function collect(gen: AsyncGenerator<ChatCompletionChunk, Usage>, onChunk?: (chunk: ChatCompletionChunk, n: number) => void): Promise<{ chunks: ChatCompletionChunk[]; usage: Usage }> {
+async function collect(
+  gen: AsyncGenerator<ChatCompletionChunk, Usage>,
+  onChunk?: (chunk: ChatCompletionChunk, n: number) => void,
+): Promise<{ chunks: ChatCompletionChunk[]; usage: Usage }> {
   const chunks: ChatCompletionChunk[] = [];
   for (let step = await gen.next(); ; step = await gen.next()) {
     if (step.done) return { chunks, usage: step.value };
@@ -74,14 +90,18 @@ async function collect(gen: AsyncGenerator<ChatCompletionChunk, Usage>, onChunk?
   }
 }
 const deltas = (chunks: ChatCompletionChunk[]): StreamChoice[] => chunks.map((c) => c.choices[0] as StreamChoice);
-const content = (chunks: ChatCompletionChunk[]): string => deltas(chunks).map((d) => d.delta.content ?? "").join("");
+const content = (chunks: ChatCompletionChunk[]): string =>
+  deltas(chunks)
+    .map((d) => d.delta.content ?? "")
+    .join("");
 
 /** Reassembles streamed tool-call deltas (OpenAI client style). */
 function toolCalls(chunks: ChatCompletionChunk[]): Array<{ id: string; type: string; function: { name: string; arguments: string } }> {
   const calls: Array<{ id: string; type: string; function: { name: string; arguments: string } }> = [];
   for (const d of deltas(chunks)) {
     for (const t of d.delta.tool_calls ?? []) {
-      const call = (calls[t.index] ??= { id: "", type: "", function: { name: "", arguments: "" } });
+      calls[t.index] ??= { id: "", type: "", function: { name: "", arguments: "" } };
+      const call = calls[t.index]!;
       if (t.id) call.id = t.id;
       if (t.type) call.type = t.type;
       if (t.function?.name) call.function.name += t.function.name;
@@ -107,7 +127,13 @@ describe("LlamaBackend (scripted model)", () => {
       model: "test/scripted",
       messages: [
         { role: "system", content: "You are a terse assistant. Answer in one line." },
-        { role: "user", content: [{ type: "text", text: "Tell me about " }, { type: "text", text: "lighthouses 🚀, ünïcödé." }] },
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "Tell me about " },
+            { type: "text", text: "lighthouses 🚀, ünïcödé." },
+          ],
+        },
         { role: "assistant", content: "Which ones?" },
         { role: "user", content: "All of them." },
       ],
@@ -116,7 +142,9 @@ describe("LlamaBackend (scripted model)", () => {
 
   it("reports its model, and counts the rendered prompt exactly", async () => {
     expect(scripted.kind).toBe("llama");
-    expect(scripted.models()).toEqual([{ id: "test/scripted", contextLength: 2048, capabilities: ["chat", "stream", "tools", "json_schema"] }]);
+    expect(scripted.models()).toEqual([
+      { id: "test/scripted", contextLength: 2048, capabilities: ["chat", "stream", "tools", "json_schema"] },
+    ]);
     expect(small.models()[0]?.contextLength).toBe(256);
     const a = await scripted.countInputTokens(bodies[0] as ChatBody);
     const b = await scripted.countInputTokens(bodies[1] as ChatBody);
@@ -235,7 +263,10 @@ describe("LlamaBackend (scripted model)", () => {
     const count = await small.countInputTokens(body);
     expect(count).toBeGreaterThan(256);
     for (const attempt of [() => small.complete(body, limits()), () => collect(small.stream(body, limits()))]) {
-      const err = await attempt().then(() => undefined, (e: unknown) => e);
+      const err = await attempt().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(BackendError);
       expect((err as BackendError).status).toBe(400);
     }
@@ -262,15 +293,26 @@ describe("LlamaBackend (scripted model)", () => {
     expect(turns).toBeGreaterThan(1);
     const model = (small as unknown as { model: LlamaModel }).model;
     const { contextText } = resolveChatWrapper(model).generateContextState({
-      chatHistory: [{ type: "user", text: content }, { type: "model", response: [] }],
+      chatHistory: [
+        { type: "user", text: content },
+        { type: "model", response: [] },
+      ],
     });
     expect(count).toBe(contextText.tokenize(model.tokenizer).length);
   });
 
   it("refuses malformed tool conversations with a 400 (and cannot count them)", async () => {
-    const body: ChatBody = { messages: [{ role: "user", content: "Hi" }, { role: "tool", tool_call_id: "call_x", content: "{}" }] };
+    const body: ChatBody = {
+      messages: [
+        { role: "user", content: "Hi" },
+        { role: "tool", tool_call_id: "call_x", content: "{}" },
+      ],
+    };
     expect(await scripted.countInputTokens(body)).toBeUndefined();
-    const err = await scripted.complete(body, limits()).then(() => undefined, (e: unknown) => e);
+    const err = await scripted.complete(body, limits()).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect((err as BackendError).status).toBe(400);
   });
 
@@ -312,7 +354,13 @@ describe("LlamaBackend (function-call model)", () => {
     const c = choice(completion);
     expect(c.finish_reason).toBe("tool_calls");
     expect(c.message.content).toBeNull();
-    expect(c.message.tool_calls).toEqual([{ id: expect.stringMatching(/^call_[0-9a-f]{24}$/), type: "function", function: { name: "get_weather", arguments: '{"city":"Paris"}' } }]);
+    expect(c.message.tool_calls).toEqual([
+      {
+        id: expect.stringMatching(/^call_[0-9a-f]{24}$/),
+        type: "function",
+        function: { name: "get_weather", arguments: '{"city":"Paris"}' },
+      },
+    ]);
     // Ids are random, so they never repeat across requests, nodes or restarts.
     const again = choice((await functionCall.complete(body, limits())).completion);
     expect(again.message.tool_calls?.[0]?.id).not.toBe(c.message.tool_calls?.[0]?.id);
@@ -334,7 +382,11 @@ describe("LlamaBackend (function-call model)", () => {
     expect(calls[0]?.id).toMatch(/^call_[0-9a-f]{24}$/);
     const d = deltas(chunks);
     expect(d[0]?.delta.role).toBe("assistant");
-    expect(d.find((x) => x.delta.tool_calls)?.delta.tool_calls?.[0]).toMatchObject({ index: 0, type: "function", function: { name: "get_weather" } });
+    expect(d.find((x) => x.delta.tool_calls)?.delta.tool_calls?.[0]).toMatchObject({
+      index: 0,
+      type: "function",
+      function: { name: "get_weather" },
+    });
     expect(d.at(-1)?.finish_reason).toBe("tool_calls");
     expect(content(chunks)).toBe("");
   });
@@ -347,7 +399,11 @@ describe("LlamaBackend (function-call model)", () => {
       ...body,
       messages: [
         ...body.messages,
-        { role: "assistant", content: null, tool_calls: [call as { id: string; type: "function"; function: { name: string; arguments: string } }] },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [call as { id: string; type: "function"; function: { name: string; arguments: string } }],
+        },
         { role: "tool", tool_call_id: call.id, content: JSON.stringify({ city: "Paris", temperatureC: 21, sky: "clear" }) },
       ],
     };
@@ -388,7 +444,11 @@ describe("LlamaBackend (function-call model)", () => {
 describe("LlamaBackend (random model)", () => {
   it("follows a json_schema response_format", async () => {
     const schema = { type: "object", properties: { answer: { type: "string" } }, required: ["answer"] };
-    const body: ChatBody = { messages: [{ role: "user", content: "Is the sea blue?" }], temperature: 0, response_format: { type: "json_schema", json_schema: { name: "a", schema } } };
+    const body: ChatBody = {
+      messages: [{ role: "user", content: "Is the sea blue?" }],
+      temperature: 0,
+      response_format: { type: "json_schema", json_schema: { name: "a", schema } },
+    };
     const { completion, usage } = await random.complete(body, limits(300));
     expect(choice(completion).finish_reason).toBe("stop");
     const parsed = JSON.parse(choice(completion).message.content ?? "") as { answer: unknown };
@@ -398,8 +458,17 @@ describe("LlamaBackend (random model)", () => {
     expect(usage.outputTokens).toBeGreaterThan(0);
 
     // Sampled, with an enum and a boolean: still valid, and the same through the stream.
-    const strict = { type: "object", properties: { answer: { enum: ["yes", "no"] }, sure: { type: "boolean" } }, required: ["answer", "sure"] };
-    const sampled: ChatBody = { ...body, temperature: 0.8, seed: 3, response_format: { type: "json_schema", json_schema: { name: "b", schema: strict } } };
+    const strict = {
+      type: "object",
+      properties: { answer: { enum: ["yes", "no"] }, sure: { type: "boolean" } },
+      required: ["answer", "sure"],
+    };
+    const sampled: ChatBody = {
+      ...body,
+      temperature: 0.8,
+      seed: 3,
+      response_format: { type: "json_schema", json_schema: { name: "b", schema: strict } },
+    };
     const result = await random.complete(sampled, limits(300));
     const value = JSON.parse(choice(result.completion).message.content ?? "") as { answer: string; sure: unknown };
     expect(["yes", "no"]).toContain(value.answer);
@@ -422,7 +491,12 @@ describe("LlamaBackend (random model)", () => {
       definitions: { word: { type: "string", maxLength: 8 } },
     };
     for (const seed of [1, 2, 3]) {
-      const body: ChatBody = { messages: [{ role: "user", content: "x" }], temperature: 1, seed, response_format: { type: "json_schema", json_schema: { name: "s", schema } } };
+      const body: ChatBody = {
+        messages: [{ role: "user", content: "x" }],
+        temperature: 1,
+        seed,
+        response_format: { type: "json_schema", json_schema: { name: "s", schema } },
+      };
       const { completion } = await random.complete(body, limits(300));
       expect(choice(completion).finish_reason).toBe("stop");
       const value = JSON.parse(choice(completion).message.content ?? "") as { v: unknown; w: unknown; n: unknown };
@@ -436,22 +510,38 @@ describe("LlamaBackend (random model)", () => {
   it("refuses schemas it cannot follow, and response_format with tools, with a 400", async () => {
     const refused = async (body: ChatBody): Promise<number | undefined> => {
       expect(await random.countInputTokens(body)).toBeUndefined();
-      const err = await random.complete(body, limits()).then(() => undefined, (e: unknown) => e);
+      const err = await random.complete(body, limits()).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(BackendError);
       return (err as BackendError).status;
     };
-    const rf = (schema: Record<string, unknown>, strict?: boolean): ChatBody => ({ messages: [{ role: "user", content: "x" }], response_format: { type: "json_schema", json_schema: { name: "x", schema, ...(strict === undefined ? {} : { strict }) } } });
+    const rf = (schema: Record<string, unknown>, strict?: boolean): ChatBody => ({
+      messages: [{ role: "user", content: "x" }],
+      response_format: { type: "json_schema", json_schema: { name: "x", schema, ...(strict === undefined ? {} : { strict }) } },
+    });
     expect(await refused(rf({ type: "no-such-type" }))).toBe(400);
     expect(await refused(rf({ type: "object", properties: { a: { $ref: "#/$defs/missing" } } }))).toBe(400);
     expect(await refused(rf({ type: "string", pattern: "^a+$" }, true))).toBe(400);
-    expect(await refused({ messages: [{ role: "user", content: "x" }], tools: [weatherTool], response_format: { type: "json_object" } })).toBe(400);
+    expect(
+      await refused({ messages: [{ role: "user", content: "x" }], tools: [weatherTool], response_format: { type: "json_object" } }),
+    ).toBe(400);
     // Without strict, a constraint the grammar cannot enforce is dropped (best effort, as OpenAI's non-strict mode).
-    const loose = await random.complete({ ...rf({ type: "object", properties: { a: { type: "integer", minimum: 1 } }, required: ["a"] }), temperature: 0 }, limits(300));
+    const loose = await random.complete(
+      { ...rf({ type: "object", properties: { a: { type: "integer", minimum: 1 } }, required: ["a"] }), temperature: 0 },
+      limits(300),
+    );
     expect(typeof (JSON.parse(choice(loose.completion).message.content ?? "") as { a: unknown }).a).toBe("number");
   });
 
   it("json_object keeps the output a JSON prefix under a small limit", async () => {
-    const body: ChatBody = { messages: [{ role: "user", content: "JSON please" }], temperature: 0.8, seed: 5, response_format: { type: "json_object" } };
+    const body: ChatBody = {
+      messages: [{ role: "user", content: "JSON please" }],
+      temperature: 0.8,
+      seed: 5,
+      response_format: { type: "json_object" },
+    };
     const { completion, usage } = await random.complete(body, limits(12));
     expect(usage.outputTokens).toBeLessThanOrEqual(12);
     const text = choice(completion).message.content ?? "";

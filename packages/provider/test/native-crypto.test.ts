@@ -11,7 +11,13 @@ describe("native secp256k1", () => {
     const domain = escrowDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
     for (let i = 0; i < 20; i++) {
       const key = generatePrivateKey();
-      const receipt = { ticketDigest: keccak256(toHex(`t${i}`)), responseHash: keccak256(toHex(`r${i}`)), inputTokens: i, outputTokens: 2 * i, fee: BigInt(i) * 7n };
+      const receipt = {
+        ticketDigest: keccak256(toHex(`t${i}`)),
+        responseHash: keccak256(toHex(`r${i}`)),
+        inputTokens: i,
+        outputTokens: 2 * i,
+        fee: BigInt(i) * 7n,
+      };
       const mine = await signReceipt(nativeAccount(key), domain, receipt);
       const theirs = await signReceipt(privateKeyToAccount(key), domain, receipt);
       expect(mine.signature).toBe(theirs.signature);

@@ -37,7 +37,12 @@ describe("provider node over the embedded llama.cpp backend", () => {
     const receipt = paid.receipts[0]!.receipt;
     expect(r.usage).toMatchObject({ prompt_tokens: receipt.inputTokens, completion_tokens: receipt.outputTokens });
     expect(receipt.outputTokens).toBeGreaterThan(0);
-    const stream = await openai.chat.completions.create({ model: MODEL, messages: [{ role: "user", content: "hello" }], max_tokens: 32, stream: true });
+    const stream = await openai.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: "user", content: "hello" }],
+      max_tokens: 32,
+      stream: true,
+    });
     let text = "";
     for await (const c of stream) text += c.choices[0]?.delta?.content ?? "";
     expect(text).toBe(DEFAULT_SCRIPTED_REPLY);
@@ -49,7 +54,11 @@ describe("provider node over the embedded llama.cpp backend", () => {
   it("refuses a prompt longer than the context with 400 prompt_too_long, before reserving anything", async () => {
     const body = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "x".repeat(400) }], max_tokens: 4 });
     const billed = f.node.store.lane(alice.address, alice.address).billed;
-    const res = await post(f.node.url, body, await f.rawTicket(alice.account, body, { nonce: 10_000n, cumulative: f.node.store.lane(alice.address, alice.address).acked }));
+    const res = await post(
+      f.node.url,
+      body,
+      await f.rawTicket(alice.account, body, { nonce: 10_000n, cumulative: f.node.store.lane(alice.address, alice.address).acked }),
+    );
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("prompt_too_long");
     expect(f.node.store.lane(alice.address, alice.address).billed).toBe(billed);

@@ -1,14 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import type { Address, LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { inputTokenBound, ProviderError, ticketDigest, escrowDomain, ticketFromWire, decodeHeader, type ZeroGClient } from "@0g-compute/core";
+import { inputTokenBound, ProviderError, ticketDigest, escrowDomain, ticketFromWire, decodeHeader } from "@0g-compute/core";
 import { UpstreamBackend } from "../src/index.js";
 import { startFakeUpstream, type FakeUpstream } from "../src/testing/fake-upstream.js";
 import { INPUT_PRICE, OUTPUT_PRICE, post, startProviderFixture, type ProviderFixture } from "./helpers.js";
 
 const BASE = "http://0g.invalid/v1";
 const MODEL = "fake-model";
-const ask = (content: string, extra: Record<string, unknown> = {}) => JSON.stringify({ model: MODEL, messages: [{ role: "user", content }], max_tokens: 8, ...extra });
+const ask = (content: string, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ model: MODEL, messages: [{ role: "user", content }], max_tokens: 8, ...extra });
 
 describe("provider payments: credit, session keys, cut streams, settlement", () => {
   let f: ProviderFixture;
@@ -17,11 +18,15 @@ describe("provider payments: credit, session keys, cut streams, settlement", () 
 
   beforeAll(async () => {
     upstream = await startFakeUpstream();
-    f = await startProviderFixture(() => new UpstreamBackend({ baseUrl: upstream.url, models: [{ id: MODEL, contextLength: 2048 }] }), MODEL, {
-      creditLimit: 5n * 10n ** 8n,
-      baseCreditShare: 1, // a flat limit here; the ramp has its own tests
-      settlement: { minValueWei: 10n ** 30n, intervalMs: 60_000, marginSeconds: 60n },
-    });
+    f = await startProviderFixture(
+      () => new UpstreamBackend({ baseUrl: upstream.url, models: [{ id: MODEL, contextLength: 2048 }] }),
+      MODEL,
+      {
+        creditLimit: 5n * 10n ** 8n,
+        baseCreditShare: 1, // a flat limit here; the ramp has its own tests
+        settlement: { minValueWei: 10n ** 30n, intervalMs: 60_000, marginSeconds: 60n },
+      },
+    );
     provider = (await f.node.status()).provider as Address;
   });
   afterAll(async () => {
@@ -35,7 +40,11 @@ describe("provider payments: credit, session keys, cut streams, settlement", () 
     for (let i = 1; i <= 30; i++) {
       const body = ask(`q${i}`);
       // Always cumulative 0: it never acknowledges a receipt.
-      const res = await post(f.node.url, body, await f.rawTicket(dave.account as LocalAccount, body, { nonce: BigInt(i), terms: { maxCost: 4n * 10n ** 8n } }));
+      const res = await post(
+        f.node.url,
+        body,
+        await f.rawTicket(dave.account as LocalAccount, body, { nonce: BigInt(i), terms: { maxCost: 4n * 10n ** 8n } }),
+      );
       statuses.push(res.status);
       const json = (await res.json()) as { error?: { code: string } };
       if (res.status === 402) {
@@ -106,7 +115,12 @@ describe("provider payments: credit, session keys, cut streams, settlement", () 
     upstream.mode = "slow";
     upstream.slowMs = 150;
     const controller = new AbortController();
-    const res = await fetch(`${f.node.url}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", "x-0g-ticket": header }, body, signal: controller.signal });
+    const res = await fetch(`${f.node.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-0g-ticket": header },
+      body,
+      signal: controller.signal,
+    });
     const reader = res.body!.getReader();
     await reader.read(); // the first chunk arrived
     controller.abort();
@@ -188,13 +202,21 @@ describe("provider payments: credit, session keys, cut streams, settlement", () 
     await f.restart({ cacheMs: 600_000, pollMs: 600_000 });
     const hana = await f.user(3);
     const first = ask("before the deposit");
-    const refused = await post(f.node.url, first, await f.rawTicket(hana.account as LocalAccount, first, { nonce: 1n, terms: { maxCost: 4n * 10n ** 8n } }));
+    const refused = await post(
+      f.node.url,
+      first,
+      await f.rawTicket(hana.account as LocalAccount, first, { nonce: 1n, terms: { maxCost: 4n * 10n ** 8n } }),
+    );
     expect(refused.status).toBe(402);
     expect(((await refused.json()) as { error: { code: string } }).error.code).toBe("insufficient_balance");
     await hana.depositAndFund(provider, 10n ** 16n);
     await new Promise((r) => setTimeout(r, 1100)); // one fresh read per user per second
     const second = ask("after the deposit");
-    const served = await post(f.node.url, second, await f.rawTicket(hana.account as LocalAccount, second, { nonce: 2n, terms: { maxCost: 4n * 10n ** 8n } }));
+    const served = await post(
+      f.node.url,
+      second,
+      await f.rawTicket(hana.account as LocalAccount, second, { nonce: 2n, terms: { maxCost: 4n * 10n ** 8n } }),
+    );
     expect(served.status).toBe(200);
     await served.text();
   });

@@ -121,7 +121,14 @@ class ScriptedBackend implements Backend {
   async complete(body: ChatBody, limits: GenerationLimits) {
     this.calls.push({ body, limits });
     if (this.fail) throw this.fail;
-    return { completion: { id: "x", object: "chat.completion", choices: [{ index: 0, message: { role: "assistant", content: "Hello" }, finish_reason: "stop" }] }, usage: this.usage };
+    return {
+      completion: {
+        id: "x",
+        object: "chat.completion",
+        choices: [{ index: 0, message: { role: "assistant", content: "Hello" }, finish_reason: "stop" }],
+      },
+      usage: this.usage,
+    };
   }
   async *stream(body: ChatBody, limits: GenerationLimits): AsyncGenerator<Record<string, unknown> & { choices: unknown[] }, Usage> {
     this.calls.push({ body, limits });
@@ -156,7 +163,9 @@ afterEach(() => {
   while (open.length > 0) open.pop()!.close();
 });
 
-function harness(over: { limits?: Partial<AbuseLimits>; maxBodyBytes?: number; creditLimit?: bigint; services?: Partial<ServiceBook> } = {}): Harness {
+function harness(
+  over: { limits?: Partial<AbuseLimits>; maxBodyBytes?: number; creditLimit?: bigint; services?: Partial<ServiceBook> } = {},
+): Harness {
   const store = new ProviderStore(join(dir, `server-${++count}.db`));
   open.push(store);
   const chain = new ScriptedChain();
@@ -167,7 +176,10 @@ function harness(over: { limits?: Partial<AbuseLimits>; maxBodyBytes?: number; c
   const services = {
     services: async () => [service],
     byId: async (id: string) => (lower(id) === lower(service.id) ? service : undefined),
-    honoured: async (id: string) => (lower(id) === lower(service.id) ? { serviceId: service.id, versions: [{ version: service.version, inputPrice: INPUT_PRICE, outputPrice: OUTPUT_PRICE }] } : undefined),
+    honoured: async (id: string) =>
+      lower(id) === lower(service.id)
+        ? { serviceId: service.id, versions: [{ version: service.version, inputPrice: INPUT_PRICE, outputPrice: OUTPUT_PRICE }] }
+        : undefined,
     ...over.services,
   } as unknown as ServiceBook;
   const app = createProviderApp({
@@ -190,22 +202,41 @@ function harness(over: { limits?: Partial<AbuseLimits>; maxBodyBytes?: number; c
 }
 
 const alice = privateKeyToAccount(generatePrivateKey());
-const chat = (extra: Record<string, unknown> = {}) => JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 10, ...extra });
+const chat = (extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 10, ...extra });
 
-async function ticketFor(body: string, o: { signer?: LocalAccount; user?: Address; nonce?: bigint; cumulative?: bigint; terms?: Partial<Terms> } = {}): Promise<SignedTicket> {
+async function ticketFor(
+  body: string,
+  o: { signer?: LocalAccount; user?: Address; nonce?: bigint; cumulative?: bigint; terms?: Partial<Terms> } = {},
+): Promise<SignedTicket> {
   const signer = o.signer ?? alice;
   return signTicket(signer, domain, {
     user: o.user ?? signer.address,
     provider,
     nonce: o.nonce ?? 1n,
     cumulative: o.cumulative ?? 0n,
-    terms: { serviceId: service.id, serviceVersion: service.version, inputPrice: INPUT_PRICE, outputPrice: OUTPUT_PRICE, maxCost: 10n ** 6n, requestHash: requestHash(PATH, body), deadline: 2_000n, ...o.terms },
+    terms: {
+      serviceId: service.id,
+      serviceVersion: service.version,
+      inputPrice: INPUT_PRICE,
+      outputPrice: OUTPUT_PRICE,
+      maxCost: 10n ** 6n,
+      requestHash: requestHash(PATH, body),
+      deadline: 2_000n,
+      ...o.terms,
+    },
   });
 }
 const header = (t: SignedTicket) => encodeHeader(ticketToWire(t));
 
 function post(h: Harness, body: string, t?: SignedTicket, headers: Record<string, string> = {}, path = PATH): Promise<Response> {
-  return Promise.resolve(h.app.request(path, { method: "POST", headers: { "content-type": "application/json", ...(t ? { [TICKET_HEADER]: header(t) } : {}), ...headers }, body }));
+  return Promise.resolve(
+    h.app.request(path, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...(t ? { [TICKET_HEADER]: header(t) } : {}), ...headers },
+      body,
+    }),
+  );
 }
 async function errorOf(res: Response): Promise<{ status: number; code: string; details?: Record<string, unknown> }> {
   const body = (await res.json()) as { error: { code: string; details?: Record<string, unknown> } };
@@ -219,7 +250,13 @@ async function served(h: Harness, body: string, t: SignedTicket): Promise<Signed
   expect(res.status).toBe(200);
   const text = await res.text();
   const receipt = receiptOf(res);
-  await verifyReceipt(receipt, { domain, ticketDigest: ticketDigest(domain, t), terms: t.terms, responseHash: responseHash(text), signers: [responseKey.address] });
+  await verifyReceipt(receipt, {
+    domain,
+    ticketDigest: ticketDigest(domain, t),
+    terms: t.terms,
+    responseHash: responseHash(text),
+    signers: [responseKey.address],
+  });
   return receipt;
 }
 
@@ -253,7 +290,11 @@ describe("provider HTTP admission, in process", () => {
     const body = chat({ max_tokens: 10 });
     const bound = inputTokenBound(JSON.parse(body), body.length);
     h.backend.exactInput = bound + 1;
-    expect(await errorOf(await post(h, body, await ticketFor(body)))).toEqual({ status: 400, code: "prompt_too_long", details: { inputTokens: bound + 1, inputBound: bound } });
+    expect(await errorOf(await post(h, body, await ticketFor(body)))).toEqual({
+      status: 400,
+      code: "prompt_too_long",
+      details: { inputTokens: bound + 1, inputBound: bound },
+    });
     expect(h.backend.calls).toHaveLength(0);
     expect(h.store.lane(alice.address, alice.address).highestNonce).toBe(0n);
     expect(h.store.totals().reserved).toBe(0n);
@@ -274,11 +315,21 @@ describe("provider HTTP admission, in process", () => {
     const answerBytes = Buffer.byteLength(JSON.stringify({ ...(JSON.parse(text) as Record<string, unknown>), usage: undefined }));
     expect(receipt.outputTokens).toBeLessThanOrEqual(answerBytes);
     expect(receipt.outputTokens).toBeGreaterThan(0);
-    await verifyReceipt(receipt, { domain, ticketDigest: ticketDigest(domain, t), terms: t.terms, responseHash: responseHash(text), signers: [responseKey.address], maxOutputTokens: Math.min(5000, Buffer.byteLength(text)) });
+    await verifyReceipt(receipt, {
+      domain,
+      ticketDigest: ticketDigest(domain, t),
+      terms: t.terms,
+      responseHash: responseHash(text),
+      signers: [responseKey.address],
+      maxOutputTokens: Math.min(5000, Buffer.byteLength(text)),
+    });
     // Streams: bounded by the bytes of the data events, as the client counts them.
     const streamed = chat({ max_tokens: 5000, stream: true });
     const st = await ticketFor(streamed, { nonce: 2n, terms: { maxCost: 10n ** 12n } });
-    const events = (await (await post(h, streamed, st)).text()).split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => e.slice(6));
+    const events = (await (await post(h, streamed, st)).text())
+      .split("\n\n")
+      .filter((e) => e.startsWith("data: "))
+      .map((e) => e.slice(6));
     const dataBytes = events.slice(0, -2).reduce((n, e) => n + Buffer.byteLength(e), 0);
     const last = receiptFromWire((JSON.parse(events.at(-2)!) as { x_receipt: unknown }).x_receipt);
     expect(last.outputTokens).toBe(dataBytes);
@@ -287,7 +338,10 @@ describe("provider HTTP admission, in process", () => {
   it("refusals before the body: rate budget, encoding, declared length, ticket, ack-only, service", async () => {
     const h = harness();
     const body = chat();
-    expect(await errorOf(await post(h, body, undefined, { "content-encoding": "gzip" }))).toMatchObject({ status: 415, code: "encoding_not_supported" });
+    expect(await errorOf(await post(h, body, undefined, { "content-encoding": "gzip" }))).toMatchObject({
+      status: 415,
+      code: "encoding_not_supported",
+    });
     expect((await post(h, body, await ticketFor(body), { "content-encoding": "identity" })).status).toBe(200);
     expect(await errorOf(await post(h, body, undefined))).toMatchObject({ status: 401, code: "ticket_missing" });
     const ack = await ticketFor("", { nonce: 2n, terms: { maxCost: 0n, requestHash: ZERO_HASH } });
@@ -305,7 +359,11 @@ describe("provider HTTP admission, in process", () => {
     const body = chat();
     const h = harness({ maxBodyBytes: body.length });
     const big = chat({ pad: "x" });
-    expect(await errorOf(await post(h, big, await ticketFor(big), { "content-length": String(big.length) }))).toEqual({ status: 413, code: "request_too_large", details: { maxBytes: body.length } });
+    expect(await errorOf(await post(h, big, await ticketFor(big), { "content-length": String(big.length) }))).toEqual({
+      status: 413,
+      code: "request_too_large",
+      details: { maxBytes: body.length },
+    });
     // Undeclared: refused while reading, once past the limit.
     const stream = (text: string) =>
       new ReadableStream<Uint8Array>({
@@ -318,7 +376,10 @@ describe("provider HTTP admission, in process", () => {
       });
     const chunked = (text: string, t: SignedTicket) =>
       h.app.request(PATH, { method: "POST", headers: { [TICKET_HEADER]: header(t) }, body: stream(text), duplex: "half" } as RequestInit);
-    expect(await errorOf(await chunked(big, await ticketFor(big, { nonce: 2n })))).toMatchObject({ status: 413, code: "request_too_large" });
+    expect(await errorOf(await chunked(big, await ticketFor(big, { nonce: 2n })))).toMatchObject({
+      status: 413,
+      code: "request_too_large",
+    });
     // Exactly at the limit, in two chunks: served (the body is reassembled whole).
     const res = await chunked(body, await ticketFor(body, { nonce: 3n }));
     expect(res.status).toBe(200);
@@ -330,13 +391,23 @@ describe("provider HTTP admission, in process", () => {
     const h = harness();
     const body = chat();
     expect(await errorOf(await post(h, body + " ", await ticketFor(body)))).toMatchObject({ status: 400, code: "request_hash_mismatch" });
-    expect(await errorOf(await post(h, "{nope", await ticketFor("{nope", { nonce: 2n })))).toMatchObject({ status: 400, code: "invalid_request" });
+    expect(await errorOf(await post(h, "{nope", await ticketFor("{nope", { nonce: 2n })))).toMatchObject({
+      status: 400,
+      code: "invalid_request",
+    });
     const bad = JSON.stringify({ model: MODEL, messages: [] });
     expect(await errorOf(await post(h, bad, await ticketFor(bad, { nonce: 3n })))).toMatchObject({ status: 400, code: "invalid_request" });
     const wrong = chat({ model: "another-model" });
-    expect(await errorOf(await post(h, wrong, await ticketFor(wrong, { nonce: 4n })))).toMatchObject({ status: 404, code: "model_not_found", details: { models: [MODEL] } });
+    expect(await errorOf(await post(h, wrong, await ticketFor(wrong, { nonce: 4n })))).toMatchObject({
+      status: 404,
+      code: "model_not_found",
+      details: { models: [MODEL] },
+    });
     const noMax = JSON.stringify({ messages: [{ role: "user", content: "hi" }] });
-    expect(await errorOf(await post(h, noMax, await ticketFor(noMax, { nonce: 5n })))).toMatchObject({ status: 400, code: "max_tokens_required" });
+    expect(await errorOf(await post(h, noMax, await ticketFor(noMax, { nonce: 5n })))).toMatchObject({
+      status: 400,
+      code: "max_tokens_required",
+    });
     // A body without a model is the ticket's service's model.
     const unnamed = JSON.stringify({ messages: [{ role: "user", content: "hi" }], max_completion_tokens: 3, max_tokens: 9 });
     await served(h, unnamed, await ticketFor(unnamed, { nonce: 6n }));
@@ -355,7 +426,11 @@ describe("provider HTTP admission, in process", () => {
     const h = harness();
     h.backend.exactInput = CONTEXT - 1;
     const body = chat({ max_tokens: 50 });
-    expect(await errorOf(await post(h, body, await ticketFor(body)))).toMatchObject({ status: 400, code: "prompt_too_long", details: { inputTokens: CONTEXT - 1, contextLength: CONTEXT } });
+    expect(await errorOf(await post(h, body, await ticketFor(body)))).toMatchObject({
+      status: 400,
+      code: "prompt_too_long",
+      details: { inputTokens: CONTEXT - 1, contextLength: CONTEXT },
+    });
     h.backend.exactInput = CONTEXT - 2;
     h.backend.usage = { inputTokens: 1, outputTokens: 2 };
     const receipt = await served(h, body, await ticketFor(body, { nonce: 2n }));
@@ -384,13 +459,24 @@ describe("provider HTTP admission, in process", () => {
     expect(h.backend.calls.at(-1)?.limits.maxOutputTokens).toBe(1);
     // Not even one output token, or not even the input.
     const none = await ticketFor(body, { nonce: 3n, terms: { maxCost: inputFee + OUTPUT_PRICE - 1n } });
-    expect(await errorOf(await post(h, body, none))).toEqual({ status: 402, code: "max_cost_too_low", details: { needed: (inputFee + OUTPUT_PRICE).toString(), maxCost: (inputFee + OUTPUT_PRICE - 1n).toString() } });
+    expect(await errorOf(await post(h, body, none))).toEqual({
+      status: 402,
+      code: "max_cost_too_low",
+      details: { needed: (inputFee + OUTPUT_PRICE).toString(), maxCost: (inputFee + OUTPUT_PRICE - 1n).toString() },
+    });
     const short = await ticketFor(body, { nonce: 4n, terms: { maxCost: inputFee - 1n } });
     expect(await errorOf(await post(h, body, short))).toMatchObject({ status: 402, code: "max_cost_too_low" });
     expect(h.backend.calls).toHaveLength(2);
     // Free output: only max_tokens bounds it.
     const free = await ticketFor(body, { nonce: 5n, terms: { outputPrice: 0n, maxCost: inputFee } });
-    const hFree = harness({ services: { honoured: async () => ({ serviceId: service.id, versions: [{ version: service.version, inputPrice: INPUT_PRICE, outputPrice: 0n }] }) } as Partial<ServiceBook> });
+    const hFree = harness({
+      services: {
+        honoured: async () => ({
+          serviceId: service.id,
+          versions: [{ version: service.version, inputPrice: INPUT_PRICE, outputPrice: 0n }],
+        }),
+      } as Partial<ServiceBook>,
+    });
     hFree.backend.usage = { inputTokens: 3, outputTokens: 50 };
     await served(hFree, body, free);
     expect(hFree.backend.calls.at(-1)?.limits.maxOutputTokens).toBe(50);
@@ -412,7 +498,10 @@ describe("provider HTTP admission, in process", () => {
     const t = await ticketFor(streamed, { nonce: 3n });
     const res = await post(h, streamed, t);
     const text = await res.text();
-    const events = text.split("\n\n").filter((e) => e.startsWith("data: ")).map((e) => e.slice(6));
+    const events = text
+      .split("\n\n")
+      .filter((e) => e.startsWith("data: "))
+      .map((e) => e.slice(6));
     expect(events.at(-1)).toBe("[DONE]");
     const last = JSON.parse(events.at(-2)!) as { x_receipt: unknown; usage: { prompt_tokens: number; completion_tokens: number } };
     const receiptWire = receiptFromWire(last.x_receipt);
@@ -420,7 +509,13 @@ describe("provider HTTP admission, in process", () => {
     expect(last.usage).toMatchObject({ prompt_tokens: receiptWire.inputTokens, completion_tokens: 6 });
     const hasher = new StreamHasher();
     for (const e of events.slice(0, -2)) hasher.update(e);
-    await verifyReceipt(receiptWire, { domain, ticketDigest: ticketDigest(domain, t), terms: t.terms, responseHash: hasher.digest(), signers: [responseKey.address] });
+    await verifyReceipt(receiptWire, {
+      domain,
+      ticketDigest: ticketDigest(domain, t),
+      terms: t.terms,
+      responseHash: hasher.digest(),
+      signers: [responseKey.address],
+    });
   });
 
   it("a session key must be authorized and outlive the longest request; its cap reaches the store", async () => {
@@ -430,7 +525,11 @@ describe("provider HTTP admission, in process", () => {
     const as = (nonce: bigint, maxCost = 10n ** 6n) => ticketFor(body, { signer: agent, user: alice.address, nonce, terms: { maxCost } });
     expect(await errorOf(await post(h, body, await as(1n)))).toMatchObject({ status: 401, code: "key_not_authorized" });
     h.chain.keys.set(lower(agent.address), { settled: 0n, cap: 10n ** 6n, validUntil: h.chain.time + 299n });
-    expect(await errorOf(await post(h, body, await as(2n)))).toEqual({ status: 401, code: "key_expired", details: { validUntil: (h.chain.time + 299n).toString() } });
+    expect(await errorOf(await post(h, body, await as(2n)))).toEqual({
+      status: 401,
+      code: "key_expired",
+      details: { validUntil: (h.chain.time + 299n).toString() },
+    });
     h.chain.keys.set(lower(agent.address), { settled: 0n, cap: 10n ** 6n, validUntil: h.chain.time + 300n });
     await served(h, body, await as(3n));
     expect(h.store.lane(alice.address, agent.address).billed).toBeGreaterThan(0n);
@@ -453,7 +552,10 @@ describe("provider HTTP admission, in process", () => {
     // The next refusal within the second does not read the chain again.
     h.chain.next = [];
     const reads = h.chain.reads;
-    expect(await errorOf(await post(h, body, await ticketFor(body, { nonce: 2n, terms: { maxCost } })))).toMatchObject({ status: 402, code: "insufficient_balance" });
+    expect(await errorOf(await post(h, body, await ticketFor(body, { nonce: 2n, terms: { maxCost } })))).toMatchObject({
+      status: 402,
+      code: "insufficient_balance",
+    });
     expect(h.chain.reads).toBe(reads + 1);
     expect(h.chain.invalidated).toHaveLength(1);
     // Another user has its own second.
@@ -462,7 +564,10 @@ describe("provider HTTP admission, in process", () => {
     expect(h.chain.invalidated).toEqual([lower(alice.address), lower(bob.address)]);
     // Other refusals never cause a fresh read.
     const hc = harness({ creditLimit: 1n });
-    expect(await errorOf(await post(hc, body, await ticketFor(body, { terms: { maxCost } })))).toMatchObject({ status: 402, code: "credit_limit" });
+    expect(await errorOf(await post(hc, body, await ticketFor(body, { terms: { maxCost } })))).toMatchObject({
+      status: 402,
+      code: "credit_limit",
+    });
     expect(hc.chain.invalidated).toEqual([]);
   });
 
@@ -493,7 +598,8 @@ describe("provider HTTP admission, in process", () => {
     // An internal failure is the node's fault, not the client's: not charged.
     const broken = harness({ limits: { refusalsPerAddress: { ratePerSecond: 0.001, burst: 1 } } });
     broken.chain.failNow = true;
-    for (let i = 0; i < 3; i++) expect(await errorOf(await post(broken, body, await ticketFor(body)))).toMatchObject({ status: 500, code: "internal_error" });
+    for (let i = 0; i < 3; i++)
+      expect(await errorOf(await post(broken, body, await ticketFor(body)))).toMatchObject({ status: 500, code: "internal_error" });
     expect(broken.logs).toEqual(["internal_error", "internal_error", "internal_error"]);
     expect((await post(h, body)).status).toBe(401);
     expect(await errorOf(await post(h, body))).toMatchObject({ status: 429, code: "rate_limited" });
@@ -515,7 +621,8 @@ describe("provider HTTP admission, in process", () => {
     expect((await post(h, body, await affordable(1n, bob))).status).toBe(200);
     // A refusal before the signature is known is charged to the address only.
     const carol = privateKeyToAccount(generatePrivateKey());
-    for (const n of [1n, 2n, 3n]) expect((await post(h, body, await ticketFor(body, { signer: carol, nonce: n, terms: { deadline: 1n } }))).status).toBe(409);
+    for (const n of [1n, 2n, 3n])
+      expect((await post(h, body, await ticketFor(body, { signer: carol, nonce: n, terms: { deadline: 1n } }))).status).toBe(409);
     expect((await post(h, body, await affordable(4n, carol))).status).toBe(200);
   });
 
@@ -531,7 +638,8 @@ describe("provider HTTP admission, in process", () => {
 });
 
 describe("provider HTTP acknowledgements and receipts, in process", () => {
-  const ackTicket = (nonce: bigint, cumulative: bigint, signer: LocalAccount = alice) => ticketFor("", { signer, nonce, cumulative, terms: { maxCost: 0n, requestHash: ZERO_HASH, deadline: 0n } });
+  const ackTicket = (nonce: bigint, cumulative: bigint, signer: LocalAccount = alice) =>
+    ticketFor("", { signer, nonce, cumulative, terms: { maxCost: 0n, requestHash: ZERO_HASH, deadline: 0n } });
   const ack = (h: Harness, t?: SignedTicket) => post(h, "", t, {}, "/v1/ack");
 
   it("takes an ack-only ticket up to what was billed, and nothing else", async () => {
@@ -546,13 +654,21 @@ describe("provider HTTP acknowledgements and receipts, in process", () => {
     expect(await errorOf(await ack(h, await ticketFor(body, { nonce: 4n })))).toMatchObject({ status: 400, code: "bad_ticket" });
     expect(await errorOf(await ack(h))).toMatchObject({ status: 401, code: "ticket_missing" });
     // A forged signature recovers another key: a lane with nothing billed.
-    const forged = { ...(await ackTicket(5n, 1n)), signature: (await ackTicket(5n, 1n, privateKeyToAccount(generatePrivateKey()))).signature };
+    const forged = {
+      ...(await ackTicket(5n, 1n)),
+      signature: (await ackTicket(5n, 1n, privateKeyToAccount(generatePrivateKey()))).signature,
+    };
     expect(await errorOf(await ack(h, forged))).toMatchObject({ status: 409, code: "ack_exceeds_billed" });
-    expect(await errorOf(await ack(h, { ...(await ackTicket(6n, 0n)), signature: `0x${"00".repeat(65)}` as Hex }))).toMatchObject({ status: 401, code: "bad_signature" });
+    expect(await errorOf(await ack(h, { ...(await ackTicket(6n, 0n)), signature: `0x${"00".repeat(65)}` as Hex }))).toMatchObject({
+      status: 401,
+      code: "bad_signature",
+    });
   });
 
   it("acknowledgements are budgeted per key, and refusals per address", async () => {
-    const h = harness({ limits: { acksPerKey: { ratePerSecond: 0.001, burst: 2 }, refusalsPerAddress: { ratePerSecond: 0.001, burst: 3 } } });
+    const h = harness({
+      limits: { acksPerKey: { ratePerSecond: 0.001, burst: 2 }, refusalsPerAddress: { ratePerSecond: 0.001, burst: 3 } },
+    });
     const body = chat();
     const receipt = await served(h, body, await ticketFor(body));
     expect((await ack(h, await ackTicket(2n, receipt.fee))).status).toBe(200);
@@ -560,7 +676,10 @@ describe("provider HTTP acknowledgements and receipts, in process", () => {
     expect(await errorOf(await ack(h, await ackTicket(4n, receipt.fee)))).toMatchObject({ status: 429, code: "rate_limited" });
     // Three refusals from this address (the 429 above does not count): its budget is spent.
     for (let i = 0; i < 3; i++) expect((await ack(h, await ackTicket(1n, 1n, privateKeyToAccount(generatePrivateKey())))).status).toBe(409);
-    expect(await errorOf(await ack(h, await ackTicket(1n, 1n, privateKeyToAccount(generatePrivateKey()))))).toMatchObject({ status: 429, code: "rate_limited" });
+    expect(await errorOf(await ack(h, await ackTicket(1n, 1n, privateKeyToAccount(generatePrivateKey()))))).toMatchObject({
+      status: 429,
+      code: "rate_limited",
+    });
   });
 
   it("serves a stored receipt by digest, and by digest and signer", async () => {
@@ -581,21 +700,43 @@ describe("provider HTTP acknowledgements and receipts, in process", () => {
     expect((await get(`/v1/receipts/${keccak256(toHex("unknown"))}`)).status).toBe(404);
     // A reservation without a receipt yet is not found either.
     const pending = await ticketFor(body, { nonce: 2n });
-    h.store.admit({ ticket: pending, signer: alice.address, digest: ticketDigest(domain, pending), funds: { balance: 10n ** 18n, pendingWithdraw: 0n, settledByLane: new Map() }, policy: { creditLimit: 10n ** 18n }, now: 1 });
+    h.store.admit({
+      ticket: pending,
+      signer: alice.address,
+      digest: ticketDigest(domain, pending),
+      funds: { balance: 10n ** 18n, pendingWithdraw: 0n, settledByLane: new Map() },
+      policy: { creditLimit: 10n ** 18n },
+      now: 1,
+    });
     expect((await get(`/v1/receipts/${ticketDigest(domain, pending)}`)).status).toBe(404);
   });
 
   it("health and the model list", async () => {
     const h = harness();
-    expect(await (await h.app.request("/health")).json()).toEqual({ ok: true, provider, backend: "upstream", models: [MODEL], chain: "ok" });
+    expect(await (await h.app.request("/health")).json()).toEqual({
+      ok: true,
+      provider,
+      backend: "upstream",
+      models: [MODEL],
+      chain: "ok",
+    });
     h.chain.failNow = true;
     expect(await (await h.app.request("/health")).json()).toMatchObject({ chain: "unreachable" });
     const models = (await (await h.app.request("/v1/models")).json()) as { data: Record<string, unknown>[] };
     expect(models.data).toEqual([
       {
-        id: MODEL, object: "model", created: 0, owned_by: provider, service_id: service.id, service_version: service.version,
-        input_price_per_token: INPUT_PRICE.toString(), output_price_per_token: OUTPUT_PRICE.toString(), context_length: CONTEXT,
-        model_hash: ZERO_HASH, quantization: "F32", capabilities: ["chat"],
+        id: MODEL,
+        object: "model",
+        created: 0,
+        owned_by: provider,
+        service_id: service.id,
+        service_version: service.version,
+        input_price_per_token: INPUT_PRICE.toString(),
+        output_price_per_token: OUTPUT_PRICE.toString(),
+        context_length: CONTEXT,
+        model_hash: ZERO_HASH,
+        quantization: "F32",
+        capabilities: ["chat"],
       },
     ]);
     expect(await errorOf(await h.app.request("/nothing"))).toMatchObject({ status: 404, code: "invalid_request" });

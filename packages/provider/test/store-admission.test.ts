@@ -73,7 +73,12 @@ function ticket(lane: Lane, nonce: bigint, cumulative: bigint, maxCost: bigint):
   });
 }
 
-const funds = (balance = LOTS, over: Partial<ChannelFunds> = {}): ChannelFunds => ({ balance, pendingWithdraw: 0n, settledByLane: new Map(), ...over });
+const funds = (balance = LOTS, over: Partial<ChannelFunds> = {}): ChannelFunds => ({
+  balance,
+  pendingWithdraw: 0n,
+  settledByLane: new Map(),
+  ...over,
+});
 const roomy: CreditPolicy = { creditLimit: LOTS };
 
 interface AdmitOptions {
@@ -83,15 +88,38 @@ interface AdmitOptions {
   dryRun?: boolean;
 }
 const admit = (store: ProviderStore, lane: Lane, t: SignedTicket, o: AdmitOptions = {}) =>
-  store.admit({ ticket: t, signer: lane.key.address, digest: ticketDigest(domain, t), funds: o.funds ?? funds(), policy: o.policy ?? roomy, now: o.now ?? 1000 }, { dryRun: o.dryRun ?? false });
+  store.admit(
+    {
+      ticket: t,
+      signer: lane.key.address,
+      digest: ticketDigest(domain, t),
+      funds: o.funds ?? funds(),
+      policy: o.policy ?? roomy,
+      now: o.now ?? 1000,
+    },
+    { dryRun: o.dryRun ?? false },
+  );
 const acknowledge = (store: ProviderStore, lane: Lane, t: SignedTicket, now = 1000) =>
   store.acknowledge({ ticket: t, signer: lane.key.address, digest: ticketDigest(domain, t), now });
 const receipt = (t: SignedTicket, fee: bigint): Promise<SignedReceipt> =>
-  signReceipt(responseKey, domain, { ticketDigest: ticketDigest(domain, t), responseHash: keccak256(toHex(`response ${t.nonce}`)), inputTokens: 1, outputTokens: 1, fee });
+  signReceipt(responseKey, domain, {
+    ticketDigest: ticketDigest(domain, t),
+    responseHash: keccak256(toHex(`response ${t.nonce}`)),
+    inputTokens: 1,
+    outputTokens: 1,
+    fee,
+  });
 const keyOf = (lane: Lane, nonce: bigint) => ({ user: lane.user.address, signer: lane.key.address, nonce });
 
 /** Admit and bill one request of `fee` on a lane. */
-async function serve(store: ProviderStore, lane: Lane, nonce: bigint, cumulative: bigint, fee: bigint, o: AdmitOptions = {}): Promise<SignedReceipt> {
+async function serve(
+  store: ProviderStore,
+  lane: Lane,
+  nonce: bigint,
+  cumulative: bigint,
+  fee: bigint,
+  o: AdmitOptions = {},
+): Promise<SignedReceipt> {
   const t = await ticket(lane, nonce, cumulative, fee > 0n ? fee : 1n);
   admit(store, lane, t, o);
   const r = await receipt(t, fee);
@@ -132,7 +160,10 @@ describe("ProviderStore admission", () => {
     // A nonce seen but never answered: no receipt in the details.
     const second = await ticket(lane, 2n, 0n, 100n);
     admit(store, lane, second);
-    expect(refusal(() => admit(store, lane, second))).toEqual({ code: "nonce_used", details: { highestNonce: "2", acked: "0", ticket: ticketToWire(first) } });
+    expect(refusal(() => admit(store, lane, second))).toEqual({
+      code: "nonce_used",
+      details: { highestNonce: "2", acked: "0", ticket: ticketToWire(first) },
+    });
     store.close();
     // After a restart the marks are still there; the nonce window survives in full.
     const reopened = open(path);
@@ -216,7 +247,10 @@ describe("ProviderStore admission", () => {
     const lane = ownerLane();
     await serve(store, lane, 1n, 0n, 70n);
     const above = await ticket(lane, 2n, 71n, 0n);
-    expect(refusal(() => acknowledge(store, lane, above))).toEqual({ code: "ack_exceeds_billed", details: { billed: "70", cumulative: "71" } });
+    expect(refusal(() => acknowledge(store, lane, above))).toEqual({
+      code: "ack_exceeds_billed",
+      details: { billed: "70", cumulative: "71" },
+    });
     expect(store.lane(lane.user.address, lane.key.address).acked).toBe(0n);
     const exact = await ticket(lane, 3n, 70n, 0n);
     expect(acknowledge(store, lane, exact)).toMatchObject({ free: 0n, lane: { acked: 70n } });
@@ -269,7 +303,10 @@ describe("ProviderStore money checks", () => {
     expect(admit(store, lane, await ticket(lane, 2n, 300n, 1n), { funds: generous, dryRun: true }).free).toBe(999n);
     // A channel owing more than its balance has nothing free.
     const t = await ticket(lane, 2n, 300n, 1n);
-    expect(refusal(() => admit(store, lane, t, { funds: funds(200n) }))).toMatchObject({ code: "insufficient_balance", details: { free: "0", reserved: "1" } });
+    expect(refusal(() => admit(store, lane, t, { funds: funds(200n) }))).toMatchObject({
+      code: "insufficient_balance",
+      details: { free: "0", reserved: "1" },
+    });
   });
 
   it("reservations and debt of every lane of the channel count, not those of other channels", async () => {
@@ -299,7 +336,10 @@ describe("ProviderStore money checks", () => {
     await serve(store, lane, 2n, 0n, 100n, { policy });
     // 100 billed, unacknowledged: no more credit, and the refusal asks for the acknowledgement.
     const t3 = await ticket(lane, 3n, 0n, 1n);
-    expect(refusal(() => admit(store, lane, t3, { policy }))).toMatchObject({ code: "ack_required", details: { unacknowledged: "100", creditLimit: "100" } });
+    expect(refusal(() => admit(store, lane, t3, { policy }))).toMatchObject({
+      code: "ack_required",
+      details: { unacknowledged: "100", creditLimit: "100" },
+    });
     // Acknowledged (this ticket carries it): 100 more credit; reservations count against it.
     admit(store, lane, await ticket(lane, 4n, 100n, 150n), { policy });
     const t5 = await ticket(lane, 5n, 100n, 51n);
@@ -314,7 +354,10 @@ describe("ProviderStore money checks", () => {
     const settled = funds(LOTS, { settledByLane: new Map([[lower(lane.key.address), 400n]]) });
     admit(store, lane, await ticket(lane, 1n, 0n, 500n), { policy, funds: settled });
     const t = await ticket(lane, 2n, 0n, 1n);
-    expect(refusal(() => admit(store, lane, t, { policy, funds: settled }))).toMatchObject({ code: "credit_limit", details: { creditLimit: "500", reserved: "500" } });
+    expect(refusal(() => admit(store, lane, t, { policy, funds: settled }))).toMatchObject({
+      code: "credit_limit",
+      details: { creditLimit: "500", reserved: "500" },
+    });
   });
 
   it("a fee unacknowledged longer than the deadline stops credit; the age is that of the oldest unacknowledged fee", async () => {
@@ -327,7 +370,10 @@ describe("ProviderStore money checks", () => {
     admit(store, lane, await ticket(lane, 3n, 100n, 1n), { policy, now: 15_000 });
     const late = await ticket(lane, 4n, 100n, 1n);
     const refused = refusal(() => admit(store, lane, late, { policy, now: 15_001 }));
-    expect(refused).toMatchObject({ code: "ack_required", details: { unacknowledgedSince: new Date(5_000).toISOString(), unacknowledged: "100" } });
+    expect(refused).toMatchObject({
+      code: "ack_required",
+      details: { unacknowledgedSince: new Date(5_000).toISOString(), unacknowledged: "100" },
+    });
     // Acknowledging everything lifts it; without a deadline there is no age limit.
     await serve(store, lane, 4n, 200n, 10n, { policy, now: 100_000 });
     const unbounded = await ticket(lane, 5n, 200n, 1n);
@@ -343,7 +389,10 @@ describe("ProviderStore money checks", () => {
     await serve(store, agent, 1n, 0n, 10n, { policy, now: 2_000 });
     await serve(store, lane, 1n, 0n, 10n, { policy, now: 8_000 });
     const t = await ticket(lane, 2n, 0n, 1n);
-    expect(refusal(() => admit(store, lane, t, { policy, now: 12_001 }))).toMatchObject({ code: "ack_required", details: { unacknowledgedSince: new Date(2_000).toISOString() } });
+    expect(refusal(() => admit(store, lane, t, { policy, now: 12_001 }))).toMatchObject({
+      code: "ack_required",
+      details: { unacknowledgedSince: new Date(2_000).toISOString() },
+    });
     admit(store, lane, t, { policy, now: 12_000 });
   });
 
@@ -402,7 +451,15 @@ describe("ProviderStore bookkeeping", () => {
     admit(store, lane, await ticket(lane, 1n, 0n, 400n));
     admit(store, lane, await ticket(lane, 2n, 0n, 400n));
     await serve(store, lane, 3n, 0n, 5n);
-    expect(store.totals()).toEqual({ lanes: 1, billed: 5n, acked: 0n, settled: 0n, reserved: 800n, unacknowledged: 5n, unacknowledgedLanes: 1 });
+    expect(store.totals()).toEqual({
+      lanes: 1,
+      billed: 5n,
+      acked: 0n,
+      settled: 0n,
+      reserved: 800n,
+      unacknowledged: 5n,
+      unacknowledgedLanes: 1,
+    });
     expect(store.releaseStaleReservations()).toBe(2);
     expect(store.releaseStaleReservations()).toBe(0);
     expect(store.requestByNonce(lane.user.address, lane.key.address, 3n)?.status).toBe("billed");
@@ -428,8 +485,18 @@ describe("ProviderStore bookkeeping", () => {
     await serve(store, lane, 2n, 0n, 8n);
     await serve(store, lane, 3n, 0n, 9n);
     admit(store, lane, await ticket(lane, 4n, 0n, 1n)); // reserved, no receipt
-    expect(store.receiptsAfter(lane.user.address, lane.key.address, 1n).map((r) => r.nonce).sort()).toEqual([2n, 3n]);
-    expect(store.receiptsAfter(lane.user.address, lane.key.address, 0n).map((r) => r.fee).sort()).toEqual([7n, 8n, 9n]);
+    expect(
+      store
+        .receiptsAfter(lane.user.address, lane.key.address, 1n)
+        .map((r) => r.nonce)
+        .sort(),
+    ).toEqual([2n, 3n]);
+    expect(
+      store
+        .receiptsAfter(lane.user.address, lane.key.address, 0n)
+        .map((r) => r.fee)
+        .sort(),
+    ).toEqual([7n, 8n, 9n]);
     expect(store.receiptsAfter(agent.user.address, agent.key.address, 0n)).toEqual([]);
     expect(store.signersOf(lane.user.address).sort()).toEqual([lower(agent.key.address), lower(lane.key.address)].sort());
     expect(store.lanesOf(lane.user.address)).toHaveLength(2);
@@ -457,10 +524,16 @@ describe("ProviderStore bookkeeping", () => {
     store.recordSettlement(tx(1), "sent", 3, 0n, 0n);
     await new Promise((r) => setTimeout(r, 5));
     store.recordSettlement(tx(2), "sent", 1, 0n, 0n);
-    expect(store.settlementsWithStatus("sent")).toEqual([{ txHash: tx(1), items: 3 }, { txHash: tx(2), items: 1 }]);
+    expect(store.settlementsWithStatus("sent")).toEqual([
+      { txHash: tx(1), items: 3 },
+      { txHash: tx(2), items: 1 },
+    ]);
     store.recordSettlement(tx(1), "mined", 3, 70n, 21_000n);
     expect(store.settlementsWithStatus("sent")).toEqual([{ txHash: tx(2), items: 1 }]);
-    expect(store.settlements()).toMatchObject([{ txHash: tx(2), status: "sent" }, { txHash: tx(1), status: "mined", items: 3, paid: 70n, gasUsed: 21_000n }]);
+    expect(store.settlements()).toMatchObject([
+      { txHash: tx(2), status: "sent" },
+      { txHash: tx(1), status: "mined", items: 3, paid: 70n, gasUsed: 21_000n },
+    ]);
     expect(store.settlements(1)).toHaveLength(1);
   });
 
@@ -480,7 +553,15 @@ describe("ProviderStore bookkeeping", () => {
     await serve(store, lane, 1n, 0n, 30n);
     admit(store, lane, await ticket(lane, 2n, 30n, 12n));
     store.setSettled(lane.user.address, lane.key.address, 20n);
-    expect(store.totals()).toEqual({ lanes: 1, billed: 30n, acked: 30n, settled: 20n, reserved: 12n, unacknowledged: 0n, unacknowledgedLanes: 0 });
+    expect(store.totals()).toEqual({
+      lanes: 1,
+      billed: 30n,
+      acked: 30n,
+      settled: 20n,
+      reserved: 12n,
+      unacknowledged: 0n,
+      unacknowledgedLanes: 0,
+    });
     expect(store.getMeta("k")).toBeUndefined();
     store.setMeta("k", "1");
     store.setMeta("k", "2");

@@ -35,7 +35,12 @@ describe("ProviderStore group commit", () => {
     store.close();
     // Durable: another connection sees exactly the committed writes.
     const reopened = new ProviderStore(path);
-    expect(reopened.settlements().map((s) => s.paid).sort()).toEqual([10n, 30n]);
+    expect(
+      reopened
+        .settlements()
+        .map((s) => s.paid)
+        .sort(),
+    ).toEqual([10n, 30n]);
     reopened.close();
   });
 

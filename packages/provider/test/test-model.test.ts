@@ -48,7 +48,10 @@ let fileCounter = 0;
 const write = (options: TestModelOptions): Promise<TestModelInfo> => writeTestModel(join(dir, `m${fileCounter++}.gguf`), options);
 
 /** Writes a model, loads it and opens a one-sequence, one-thread context on it. */
-async function open(options: TestModelOptions, contextSize = 2048): Promise<{ info: TestModelInfo; model: LlamaModel; context: LlamaContext }> {
+async function open(
+  options: TestModelOptions,
+  contextSize = 2048,
+): Promise<{ info: TestModelInfo; model: LlamaModel; context: LlamaContext }> {
   const info = await write(options);
   const model = await llama.loadModel({ modelPath: info.path });
   disposables.push(model);
@@ -68,7 +71,12 @@ describe("test-model files", () => {
     const b = await write({ kind: "scripted" });
     expect(a.sha256).toMatch(/^0x[0-9a-f]{64}$/);
     expect(b.sha256).toBe(a.sha256);
-    expect("0x" + createHash("sha256").update(await readFile(a.path)).digest("hex")).toBe(a.sha256);
+    expect(
+      "0x" +
+        createHash("sha256")
+          .update(await readFile(a.path))
+          .digest("hex"),
+    ).toBe(a.sha256);
     expect((await write({ kind: "scripted", reply: "Other." })).sha256).not.toBe(a.sha256);
     expect((await write({ kind: "scripted", seed: 2 })).sha256).not.toBe(a.sha256);
 
@@ -139,14 +147,14 @@ describe("test models in node-llama-cpp", () => {
   });
 
   it("scripted: any reply text, with repeated words, newlines and non-ASCII", async () => {
-    const reply = "ha ha ha!\nLine two: ünïcödé 日本 🚀 {\"a\":\"a\"} ha";
+    const reply = 'ha ha ha!\nLine two: ünïcödé 日本 🚀 {"a":"a"} ha';
     const { context } = await open({ kind: "scripted", reply });
     const session = new LlamaChatSession({ contextSequence: context.getSequence() });
     expect(await session.prompt("Laugh", { temperature: 0, maxTokens: 64 })).toBe(reply);
     session.dispose({ disposeSequence: true });
   });
 
-  it("function-call: node-llama-cpp calls get_weather with { city: \"Paris\" }, then the model replies", async () => {
+  it('function-call: node-llama-cpp calls get_weather with { city: "Paris" }, then the model replies', async () => {
     const { info, context } = await open({ kind: "function-call" });
     expect(info.functionCall?.text).toBe('||call: get_weather({"city":"Paris"})');
     const sequence = context.getSequence();
@@ -194,7 +202,13 @@ describe("test models in node-llama-cpp", () => {
   });
 
   it("tokenizers round-trip arbitrary UTF-8 through byte fallback", async () => {
-    const texts = ["héllo wörld 🚀", "  leading and trailing  ", "日本語のテキスト\n\ttabs", "<|im_start|> is plain text here", "\u0000\u007f\u00ff"];
+    const texts = [
+      "héllo wörld 🚀",
+      "  leading and trailing  ",
+      "日本語のテキスト\n\ttabs",
+      "<|im_start|> is plain text here",
+      "\u0000\u007f\u00ff",
+    ];
     for (const kind of ["scripted", "random"] as const) {
       const info = await write({ kind });
       const model = await llama.loadModel({ modelPath: info.path });

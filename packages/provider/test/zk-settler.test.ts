@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { getContract, type LocalAccount } from "viem";
 import { deployZkEscrow, zkEscrowAbi, type ZkDeployment } from "@0g-compute/contracts";
 import { startLocalChain, type LocalChain } from "@0g-compute/contracts/testing";
-import { ProviderError, resolveNetwork } from "@0g-compute/core";
+import { type ProviderError, resolveNetwork } from "@0g-compute/core";
 import { deriveZkKey, signZkVoucher, submitZkVoucher, type ZkKey, type ZkVoucher } from "@0g-compute/core/zk";
 import { ProviderNode, UpstreamBackend } from "../src/index.js";
 import { startFakeUpstream, type FakeUpstream } from "../src/testing/fake-upstream.js";
@@ -25,7 +25,10 @@ describe("provider ZK settlement", () => {
     art = await ensureZkArtifacts(CI_CIRCUIT);
     chain = await startLocalChain({ params: { minFund: 0n } });
     zk = await deployZkEscrow(chain.wallet(0), chain.publicClient, {
-      lockSeconds: 3600n, minFund: 0n, verifier: { abi: art.verifierAbi, bytecode: art.verifierBytecode }, ...art.config,
+      lockSeconds: 3600n,
+      minFund: 0n,
+      verifier: { abi: art.verifierAbi, bytecode: art.verifierBytecode },
+      ...art.config,
     });
     const provider = chain.wallet(5);
     settler = new ZkSettler({
@@ -50,7 +53,9 @@ describe("provider ZK settlement", () => {
       const key = await deriveZkKey(user.account as LocalAccount, chain.chain.id, zk.escrow);
       keys.push(key);
       const escrow = getContract({ address: zk.escrow, abi: zkEscrowAbi, client: { public: chain.publicClient, wallet: user } });
-      await chain.publicClient.waitForTransactionReceipt({ hash: await escrow.write.openZkChannel([provider, key.publicKey[0], key.publicKey[1]]) });
+      await chain.publicClient.waitForTransactionReceipt({
+        hash: await escrow.write.openZkChannel([provider, key.publicKey[0], key.publicKey[1]]),
+      });
       await chain.publicClient.waitForTransactionReceipt({ hash: await escrow.write.zkDeposit([provider], { value: 1000n }) });
     }
     const scope = { chainId: chain.chain.id, escrow: zk.escrow, provider };
@@ -82,7 +87,10 @@ describe("a provider node in ZK mode", () => {
     const art = await ensureZkArtifacts(CI_CIRCUIT);
     chain = await startLocalChain({ params: { minFund: 0n } });
     zk = await deployZkEscrow(chain.wallet(0), chain.publicClient, {
-      lockSeconds: 3600n, minFund: 0n, verifier: { abi: art.verifierAbi, bytecode: art.verifierBytecode }, ...art.config,
+      lockSeconds: 3600n,
+      minFund: 0n,
+      verifier: { abi: art.verifierAbi, bytecode: art.verifierBytecode },
+      ...art.config,
     });
     upstream = await startFakeUpstream();
     dir = await mkdtemp(join(tmpdir(), "0g-zk-node-"));
@@ -109,7 +117,9 @@ describe("a provider node in ZK mode", () => {
     const user = chain.wallet(3);
     const key = await deriveZkKey(user.account as LocalAccount, chain.chain.id, zk.escrow);
     const escrow = getContract({ address: zk.escrow, abi: zkEscrowAbi, client: { public: chain.publicClient, wallet: user } });
-    await chain.publicClient.waitForTransactionReceipt({ hash: await escrow.write.openZkChannel([provider, key.publicKey[0], key.publicKey[1]]) });
+    await chain.publicClient.waitForTransactionReceipt({
+      hash: await escrow.write.openZkChannel([provider, key.publicKey[0], key.publicKey[1]]),
+    });
     await chain.publicClient.waitForTransactionReceipt({ hash: await escrow.write.zkDeposit([provider], { value: 1000n }) });
     const leafIndex = (await escrow.read.getZkChannel([user.account.address, provider])).leafIndex;
     const scope = { chainId: chain.chain.id, escrow: zk.escrow, provider, leafIndex };
@@ -119,10 +129,22 @@ describe("a provider node in ZK mode", () => {
     expect(await submitZkVoucher(node.url, user.account.address, signZkVoucher(key, scope, 200n))).toBe(300n);
     // Another key, even signing correctly for the user's leaf, is refused; so is a tampered voucher.
     const stranger = await deriveZkKey(chain.wallet(4).account as LocalAccount, chain.chain.id, zk.escrow);
-    const refused = (p: Promise<unknown>) => p.then(() => "accepted", (e: ProviderError) => `${e.status} ${e.providerCode}`);
-    expect(await refused(submitZkVoucher(node.url, user.account.address, signZkVoucher(stranger, scope, 900n)))).toBe("401 key_not_authorized");
-    expect(await refused(submitZkVoucher(node.url, user.account.address, { ...signZkVoucher(key, scope, 400n), cumulative: 950n }))).toBe("401 bad_signature");
-    expect(await refused(submitZkVoucher(node.url, user.account.address, signZkVoucher(key, { ...scope, provider: chain.wallet(5).account.address }, 500n)))).toBe("401 bad_signature");
+    const refused = (p: Promise<unknown>) =>
+      p.then(
+        () => "accepted",
+        (e: ProviderError) => `${e.status} ${e.providerCode}`,
+      );
+    expect(await refused(submitZkVoucher(node.url, user.account.address, signZkVoucher(stranger, scope, 900n)))).toBe(
+      "401 key_not_authorized",
+    );
+    expect(await refused(submitZkVoucher(node.url, user.account.address, { ...signZkVoucher(key, scope, 400n), cumulative: 950n }))).toBe(
+      "401 bad_signature",
+    );
+    expect(
+      await refused(
+        submitZkVoucher(node.url, user.account.address, signZkVoucher(key, { ...scope, provider: chain.wallet(5).account.address }, 500n)),
+      ),
+    ).toBe("401 bad_signature");
 
     const run = await node.zk!.run();
     expect(run).toMatchObject({ consumed: 1, applied: 1, paid: 300n });

@@ -44,7 +44,8 @@ export function networkFrom(opts: GlobalOptions): NetworkConfig {
 
 /** Read a line from the terminal without echo (for passwords). */
 export async function promptHidden(question: string): Promise<string> {
-  if (!process.stdin.isTTY) throw new KeyError("KEY_BAD_PASSWORD", "no password given", "set ZG_KEYSTORE_PASSWORD when not running in a terminal");
+  if (!process.stdin.isTTY)
+    throw new KeyError("KEY_BAD_PASSWORD", "no password given", "set ZG_KEYSTORE_PASSWORD when not running in a terminal");
   return new Promise((resolve) => {
     const rl = createInterface({ input: process.stdin, output: process.stderr, terminal: true });
     const output = rl as unknown as { _writeToOutput: (s: string) => void };
@@ -68,9 +69,17 @@ export async function accountFrom(opts: GlobalOptions): Promise<LocalAccount> {
   const envName = opts.keyEnv ?? (process.env.ZG_PRIVATE_KEY ? "ZG_PRIVATE_KEY" : undefined);
   if (envName) return accountFromEnv(envName);
   const path = keystorePath(opts);
-  if (!(await access(path).then(() => true, () => false))) {
-    throw new KeyError("KEY_MISSING", `no key to sign with: no keystore at ${path}, and ZG_PRIVATE_KEY is not set`,
-      "create a key with `0g-compute account create`, import one with `0g-compute account import --from-env VAR`, or set ZG_PRIVATE_KEY (`npm start -- --keep` prints a funded devnet key)");
+  if (
+    !(await access(path).then(
+      () => true,
+      () => false,
+    ))
+  ) {
+    throw new KeyError(
+      "KEY_MISSING",
+      `no key to sign with: no keystore at ${path}, and ZG_PRIVATE_KEY is not set`,
+      "create a key with `0g-compute account create`, import one with `0g-compute account import --from-env VAR`, or set ZG_PRIVATE_KEY (`npm start -- --keep` prints a funded devnet key)",
+    );
   }
   const password = process.env.ZG_KEYSTORE_PASSWORD ?? (await promptHidden("Keystore password: "));
   return loadKeystore(path, password);
@@ -135,4 +144,3 @@ export async function chainNow(client: ZeroGClient): Promise<bigint> {
 export function perMillion(pricePerToken: bigint): string {
   return formatAmount(pricePerToken * 1_000_000n);
 }
-

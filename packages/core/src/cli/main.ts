@@ -58,7 +58,15 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     if (program.opts<GlobalOptions>().json) {
-      process.stdout.write(JSON.stringify({ error: { code: err instanceof ZeroGError ? err.code : "UNEXPECTED", message: err instanceof Error ? err.message : String(err), ...(err instanceof ZeroGError && err.hint ? { hint: err.hint } : {}) } }) + "\n");
+      process.stdout.write(
+        JSON.stringify({
+          error: {
+            code: err instanceof ZeroGError ? err.code : "UNEXPECTED",
+            message: err instanceof Error ? err.message : String(err),
+            ...(err instanceof ZeroGError && err.hint ? { hint: err.hint } : {}),
+          },
+        }) + "\n",
+      );
     } else {
       process.stderr.write(errorLine(err) + "\n");
     }

@@ -1,6 +1,6 @@
 import { concat, encodeAbiParameters, keccak256, toHex, type Address, type Hex } from "viem";
 import { commitValues, hash2, hash3, SNARK_FIELD, ZK_MAX_AMOUNT, ZkError } from "./field.js";
-import { ZkChannelTree } from "./tree.js";
+import type { ZkChannelTree } from "./tree.js";
 import { verifyZkVoucher, type ZkVoucher } from "./voucher.js";
 
 /** The shape of one deployed ZK settlement circuit and the batch it settles. */
@@ -91,7 +91,10 @@ export function zkPublicInput(args: {
     BigInt(args.scope.provider),
     args.amount,
   ];
-  const encoded = encodeAbiParameters(header.map(() => ({ type: "uint256" })), header);
+  const encoded = encodeAbiParameters(
+    header.map(() => ({ type: "uint256" })),
+    header,
+  );
   const r = BigInt(keccak256(concat([encoded, args.data]))) % TWO_128;
   const words = dataWords(args.data);
   const coefficients = [...header, ...words];
@@ -165,7 +168,8 @@ export function buildZkBatch(args: {
       continue;
     }
     const { leaf, siblings } = tree.proof(e.leafIndex);
-    if (args.unchecked !== true && leaf.keyHash !== 0n && leaf.keyHash !== e.keyHash) throw new ZkError("ZK_QUEUE_MISMATCH", `queue entry key differs from leaf ${e.leafIndex}'s`);
+    if (args.unchecked !== true && leaf.keyHash !== 0n && leaf.keyHash !== e.keyHash)
+      throw new ZkError("ZK_QUEUE_MISMATCH", `queue entry key differs from leaf ${e.leafIndex}'s`);
     qLeafIndex.push(String(e.leafIndex));
     qKeyHash.push(e.keyHash.toString());
     qAmount.push(e.amount.toString());
@@ -186,8 +190,17 @@ export function buildZkBatch(args: {
   }
   const applied: ZkBatch["applied"] = [];
   const v = {
-    vActive: [] as string[], vLeafIndex: [] as string[], vSiblings: [] as string[][], vFunded: [] as string[], vOldPaid: [] as string[],
-    vCumulative: [] as string[], vAx: [] as string[], vAy: [] as string[], vS: [] as string[], vR8x: [] as string[], vR8y: [] as string[],
+    vActive: [] as string[],
+    vLeafIndex: [] as string[],
+    vSiblings: [] as string[][],
+    vFunded: [] as string[],
+    vOldPaid: [] as string[],
+    vCumulative: [] as string[],
+    vAx: [] as string[],
+    vAy: [] as string[],
+    vS: [] as string[],
+    vR8x: [] as string[],
+    vR8y: [] as string[],
   };
   const words: bigint[] = [];
   let amount = 0n;
@@ -250,7 +263,18 @@ export function buildZkBatch(args: {
 
   const newRoot = tree.root;
   const paddedWords = [...words, ...Array.from({ length: shape.batchSize - words.length }, () => 0n)];
-  const committed = [oldRoot, newRoot, oldQueueHash, q, BigInt(nQueue), BigInt(scope.chainId), BigInt(scope.escrow), BigInt(scope.provider), amount, ...paddedWords];
+  const committed = [
+    oldRoot,
+    newRoot,
+    oldQueueHash,
+    q,
+    BigInt(nQueue),
+    BigInt(scope.chainId),
+    BigInt(scope.escrow),
+    BigInt(scope.provider),
+    amount,
+    ...paddedWords,
+  ];
   const commitment = commitValues(committed);
   const data = (words.length === 0 ? "0x" : concat(words.map((w) => toHex(w, { size: 16 })))) as Hex;
   const publicInput = zkPublicInput({ commitment, oldRoot, newRoot, oldQueueHash, newQueueHash: q, nQueue, scope, amount, data });
@@ -267,7 +291,12 @@ export function buildZkBatch(args: {
     contractAddr: BigInt(scope.escrow).toString(),
     provider: BigInt(scope.provider).toString(),
     amount: amount.toString(),
-    qLeafIndex, qKeyHash, qAmount, qOldKeyHash, qOldPacked, qSiblings,
+    qLeafIndex,
+    qKeyHash,
+    qAmount,
+    qOldKeyHash,
+    qOldPacked,
+    qSiblings,
     ...v,
   };
   return { input, call: { newRoot, amount, commitment, data }, publicInput, tree, nQueue, newQueueHash: q, applied, skipped };

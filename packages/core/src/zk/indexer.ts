@@ -62,9 +62,11 @@ export async function syncZkState(
       consumed = Number(a.toPos);
       const tx = await client.getTransaction({ hash: e.transactionHash });
       const call = decodeFunctionData({ abi: zkEscrowAbi, data: tx.input });
-      if (call.functionName !== "settleZk") throw new ZkError("ZK_INDEX_CALL", "settlement was not a direct settleZk call; read its data from a trace");
+      if (call.functionName !== "settleZk")
+        throw new ZkError("ZK_INDEX_CALL", "settlement was not a direct settleZk call; read its data from a trace");
       for (const u of decodeZkSettlementData(call.args[4] as Hex)) tree.set(u.leafIndex, { ...tree.get(u.leafIndex), paid: u.newPaid });
-      if (tree.root !== call.args[1]) throw new ZkError("ZK_INDEX_ROOT", `rebuilt root differs from the proven root at ${e.transactionHash}`);
+      if (tree.root !== call.args[1])
+        throw new ZkError("ZK_INDEX_ROOT", `rebuilt root differs from the proven root at ${e.transactionHash}`);
     } else if (e.eventName === "ZkWithdrawn") {
       const a = e.args;
       tree.set(a.leafIndex, { ...tree.get(a.leafIndex), funded: a.funded, paid: a.paid });

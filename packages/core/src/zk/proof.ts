@@ -16,8 +16,13 @@ export interface SnarkjsGroth16Proof {
 export function zkProofWords(proof: SnarkjsGroth16Proof): readonly [bigint, bigint, bigint, bigint, bigint, bigint, bigint, bigint] {
   const w = (v: string | undefined): bigint => BigInt(v ?? "0");
   return [
-    w(proof.pi_a[0]), w(proof.pi_a[1]),
-    w(proof.pi_b[0]?.[1]), w(proof.pi_b[0]?.[0]), w(proof.pi_b[1]?.[1]), w(proof.pi_b[1]?.[0]),
-    w(proof.pi_c[0]), w(proof.pi_c[1]),
+    w(proof.pi_a[0]),
+    w(proof.pi_a[1]),
+    w(proof.pi_b[0]?.[1]),
+    w(proof.pi_b[0]?.[0]),
+    w(proof.pi_b[1]?.[1]),
+    w(proof.pi_b[1]?.[0]),
+    w(proof.pi_c[0]),
+    w(proof.pi_c[1]),
   ] as const;
 }

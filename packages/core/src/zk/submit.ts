@@ -17,7 +17,16 @@ export async function submitZkVoucher(endpoint: string, user: Address, voucher: 
     headers: { "content-type": "application/json" },
     body: JSON.stringify({ user, voucher: zkVoucherToJson(voucher) }),
   });
-  const body = (await res.json().catch(() => ({}))) as { cumulative?: string; error?: { code?: string; message?: string; details?: Record<string, unknown> } };
-  if (!res.ok) throw new ProviderError(res.status, body.error?.code ?? `http_${res.status}`, body.error?.message ?? "ZK voucher refused", body.error?.details);
+  const body = (await res.json().catch(() => ({}))) as {
+    cumulative?: string;
+    error?: { code?: string; message?: string; details?: Record<string, unknown> };
+  };
+  if (!res.ok)
+    throw new ProviderError(
+      res.status,
+      body.error?.code ?? `http_${res.status}`,
+      body.error?.message ?? "ZK voucher refused",
+      body.error?.details,
+    );
   return BigInt(body.cumulative ?? "0");
 }

@@ -101,7 +101,8 @@ export class ZkChannelTree {
   }
 
   private checkIndex(index: number): void {
-    if (!Number.isInteger(index) || index < 0 || index >= 2 ** this.depth) throw new ZkError("ZK_BAD_LEAF", `leaf index ${index} outside a depth-${this.depth} tree`);
+    if (!Number.isInteger(index) || index < 0 || index >= 2 ** this.depth)
+      throw new ZkError("ZK_BAD_LEAF", `leaf index ${index} outside a depth-${this.depth} tree`);
   }
 }
 

@@ -102,7 +102,12 @@ export function verifyZkVoucher(voucher: ZkVoucher, scope: Omit<ZkVoucherScope, 
 }
 
 /** JSON-safe form of a ZK voucher (decimal strings), for the wire and for storage. */
-export function zkVoucherToJson(v: ZkVoucher): { leafIndex: number; cumulative: string; publicKey: [string, string]; signature: { R8: [string, string]; S: string } } {
+export function zkVoucherToJson(v: ZkVoucher): {
+  leafIndex: number;
+  cumulative: string;
+  publicKey: [string, string];
+  signature: { R8: [string, string]; S: string };
+} {
   return {
     leafIndex: v.leafIndex,
     cumulative: v.cumulative.toString(),
@@ -120,4 +125,3 @@ export function zkVoucherFromJson(j: ReturnType<typeof zkVoucherToJson>): ZkVouc
     signature: { R8: [BigInt(j.signature.R8[0]), BigInt(j.signature.R8[1])], S: BigInt(j.signature.S) },
   };
 }
-

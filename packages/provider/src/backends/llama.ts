@@ -186,7 +186,12 @@ export class LlamaBackend implements Backend {
     const tokenizing = LlamaTokenizer.start(options.modelPath);
     tokenizing.catch(() => undefined); // awaited below, on success and on failure
     try {
-      llama = await getLlama({ gpu: options.gpu ?? false, build: "never", logLevel: LOG_LEVELS[options.logLevel ?? "error"], maxThreads: threads });
+      llama = await getLlama({
+        gpu: options.gpu ?? false,
+        build: "never",
+        logLevel: LOG_LEVELS[options.logLevel ?? "error"],
+        maxThreads: threads,
+      });
       model = await llama.loadModel({ modelPath: options.modelPath });
       const contextSize = options.contextSize ?? Math.min(model.trainContextSize, 4096);
       for (let i = 0; i < parallel; i++) contexts.push(await model.createContext({ contextSize, sequences: 1, threads }));
@@ -213,14 +218,14 @@ export class LlamaBackend implements Backend {
     type Evaluate = LlamaContextSequence["evaluate"];
     const counted: Evaluate = async function* (tokens, options) {
       const inner = evaluate(tokens, options);
-      let input: void | Token | Token[] = undefined;
+      let input: Token | Token[] | undefined;
       try {
         while (true) {
           if (slot.beforeSample && !(await slot.beforeSample())) return;
           const step = await inner.next(input);
           if (step.done) return;
           slot.onSampled?.(step.value);
-          input = yield step.value;
+          input = (yield step.value) ?? undefined; // the consumer sends a token, tokens or nothing
         }
       } finally {
         await inner.return();
@@ -256,9 +261,16 @@ export class LlamaBackend implements Backend {
   async complete(body: ChatBody, limits: GenerationLimits): Promise<{ completion: ChatCompletion; usage: Usage }> {
     const prepared = await this.prepare(body);
     const result = await this.run(body, prepared, limits, limits.signal, {});
-    const message: Record<string, unknown> = { role: "assistant", content: result.toolCalls.length > 0 && result.text === "" ? null : result.text };
+    const message: Record<string, unknown> = {
+      role: "assistant",
+      content: result.toolCalls.length > 0 && result.text === "" ? null : result.text,
+    };
     if (result.toolCalls.length > 0) {
-      message.tool_calls = result.toolCalls.map((c) => ({ id: c.id, type: "function", function: { name: c.name, arguments: c.arguments } }));
+      message.tool_calls = result.toolCalls.map((c) => ({
+        id: c.id,
+        type: "function",
+        function: { name: c.name, arguments: c.arguments },
+      }));
     }
     const completion: ChatCompletion = {
       id: `chatcmpl-${randomId()}`,
@@ -310,7 +322,8 @@ export class LlamaBackend implements Backend {
       onText: (text) => {
         if (text !== "") push({ content: text });
       },
-      onToolCallStart: ({ index, id: callId, name }) => push({ tool_calls: [{ index, id: callId, type: "function", function: { name, arguments: "" } }] }),
+      onToolCallStart: ({ index, id: callId, name }) =>
+        push({ tool_calls: [{ index, id: callId, type: "function", function: { name, arguments: "" } }] }),
       onToolCallArguments: (index, text) => push({ tool_calls: [{ index, function: { arguments: text } }] }),
       // Generation runs ahead of the consumer by at most STREAM_LOOKAHEAD chunks, so that sending a token
       // overlaps with computing the next one; a slow consumer holds generation back. An abort stops it
@@ -394,7 +407,10 @@ export class LlamaBackend implements Backend {
           ? "json"
           : toGbnfSchema(rf.json_schema.schema, rf.json_schema.strict === true, "response_format.json_schema.schema");
     const rendered = history.at(-1)?.type === "model" ? history : [...history, { type: "model", response: [] } satisfies ChatModelResponse];
-    const { contextText } = this.wrapper.generateContextState({ chatHistory: rendered, ...(functions ? { availableFunctions: functions } : {}) });
+    const { contextText } = this.wrapper.generateContextState({
+      chatHistory: rendered,
+      ...(functions ? { availableFunctions: functions } : {}),
+    });
     const inputTokens = await this.tokenizer.count(contextText);
     return { history, functions, inputTokens, format };
   }
@@ -449,18 +465,31 @@ export class LlamaBackend implements Backend {
   }
 
   /** One generation on a free sequence. */
-  private async run(body: ChatBody, prepared: Prepared, limits: GenerationLimits, signal: AbortSignal, hooks: RunHooks): Promise<RunResult> {
+  private async run(
+    body: ChatBody,
+    prepared: Prepared,
+    limits: GenerationLimits,
+    signal: AbortSignal,
+    hooks: RunHooks,
+  ): Promise<RunResult> {
     const contextSize = this.contextSize;
     const { inputTokens } = prepared;
     // The chat needs at least one free cell after the prompt to generate; never let it shift the context.
     if (inputTokens + 1 >= contextSize) {
       throw badRequest(`the prompt has ${inputTokens} tokens; the context holds ${contextSize}`);
     }
-    if (!Number.isInteger(limits.maxOutputTokens) || limits.maxOutputTokens < 1) throw badRequest("maxOutputTokens must be a positive integer");
+    if (!Number.isInteger(limits.maxOutputTokens) || limits.maxOutputTokens < 1)
+      throw badRequest("maxOutputTokens must be a positive integer");
     const maxTokens = Math.min(limits.maxOutputTokens, contextSize - inputTokens);
     const grammar = await this.grammarFor(prepared.format);
 
-    const aborted = (): RunResult => ({ text: "", toolCalls: [], finishReason: "stop", aborted: true, usage: { inputTokens, outputTokens: 0 } });
+    const aborted = (): RunResult => ({
+      text: "",
+      toolCalls: [],
+      finishReason: "stop",
+      aborted: true,
+      usage: { inputTokens, outputTokens: 0 },
+    });
     if (signal.aborted) return aborted();
     const slot = await this.acquire(signal);
     if (!slot) return aborted();
@@ -496,7 +525,7 @@ export class LlamaBackend implements Backend {
       const presencePenalty = typeof penalties.presence_penalty === "number" ? penalties.presence_penalty : 0;
       const repeatPenalty: false | LLamaContextualRepeatPenalty =
         frequencyPenalty === 0 && presencePenalty === 0 ? false : { lastTokens: 64, penalty: 1, frequencyPenalty, presencePenalty };
-      const stops = (typeof body.stop === "string" ? [body.stop] : body.stop ?? []).filter((s) => s !== "");
+      const stops = (typeof body.stop === "string" ? [body.stop] : (body.stop ?? [])).filter((s) => s !== "");
       const common = {
         signal,
         stopOnAbortSignal: true,
@@ -540,7 +569,8 @@ export class LlamaBackend implements Backend {
               call.arguments = raw.trim() === "" || parseMaybeJson(raw) === raw ? JSON.stringify(fc.params ?? {}) : raw;
               call.done = true;
               if (!call.arguments.startsWith(call.sent)) diverged = fc.functionName;
-              else if (call.arguments.length > call.sent.length) hooks.onToolCallArguments?.(call.index, call.arguments.slice(call.sent.length));
+              else if (call.arguments.length > call.sent.length)
+                hooks.onToolCallArguments?.(call.index, call.arguments.slice(call.sent.length));
               call.sent = call.arguments;
             },
           }
@@ -562,7 +592,9 @@ export class LlamaBackend implements Backend {
         else stopReason = "abort";
       }
       if (diverged !== undefined) throw new BackendError(`the streamed arguments of ${diverged} differ from the parsed call`);
-      const endedOnStop = lastToken !== undefined && (this.model.isEogToken(lastToken) || (stopReason === "stopGenerationTrigger" && this.model.isSpecialToken(lastToken)));
+      const endedOnStop =
+        lastToken !== undefined &&
+        (this.model.isEogToken(lastToken) || (stopReason === "stopGenerationTrigger" && this.model.isSpecialToken(lastToken)));
       const outputTokens = Math.min(sampled - (endedOnStop ? 1 : 0), maxTokens);
       // Calls cut short by the token limit or an abort go back as far as they were generated (and streamed).
       const started = calls.filter((c) => c !== undefined);
@@ -612,7 +644,10 @@ function toFunctions(body: ChatBody): ChatModelFunctions | undefined {
     // `{ type: "object", properties: {} }` is OpenAI's way of saying "no arguments".
     const noArguments =
       parameters === undefined ||
-      (parameters.type === "object" && Object.keys((parameters.properties as object | undefined) ?? {}).length === 0 && parameters.additionalProperties !== true && !isObject(parameters.additionalProperties));
+      (parameters.type === "object" &&
+        Object.keys((parameters.properties as object | undefined) ?? {}).length === 0 &&
+        parameters.additionalProperties !== true &&
+        !isObject(parameters.additionalProperties));
     const hasParams = !noArguments;
     functions[name] = {
       ...(description === undefined ? {} : { description }),
@@ -650,14 +685,22 @@ function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
       case "assistant": {
         unanswered();
         const last = history.at(-1);
-        const continues = last?.type === "model" && typeof last.response.at(-1) === "object" && (last.response.at(-1) as { type?: string }).type === "functionCall";
+        const continues =
+          last?.type === "model" &&
+          typeof last.response.at(-1) === "object" &&
+          (last.response.at(-1) as { type?: string }).type === "functionCall";
         const item: ChatModelResponse = continues ? (last as ChatModelResponse) : { type: "model", response: [] };
         if (text !== "") item.response.push(text);
         const calls = m.tool_calls ?? [];
         if (calls.length > 0) {
           pending = new Map();
           for (const call of calls) {
-            const fc: ChatModelFunctionCall = { type: "functionCall", name: call.function.name, params: parseMaybeJson(call.function.arguments), result: undefined };
+            const fc: ChatModelFunctionCall = {
+              type: "functionCall",
+              name: call.function.name,
+              params: parseMaybeJson(call.function.arguments),
+              result: undefined,
+            };
             if (pending.has(call.id)) throw badRequest(`tool call id ${call.id} is used twice`);
             pending.set(call.id, fc);
             item.response.push(fc);
@@ -687,9 +730,28 @@ function toChatHistory(messages: ChatMessage[]): ChatHistoryItem[] {
 
 /** Constraints the grammar generator ignores: refused under `strict: true`, dropped (best effort) otherwise. */
 const UNENFORCED = new Set([
-  "pattern", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "allOf", "not", "if", "then", "else",
-  "patternProperties", "propertyNames", "dependentRequired", "dependentSchemas", "dependencies", "contains", "minContains",
-  "maxContains", "uniqueItems", "unevaluatedProperties", "unevaluatedItems",
+  "pattern",
+  "minimum",
+  "maximum",
+  "exclusiveMinimum",
+  "exclusiveMaximum",
+  "multipleOf",
+  "allOf",
+  "not",
+  "if",
+  "then",
+  "else",
+  "patternProperties",
+  "propertyNames",
+  "dependentRequired",
+  "dependentSchemas",
+  "dependencies",
+  "contains",
+  "minContains",
+  "maxContains",
+  "uniqueItems",
+  "unevaluatedProperties",
+  "unevaluatedItems",
 ]);
 const PRIMITIVE_TYPES = ["string", "number", "integer", "boolean", "null"] as const;
 const STRING_FORMATS = new Set(["date-time", "time", "date"]);
@@ -757,7 +819,8 @@ function toGbnfSchema(schema: unknown, strict: boolean, where: string): GbnfJson
       else return { ...ANY_VALUE, ...out };
     } else types = Array.isArray(s.type) ? s.type : [s.type];
     for (const t of types) {
-      if (typeof t !== "string" || ![...PRIMITIVE_TYPES, "object", "array"].includes(t)) throw badRequest(`${path}: unknown type ${JSON.stringify(t)}`);
+      if (typeof t !== "string" || ![...PRIMITIVE_TYPES, "object", "array"].includes(t))
+        throw badRequest(`${path}: unknown type ${JSON.stringify(t)}`);
     }
     if (types.length === 0) throw badRequest(`${path}: empty type list`);
     const plain = types.every((t) => t !== "object" && t !== "array" && t !== "string");
@@ -775,7 +838,8 @@ function toGbnfSchema(schema: unknown, strict: boolean, where: string): GbnfJson
         return { ...description, type, ...num("minLength"), ...num("maxLength") };
       case "object": {
         const properties: JsonObject = {};
-        if (isObject(s.properties)) for (const [k, v] of Object.entries(s.properties)) properties[k] = convert(v, `${path}.properties.${k}`);
+        if (isObject(s.properties))
+          for (const [k, v] of Object.entries(s.properties)) properties[k] = convert(v, `${path}.properties.${k}`);
         const required = Array.isArray(s.required) ? s.required.filter((k): k is string => typeof k === "string") : [];
         const missing = required.filter((k) => !(k in properties));
         if (missing.length > 0 && strict) throw badRequest(`${path}: required ${missing.join(", ")} without a schema`);
@@ -786,7 +850,11 @@ function toGbnfSchema(schema: unknown, strict: boolean, where: string): GbnfJson
           type,
           ...(Object.keys(properties).length > 0 ? { properties } : {}),
           ...(required.length > missing.length ? { required: required.filter((k) => k in properties) } : {}),
-          ...(typeof additional === "boolean" ? { additionalProperties: additional } : additional !== undefined ? { additionalProperties: convert(additional, `${path}.additionalProperties`) } : {}),
+          ...(typeof additional === "boolean"
+            ? { additionalProperties: additional }
+            : additional !== undefined
+              ? { additionalProperties: convert(additional, `${path}.additionalProperties`) }
+              : {}),
           ...num("minProperties"),
           ...num("maxProperties"),
         };
@@ -795,7 +863,10 @@ function toGbnfSchema(schema: unknown, strict: boolean, where: string): GbnfJson
         const tuple = Array.isArray(s.prefixItems) ? s.prefixItems : Array.isArray(s.items) ? s.items : undefined;
         const items = Array.isArray(s.items) ? s.additionalItems : s.items;
         // `items: false` after a tuple: nothing beyond it.
-        const closed = items === false ? { maxItems: Math.min(tuple?.length ?? 0, typeof s.maxItems === "number" ? s.maxItems : Infinity) } : num("maxItems");
+        const closed =
+          items === false
+            ? { maxItems: Math.min(tuple?.length ?? 0, typeof s.maxItems === "number" ? s.maxItems : Infinity) }
+            : num("maxItems");
         return {
           ...description,
           type,

@@ -1,5 +1,14 @@
 import { SseParser } from "@0g-compute/core";
-import { BackendError, type Backend, type BackendModel, type ChatBody, type ChatCompletion, type ChatCompletionChunk, type GenerationLimits, type Usage } from "../backend.js";
+import {
+  BackendError,
+  type Backend,
+  type BackendModel,
+  type ChatBody,
+  type ChatCompletion,
+  type ChatCompletionChunk,
+  type GenerationLimits,
+  type Usage,
+} from "../backend.js";
 
 /** Options for {@link UpstreamBackend}. */
 export interface UpstreamOptions {
@@ -34,7 +43,11 @@ export class UpstreamBackend implements Backend {
   }
 
   models(): BackendModel[] {
-    return this.options.models.map((m) => ({ id: m.id, contextLength: m.contextLength, capabilities: m.capabilities ?? ["chat", "stream", "tools", "json_schema"] }));
+    return this.options.models.map((m) => ({
+      id: m.id,
+      contextLength: m.contextLength,
+      capabilities: m.capabilities ?? ["chat", "stream", "tools", "json_schema"],
+    }));
   }
 
   async countInputTokens(): Promise<number | undefined> {
@@ -116,11 +129,13 @@ export class UpstreamBackend implements Backend {
         }
       }
     } catch (err) {
-      if (limits.signal.aborted) return { inputTokens: usage?.prompt_tokens ?? 0, outputTokens: Math.min(contentChunks, limits.maxOutputTokens) };
+      if (limits.signal.aborted)
+        return { inputTokens: usage?.prompt_tokens ?? 0, outputTokens: Math.min(contentChunks, limits.maxOutputTokens) };
       if (err instanceof BackendError) throw err;
       throw new BackendError(`upstream stream failed: ${(err as Error).message}`, { cause: err });
     }
-    if (limits.signal.aborted) return { inputTokens: usage?.prompt_tokens ?? 0, outputTokens: Math.min(contentChunks, limits.maxOutputTokens) };
+    if (limits.signal.aborted)
+      return { inputTokens: usage?.prompt_tokens ?? 0, outputTokens: Math.min(contentChunks, limits.maxOutputTokens) };
     if (typeof usage?.prompt_tokens !== "number" || typeof usage.completion_tokens !== "number") {
       throw new BackendError("upstream stream ended without usage; refusing to bill on a guess");
     }

@@ -14,7 +14,17 @@ import { join, resolve } from "node:path";
 import { Command, CommanderError } from "commander";
 import type { Address, LocalAccount } from "viem";
 import { createKeystore, errorLine, EXIT, exitCodeFor, formatAmount, parseAmount, ZeroGClient, ZeroGError } from "@0g-compute/core";
-import { adminTokenOf, backendOf, configPath, ConfigError, fileHash, keyOf, loadConfig, networkOf, type ProviderConfig } from "../config.js";
+import {
+  adminTokenOf,
+  backendOf,
+  configPath,
+  ConfigError,
+  fileHash,
+  keyOf,
+  loadConfig,
+  networkOf,
+  type ProviderConfig,
+} from "../config.js";
 import { ProviderNode, type ProviderStatus } from "../node.js";
 import { registerService, unregisterService } from "../registration.js";
 
@@ -32,7 +42,10 @@ program
   .exitOverride();
 
 const opts = () => program.opts<{ config: string; adminUrl?: string; adminTokenFile?: string; json?: boolean }>();
-const print = (value: unknown, human: string) => process.stdout.write((opts().json ? JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) : human) + "\n");
+const print = (value: unknown, human: string) =>
+  process.stdout.write(
+    (opts().json ? JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) : human) + "\n",
+  );
 
 /** Price per 1M tokens in 0G to wei per token; must divide exactly. */
 function perTokenWei(perMillion: string): string {
@@ -42,7 +55,10 @@ function perTokenWei(perMillion: string): string {
 }
 
 async function exists(path: string): Promise<boolean> {
-  return access(path).then(() => true, () => false);
+  return access(path).then(
+    () => true,
+    () => false,
+  );
 }
 
 program
@@ -72,21 +88,41 @@ program
     const responseKey = await createKeystore(join(dir, "response-key.json"), password);
     const port = Number(cmd.port);
     const config: ProviderConfig = {
-      network: { name: (cmd.network ?? "devnet") as ProviderConfig["network"]["name"], ...(cmd.rpcUrl ? { rpcUrl: cmd.rpcUrl } : {}), ...(cmd.escrow ? { escrow: cmd.escrow } : {}), ...(cmd.registry ? { registry: cmd.registry } : {}) },
+      network: {
+        name: (cmd.network ?? "devnet") as ProviderConfig["network"]["name"],
+        ...(cmd.rpcUrl ? { rpcUrl: cmd.rpcUrl } : {}),
+        ...(cmd.escrow ? { escrow: cmd.escrow } : {}),
+        ...(cmd.registry ? { registry: cmd.registry } : {}),
+      },
       keys: { provider: { keystore: "provider-key.json" }, response: { keystore: "response-key.json" } },
       server: { host: "127.0.0.1", port, publicUrl: cmd.publicUrl ?? `http://127.0.0.1:${port}` },
       admin: { port: port + 1, tokenEnv: "ZG_ADMIN_TOKEN", tokenFile: "admin-token" },
       backend: cmd.gguf
         ? { kind: "llama", modelPath: resolve(cmd.gguf), threads: Number(cmd.threads), parallel: 2 }
-        : { kind: "upstream", baseUrl: cmd.upstream!, contextLength: 8192, ...(cmd.upstreamModel ? { upstreamModel: cmd.upstreamModel } : {}) },
-      service: { name: "chat", model: cmd.modelId!, quantization: "", inputPrice: perTokenWei(cmd.inputPrice!), outputPrice: perTokenWei(cmd.outputPrice!), metadata: {} },
+        : {
+            kind: "upstream",
+            baseUrl: cmd.upstream!,
+            contextLength: 8192,
+            ...(cmd.upstreamModel ? { upstreamModel: cmd.upstreamModel } : {}),
+          },
+      service: {
+        name: "chat",
+        model: cmd.modelId!,
+        quantization: "",
+        inputPrice: perTokenWei(cmd.inputPrice!),
+        outputPrice: perTokenWei(cmd.outputPrice!),
+        metadata: {},
+      },
       database: "provider.db",
       durability: "process",
       limits: {},
       settlement: {},
     };
     await writeFile(path, JSON.stringify(config, null, 2) + "\n", { mode: 0o600 });
-    print({ config: path, provider: providerKey.address, responseSigner: responseKey.address }, `wrote ${path}\nprovider address  ${providerKey.address} (fund it with gas and the listing bond)\nreceipt signer    ${responseKey.address}\nnext: 0g-provider register, then 0g-provider start (its admin token is kept in admin-token beside the config)`);
+    print(
+      { config: path, provider: providerKey.address, responseSigner: responseKey.address },
+      `wrote ${path}\nprovider address  ${providerKey.address} (fund it with gas and the listing bond)\nreceipt signer    ${responseKey.address}\nnext: 0g-provider register, then 0g-provider start (its admin token is kept in admin-token beside the config)`,
+    );
   });
 
 async function context() {
@@ -102,7 +138,9 @@ async function context() {
 async function register(): Promise<void> {
   const { config, dir, network, publicClient, wallet } = await context();
   const responseKey = await keyOf(config.keys.response, dir);
-  const modelHash = config.service.modelHash ?? (config.backend.kind === "llama" ? await fileHash(configPath(dir, config.backend.modelPath)) : `0x${"0".repeat(64)}`);
+  const modelHash =
+    config.service.modelHash ??
+    (config.backend.kind === "llama" ? await fileHash(configPath(dir, config.backend.modelPath)) : `0x${"0".repeat(64)}`);
   const contextLength = config.backend.kind === "upstream" ? config.backend.contextLength : config.backend.contextSize;
   const endpoint = config.server.publicUrl ?? `http://127.0.0.1:${config.server.port}`;
   const result = await registerService(wallet, publicClient, network, {
@@ -116,11 +154,17 @@ async function register(): Promise<void> {
     signer: responseKey.address,
     metadata: JSON.stringify({ ...(contextLength ? { contextLength } : {}), ...config.service.metadata }),
   });
-  print({ serviceId: result.id, version: result.version, txs: result.txs }, `listed ${config.service.model} as "${config.service.name}" (version ${result.version}) at ${endpoint}\nservice id ${result.id}`);
+  print(
+    { serviceId: result.id, version: result.version, txs: result.txs },
+    `listed ${config.service.model} as "${config.service.name}" (version ${result.version}) at ${endpoint}\nservice id ${result.id}`,
+  );
 }
 
 program.command("register").description("post the listing bond if needed and list the service").action(register);
-program.command("update").description("update the listed service from the configuration (price increases and model changes are scheduled)").action(register);
+program
+  .command("update")
+  .description("update the listed service from the configuration (price increases and model changes are scheduled)")
+  .action(register);
 program
   .command("unregister")
   .description("remove the service from the registry")
@@ -163,13 +207,20 @@ program
         ? {
             zk: {
               escrow: config.zk.escrow as Address,
-              artifacts: { wasm: configPath(dir, config.zk.wasm), zkey: configPath(dir, config.zk.zkey), shape: { batchSize: config.zk.batchSize, queueSlots: config.zk.queueSlots, depth: config.zk.depth } },
+              artifacts: {
+                wasm: configPath(dir, config.zk.wasm),
+                zkey: configPath(dir, config.zk.zkey),
+                shape: { batchSize: config.zk.batchSize, queueSlots: config.zk.queueSlots, depth: config.zk.depth },
+              },
               ...(config.zk.fromBlock ? { fromBlock: BigInt(config.zk.fromBlock) } : {}),
             },
           }
         : {}),
     });
-    print({ url: node.url, admin: node.adminUrl, provider: providerAccount.address, adminTokenFrom: tokenSource }, `serving at ${node.url} (admin ${node.adminUrl}, token in ${tokenSource})`);
+    print(
+      { url: node.url, admin: node.adminUrl, provider: providerAccount.address, adminTokenFrom: tokenSource },
+      `serving at ${node.url} (admin ${node.adminUrl}, token in ${tokenSource})`,
+    );
     await new Promise<void>((done) => {
       process.once("SIGINT", done);
       process.once("SIGTERM", done);
@@ -180,17 +231,26 @@ program
 /** Where the running node's admin API is, and its token: flags and environment first, then the configuration. */
 async function adminEndpoint(): Promise<{ url: string; token: string }> {
   const o = opts();
-  const fromFile = o.adminTokenFile === undefined ? undefined : (await readFile(o.adminTokenFile, "utf8").catch(() => {
-    throw new ConfigError(`cannot read the admin token file ${o.adminTokenFile}`);
-  })).trim();
+  const fromFile =
+    o.adminTokenFile === undefined
+      ? undefined
+      : (
+          await readFile(o.adminTokenFile, "utf8").catch(() => {
+            throw new ConfigError(`cannot read the admin token file ${o.adminTokenFile}`);
+          })
+        ).trim();
   const explicit = fromFile || process.env.ZG_ADMIN_TOKEN;
   if (o.adminUrl !== undefined) {
-    if (!explicit) throw new ConfigError("--admin-url needs the node's admin token", "pass --admin-token-file <path> or set ZG_ADMIN_TOKEN");
+    if (!explicit)
+      throw new ConfigError("--admin-url needs the node's admin token", "pass --admin-token-file <path> or set ZG_ADMIN_TOKEN");
     return { url: o.adminUrl.replace(/\/+$/, ""), token: explicit };
   }
   const path = resolve(o.config);
   if (!(await exists(path))) {
-    throw new ConfigError(`no provider configuration at ${path}`, "run this where 0g-provider init wrote it, pass --config <file>, or reach a running node with --admin-url <url> --admin-token-file <path> (npm start -- --keep prints both)");
+    throw new ConfigError(
+      `no provider configuration at ${path}`,
+      "run this where 0g-provider init wrote it, pass --config <file>, or reach a running node with --admin-url <url> --admin-token-file <path> (npm start -- --keep prints both)",
+    );
   }
   const { config, dir } = await loadConfig(path);
   return { url: `http://127.0.0.1:${config.admin.port}`, token: explicit ?? (await adminTokenOf(config, dir, false)).token };
@@ -202,9 +262,14 @@ async function admin(path: string, method: "GET" | "POST"): Promise<unknown> {
   try {
     res = await fetch(`${url}${path}`, { method, headers: { authorization: `Bearer ${token}` } });
   } catch {
-    throw new ZeroGError("NODE_NOT_RUNNING", `no provider node answers at ${url}`, { hint: "start it with 0g-provider start, or check --admin-url" });
+    throw new ZeroGError("NODE_NOT_RUNNING", `no provider node answers at ${url}`, {
+      hint: "start it with 0g-provider start, or check --admin-url",
+    });
   }
-  if (res.status === 401) throw new ZeroGError("ADMIN_REFUSED", "the admin API refused the token", { hint: "check ZG_ADMIN_TOKEN, --admin-token-file or the admin-token file beside the configuration" });
+  if (res.status === 401)
+    throw new ZeroGError("ADMIN_REFUSED", "the admin API refused the token", {
+      hint: "check ZG_ADMIN_TOKEN, --admin-token-file or the admin-token file beside the configuration",
+    });
   if (!res.ok) throw new ZeroGError("ADMIN_REFUSED", `the admin API answered ${res.status}`);
   return res.json();
 }
@@ -216,18 +281,25 @@ program
   .description("billed, acknowledged, unacknowledged and settled totals, earnings and recent settlements of the running node")
   .action(async () => {
     const s = (await admin("/admin/status", "GET")) as ProviderStatus;
-    print(s, [
-      `provider       ${s.provider}`,
-      `serving        ${s.url} (${s.backend}: ${s.models.join(", ")})`,
-      `lanes          ${s.lanes}`,
-      `billed         ${og(s.billed)}`,
-      `acknowledged   ${og(s.acknowledged)}`,
-      `unacknowledged ${og(s.unacknowledged)} on ${s.unacknowledgedLanes} lane(s)`,
-      `settled        ${og(s.settled)}`,
-      `in flight      ${og(s.reserved)} reserved`,
-      `earnings       ${og(s.earnings)} withdrawable from the escrow`,
-      ...(s.settlements.length === 0 ? ["settlements   none yet"] : s.settlements.slice(0, 10).map((t) => `settlement     ${t.at} ${t.status} ${t.items} voucher(s), ${og(t.paid)}, gas ${t.gasUsed}, tx ${t.txHash}`)),
-    ].join("\n"));
+    print(
+      s,
+      [
+        `provider       ${s.provider}`,
+        `serving        ${s.url} (${s.backend}: ${s.models.join(", ")})`,
+        `lanes          ${s.lanes}`,
+        `billed         ${og(s.billed)}`,
+        `acknowledged   ${og(s.acknowledged)}`,
+        `unacknowledged ${og(s.unacknowledged)} on ${s.unacknowledgedLanes} lane(s)`,
+        `settled        ${og(s.settled)}`,
+        `in flight      ${og(s.reserved)} reserved`,
+        `earnings       ${og(s.earnings)} withdrawable from the escrow`,
+        ...(s.settlements.length === 0
+          ? ["settlements   none yet"]
+          : s.settlements
+              .slice(0, 10)
+              .map((t) => `settlement     ${t.at} ${t.status} ${t.items} voucher(s), ${og(t.paid)}, gas ${t.gasUsed}, tx ${t.txHash}`)),
+      ].join("\n"),
+    );
   });
 
 program
@@ -249,7 +321,12 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
     const code = err instanceof ZeroGError ? err.code : "UNEXPECTED";
-    if (opts().json) process.stdout.write(JSON.stringify({ error: { code, message: (err as Error).message, ...(err instanceof ZeroGError && err.hint ? { hint: err.hint } : {}) } }) + "\n");
+    if (opts().json)
+      process.stdout.write(
+        JSON.stringify({
+          error: { code, message: (err as Error).message, ...(err instanceof ZeroGError && err.hint ? { hint: err.hint } : {}) },
+        }) + "\n",
+      );
     else process.stderr.write(errorLine(err) + "\n");
     return err instanceof ConfigError ? EXIT.usage : exitCodeFor(err);
   }

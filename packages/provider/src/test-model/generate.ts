@@ -26,18 +26,7 @@
  */
 import { createHash } from "node:crypto";
 import { writeFile } from "node:fs/promises";
-import {
-  bool,
-  encodeGguf,
-  f32,
-  f32Array,
-  i32Array,
-  str,
-  strArray,
-  u32,
-  type GgufMetadataValue,
-  type GgufTensor,
-} from "./gguf.js";
+import { bool, encodeGguf, f32, f32Array, i32Array, str, strArray, u32, type GgufMetadataValue, type GgufTensor } from "./gguf.js";
 
 export type TestModelKind = "scripted" | "function-call" | "random";
 
@@ -95,7 +84,10 @@ export interface TestModelInfo {
 
 export const DEFAULT_SCRIPTED_REPLY = "Hello from 0G Compute!";
 export const DEFAULT_FUNCTION_RESULT_REPLY = "Done.";
-export const DEFAULT_FUNCTION_CALL: TestModelFunctionCall = Object.freeze({ name: "get_weather", arguments: Object.freeze({ city: "Paris" }) });
+export const DEFAULT_FUNCTION_CALL: TestModelFunctionCall = Object.freeze({
+  name: "get_weather",
+  arguments: Object.freeze({ city: "Paris" }),
+});
 export const DEFAULT_CONTEXT_LENGTH = 2048;
 
 /** ChatML, as most instruction-tuned models ship it. node-llama-cpp resolves it to its ChatMLChatWrapper. */
@@ -399,7 +391,10 @@ function scriptedTensors(arch: Architecture, vocab: Vocabulary, script: Script):
   const classOf = new Map<number, number>();
   const classIndex = (token: number): number => {
     let k = classOf.get(token);
-    if (k === undefined) classOf.set(token, (k = classOf.size));
+    if (k === undefined) {
+      k = classOf.size;
+      classOf.set(token, k);
+    }
     return k;
   };
   const embd = new Float32Array(d * V);
@@ -439,12 +434,7 @@ function randomTensors(arch: Architecture, vocab: Vocabulary, seed: number): Ggu
 // Model assembly
 // ---------------------------------------------------------------------------------------------
 
-function metadata(
-  arch: Architecture,
-  vocab: Vocabulary,
-  name: string,
-  contextLength: number,
-): Array<readonly [string, GgufMetadataValue]> {
+function metadata(arch: Architecture, vocab: Vocabulary, name: string, contextLength: number): Array<readonly [string, GgufMetadataValue]> {
   const headDim = arch.embedding / arch.heads;
   return [
     ["general.architecture", str("llama")],
@@ -500,9 +490,10 @@ export function buildTestModel(options: TestModelOptions): BuiltTestModel {
     case "random": {
       const vocab = baseVocabulary();
       fillVocabulary(vocab, 2048);
-      const arch: Architecture = options.size === "bench"
-        ? { embedding: 384, layers: 6, feedForward: 1024, heads: 6, kvHeads: 2 }
-        : { embedding: 128, layers: 4, feedForward: 256, heads: 4, kvHeads: 2 };
+      const arch: Architecture =
+        options.size === "bench"
+          ? { embedding: 384, layers: 6, feedForward: 1024, heads: 6, kvHeads: 2 }
+          : { embedding: 128, layers: 4, feedForward: 256, heads: 4, kvHeads: 2 };
       const data = encodeGguf({
         metadata: metadata(arch, vocab, `0g-test-random-${options.size ?? "tiny"}-s${seed}`, contextLength),
         tensors: randomTensors(arch, vocab, seed),

@@ -109,7 +109,10 @@ const utf8 = new TextEncoder();
 function valueSize(value: GgufMetadataValue, strings: Map<string, Uint8Array>): number {
   const enc = (s: string): Uint8Array => {
     let e = strings.get(s);
-    if (e === undefined) strings.set(s, (e = utf8.encode(s)));
+    if (e === undefined) {
+      e = utf8.encode(s);
+      strings.set(s, e);
+    }
     return e;
   };
   switch (value.type) {
@@ -136,22 +139,28 @@ function writeValue(w: ByteWriter, value: GgufMetadataValue, strings: Map<string
   switch (value.type) {
     case "uint32":
       w.u32(GgufType.UINT32);
-      return w.u32(value.value);
+      w.u32(value.value);
+      return;
     case "int32":
       w.u32(GgufType.INT32);
-      return w.i32(value.value);
+      w.i32(value.value);
+      return;
     case "float32":
       w.u32(GgufType.FLOAT32);
-      return w.f32(value.value);
+      w.f32(value.value);
+      return;
     case "bool":
       w.u32(GgufType.BOOL);
-      return w.u8(value.value ? 1 : 0);
+      w.u8(value.value ? 1 : 0);
+      return;
     case "uint64":
       w.u32(GgufType.UINT64);
-      return w.u64(value.value);
+      w.u64(value.value);
+      return;
     case "string":
       w.u32(GgufType.STRING);
-      return w.string(enc(value.value));
+      w.string(enc(value.value));
+      return;
     case "stringArray":
       w.u32(GgufType.ARRAY);
       w.u32(GgufType.STRING);
@@ -179,7 +188,7 @@ function float32Bytes(data: Float32Array): Uint8Array {
   if (littleEndianHost) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
   const out = new Uint8Array(data.byteLength);
   const view = new DataView(out.buffer);
-  data.forEach((v, i) => view.setFloat32(i * 4, v, true));
+  for (let i = 0; i < data.length; i++) view.setFloat32(i * 4, data[i]!, true);
   return out;
 }
 

@@ -37,7 +37,16 @@ export interface FakeUpstreamOptions {
   json?: unknown;
 }
 
-type JsonSchema = { type?: string | string[]; properties?: Record<string, JsonSchema>; items?: JsonSchema; enum?: unknown[]; const?: unknown; anyOf?: JsonSchema[]; oneOf?: JsonSchema[]; minimum?: number };
+type JsonSchema = {
+  type?: string | string[];
+  properties?: Record<string, JsonSchema>;
+  items?: JsonSchema;
+  enum?: unknown[];
+  const?: unknown;
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  minimum?: number;
+};
 
 /**
  * A deterministic value that matches a JSON schema: strings are "Paris", numbers 1 (or the minimum),
@@ -120,26 +129,43 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
       res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: "upstream crashed" } }));
       return;
     }
-    const text = (c: unknown) => (typeof c === "string" ? c : Array.isArray(c) ? c.map((p: { text?: string }) => p.text ?? "").join(" ") : "");
+    const text = (c: unknown) =>
+      typeof c === "string" ? c : Array.isArray(c) ? c.map((p: { text?: string }) => p.text ?? "").join(" ") : "";
     const promptTokens = body.messages.reduce((s, m) => s + text(m.content).split(/\s+/).filter(Boolean).length + 4, 0);
     const max = body.max_tokens ?? words.length;
     const afterToolResult = body.messages.at(-1)?.role === "tool";
     const useTools = body.tools && body.tools.length > 0 && body.tool_choice !== "none" && !afterToolResult;
-    const named = typeof body.tool_choice === "object" && body.tool_choice !== null ? (body.tool_choice as { function?: { name?: string } }).function?.name : undefined;
-    const argsFor = (tool: { function: { parameters?: JsonSchema } }, fallback: unknown) => JSON.stringify(tool.function.parameters ? sampleFromSchema(tool.function.parameters) : fallback);
-    const chosen = named ? body.tools?.filter((t) => t.function.name === named) ?? [] : body.tools ?? [];
-    const toolCalls = useTools && chosen.length > 0
-      ? [
-          { id: "call_1", type: "function", function: { name: chosen[0]!.function.name, arguments: argsFor(chosen[0]!, { city: "Paris" }) } },
-          ...(!named && body.parallel_tool_calls !== false && chosen.length > 1 ? [{ id: "call_2", type: "function", function: { name: chosen[1]!.function.name, arguments: argsFor(chosen[1]!, {}) } }] : []),
-        ]
-      : [];
+    const named =
+      typeof body.tool_choice === "object" && body.tool_choice !== null
+        ? (body.tool_choice as { function?: { name?: string } }).function?.name
+        : undefined;
+    const argsFor = (tool: { function: { parameters?: JsonSchema } }, fallback: unknown) =>
+      JSON.stringify(tool.function.parameters ? sampleFromSchema(tool.function.parameters) : fallback);
+    const chosen = named ? (body.tools?.filter((t) => t.function.name === named) ?? []) : (body.tools ?? []);
+    const toolCalls =
+      useTools && chosen.length > 0
+        ? [
+            {
+              id: "call_1",
+              type: "function",
+              function: { name: chosen[0]!.function.name, arguments: argsFor(chosen[0]!, { city: "Paris" }) },
+            },
+            ...(!named && body.parallel_tool_calls !== false && chosen.length > 1
+              ? [{ id: "call_2", type: "function", function: { name: chosen[1]!.function.name, arguments: argsFor(chosen[1]!, {}) } }]
+              : []),
+          ]
+        : [];
     const rf = body.response_format?.type;
-    const replyWords = rf === "json_schema" ? jsonTokens(JSON.stringify(sampleFromSchema(body.response_format?.json_schema?.schema))) : rf === "json_object" ? jsonTokens(JSON.stringify(fake.json)) : words;
+    const replyWords =
+      rf === "json_schema"
+        ? jsonTokens(JSON.stringify(sampleFromSchema(body.response_format?.json_schema?.schema)))
+        : rf === "json_object"
+          ? jsonTokens(JSON.stringify(fake.json))
+          : words;
     const json = rf === "json_schema" || rf === "json_object";
     const join = (ws: string[]) => ws.join(json ? "" : " ");
     // Cut before the first stop sequence (whole words only), as an OpenAI server does.
-    const stops = (typeof body.stop === "string" ? [body.stop] : body.stop ?? []).filter((s) => s !== "");
+    const stops = (typeof body.stop === "string" ? [body.stop] : (body.stop ?? [])).filter((s) => s !== "");
     let full = replyWords;
     for (let n = 1; n <= replyWords.length && stops.length > 0; n++) {
       if (stops.some((s) => join(replyWords.slice(0, n)).includes(s))) {
@@ -153,9 +179,19 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     const finish = toolCalls.length > 0 ? "tool_calls" : out < full.length ? "length" : "stop";
     if (!body.stream) {
       if (fake.mode === "slow") await new Promise((r) => setTimeout(r, fake.slowMs * Math.max(1, reply.length)));
-      const message = toolCalls.length > 0 ? { role: "assistant", content: null, tool_calls: toolCalls } : { role: "assistant", content: join(reply) };
+      const message =
+        toolCalls.length > 0 ? { role: "assistant", content: null, tool_calls: toolCalls } : { role: "assistant", content: join(reply) };
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ id: "fake-1", object: "chat.completion", created: 0, model: "upstream", choices: [{ index: 0, message, finish_reason: finish }], ...(fake.mode === "no-usage" ? {} : { usage }) }));
+      res.end(
+        JSON.stringify({
+          id: "fake-1",
+          object: "chat.completion",
+          created: 0,
+          model: "upstream",
+          choices: [{ index: 0, message, finish_reason: finish }],
+          ...(fake.mode === "no-usage" ? {} : { usage }),
+        }),
+      );
       return;
     }
     res.writeHead(200, { "content-type": "text/event-stream" });
@@ -163,13 +199,27 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     const base = { id: "fake-1", object: "chat.completion.chunk", created: 0, model: "upstream" };
     if (toolCalls.length > 0) {
       toolCalls.forEach((call, index) => {
-        send({ ...base, choices: [{ index: 0, delta: { role: "assistant", tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }] } }] });
+        send({
+          ...base,
+          choices: [
+            {
+              index: 0,
+              delta: {
+                role: "assistant",
+                tool_calls: [{ index, id: call.id, type: "function", function: { name: call.function.name, arguments: "" } }],
+              },
+            },
+          ],
+        });
         send({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index, function: { arguments: call.function.arguments } }] } }] });
       });
     } else {
       for (let i = 0; i < reply.length; i++) {
         if (res.destroyed) return;
-        send({ ...base, choices: [{ index: 0, delta: { ...(i === 0 ? { role: "assistant" } : {}), content: (i === 0 || json ? "" : " ") + reply[i] } }] });
+        send({
+          ...base,
+          choices: [{ index: 0, delta: { ...(i === 0 ? { role: "assistant" } : {}), content: (i === 0 || json ? "" : " ") + reply[i] } }],
+        });
         if (fake.mode === "slow") await new Promise((r) => setTimeout(r, fake.slowMs));
       }
     }

@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { keccak256, parseEther, toHex, type Address, type Hex, type LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { type DeployParams } from "@0g-compute/contracts";
+import type { DeployParams } from "@0g-compute/contracts";
 import { startLocalChain, type LocalChain } from "@0g-compute/contracts/testing";
 import { createPaidFetch, resolveNetwork, ZeroGClient, type NetworkConfig, type PaidFetch, type PaidFetchOptions } from "@0g-compute/core";
 import type { Backend } from "../backend.js";
@@ -111,7 +111,12 @@ export async function startLocalNetwork(options: LocalNetworkOptions = {}): Prom
   const chain = await startLocalChain({ params: { lockSeconds: 600n, minFund: 0n, ...options.params } });
   const ownDir = !options.dir;
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), "0g-local-network-")));
-  const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry, fromBlock: chain.deployment.fromBlock });
+  const network = resolveNetwork("devnet", {
+    rpcUrl: chain.rpcUrl,
+    escrow: chain.deployment.escrow,
+    registry: chain.deployment.registry,
+    fromBlock: chain.deployment.fromBlock,
+  });
   const providers: LocalProvider[] = [];
   const stop = async (): Promise<void> => {
     for (const p of providers) {
@@ -127,14 +132,12 @@ export async function startLocalNetwork(options: LocalNetworkOptions = {}): Prom
     await stop();
     throw e;
   }
-  let nextUser = 0;
   return {
     chain,
     network,
     providers,
     dir,
     async newUser(o = {}) {
-      nextUser += 1;
       const privateKey = generatePrivateKey();
       const account = privateKeyToAccount(privateKey);
       await chain.testClient.setBalance({ address: account.address, value: parseEther("100") });
@@ -144,14 +147,28 @@ export async function startLocalNetwork(options: LocalNetworkOptions = {}): Prom
       const fund = o.fund ?? parseEther("0.1");
       if (fund > 0n) for (const i of o.providers ?? providers.map((p) => p.index)) await client.fund(providers[i]!.address, fund);
       const paidFetch = (over: Partial<PaidFetchOptions> = {}): PaidFetch =>
-        createPaidFetch({ network, publicClient: client.publicClient, domain: client.domain, user: account.address, signer: account, ...over });
+        createPaidFetch({
+          network,
+          publicClient: client.publicClient,
+          domain: client.domain,
+          user: account.address,
+          signer: account,
+          ...over,
+        });
       return { privateKey, account, client, paidFetch };
     },
     stop,
   };
 }
 
-async function startProvider(chain: LocalChain, network: NetworkConfig, dir: string, spec: LocalBackendSpec, index: number, options: LocalNetworkOptions): Promise<LocalProvider> {
+async function startProvider(
+  chain: LocalChain,
+  network: NetworkConfig,
+  dir: string,
+  spec: LocalBackendSpec,
+  index: number,
+  options: LocalNetworkOptions,
+): Promise<LocalProvider> {
   const wallet = chain.wallet(2 + index);
   const address = wallet.account.address;
   const responseSigner = privateKeyToAccount(generatePrivateKey());
@@ -168,7 +185,11 @@ async function startProvider(chain: LocalChain, network: NetworkConfig, dir: str
   } else {
     modelPath = spec.modelPath ?? join(dir, `provider-${index}-${spec.model ?? "scripted"}.gguf`);
     if (!spec.modelPath) {
-      const info = await writeTestModel(modelPath, { kind: spec.model ?? "scripted", seed: index + 1, ...(spec.model === "random" ? { size: "tiny" as const } : {}) });
+      const info = await writeTestModel(modelPath, {
+        kind: spec.model ?? "scripted",
+        seed: index + 1,
+        ...(spec.model === "random" ? { size: "tiny" as const } : {}),
+      });
       contextLength = info.contextLength;
       modelHash = info.sha256 as Hex;
     }
@@ -192,7 +213,10 @@ async function startProvider(chain: LocalChain, network: NetworkConfig, dir: str
     cacheMs: 1000,
     // Quiet unless ZG_LOCAL_NETWORK_LOG is set (then JSON lines on stderr, one per event).
     log: process.env.ZG_LOCAL_NETWORK_LOG
-      ? (event: string, fields: Record<string, unknown> = {}) => process.stderr.write(`${JSON.stringify({ provider: index, event, ...fields }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))}\n`)
+      ? (event: string, fields: Record<string, unknown> = {}) =>
+          process.stderr.write(
+            `${JSON.stringify({ provider: index, event, ...fields }, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v))}\n`,
+          )
       : () => undefined,
     ...options.node,
   });

@@ -14,7 +14,11 @@ const decimal = z.string().regex(/^\d{1,78}$/);
 export const zkVoucherSubmissionSchema = z.strictObject({
   user: z.string().regex(/^0x[0-9a-fA-F]{40}$/),
   voucher: z.strictObject({
-    leafIndex: z.number().int().min(0).max(2 ** 32 - 1),
+    leafIndex: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 32 - 1),
     cumulative: decimal,
     publicKey: z.tuple([decimal, decimal]),
     signature: z.strictObject({ R8: z.tuple([decimal, decimal]), S: decimal }),
@@ -51,10 +55,22 @@ export function zkVoucherIntake(options: ZkIntakeOptions): Hono {
     }
     const voucher: ZkVoucher = zkVoucherFromJson(body.voucher);
     if (!verifyZkVoucher(voucher, { chainId: options.chainId, escrow: options.escrow, provider: options.provider })) {
-      return c.json(protocolErrorBody("bad_signature", "the ZK voucher's signature does not verify for this chain, escrow and provider"), 401);
+      return c.json(
+        protocolErrorBody("bad_signature", "the ZK voucher's signature does not verify for this chain, escrow and provider"),
+        401,
+      );
     }
-    const channel = await options.publicClient.readContract({ address: options.escrow, abi: zkEscrowAbi, functionName: "getZkChannel", args: [getAddress(body.user), options.provider] });
-    if (channel.keyHash === 0n || channel.keyHash !== hash2(voucher.publicKey[0], voucher.publicKey[1]) || channel.leafIndex !== voucher.leafIndex) {
+    const channel = await options.publicClient.readContract({
+      address: options.escrow,
+      abi: zkEscrowAbi,
+      functionName: "getZkChannel",
+      args: [getAddress(body.user), options.provider],
+    });
+    if (
+      channel.keyHash === 0n ||
+      channel.keyHash !== hash2(voucher.publicKey[0], voucher.publicKey[1]) ||
+      channel.leafIndex !== voucher.leafIndex
+    ) {
       return c.json(protocolErrorBody("key_not_authorized", "the voucher's key and leaf are not the ones this user bound on-chain"), 401);
     }
     const held = options.store.putZkVoucher(voucher.leafIndex, voucher.cumulative, JSON.stringify(zkVoucherToJson(voucher)));

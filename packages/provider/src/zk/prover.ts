@@ -4,7 +4,7 @@ import { dirname, join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { spawn, type ChildProcess } from "node:child_process";
 import { ZeroGError } from "@0g-compute/core";
-import { type SnarkjsGroth16Proof } from "@0g-compute/core/zk";
+import type { SnarkjsGroth16Proof } from "@0g-compute/core/zk";
 
 /** Proving failed in the prover process. */
 export class ZkProverError extends ZeroGError {

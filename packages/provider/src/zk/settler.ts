@@ -1,4 +1,14 @@
-import { getContract, parseEventLogs, type Address, type Chain, type Hex, type LocalAccount, type PublicClient, type Transport, type WalletClient } from "viem";
+import {
+  getContract,
+  parseEventLogs,
+  type Address,
+  type Chain,
+  type Hex,
+  type LocalAccount,
+  type PublicClient,
+  type Transport,
+  type WalletClient,
+} from "viem";
 import { zkEscrowAbi } from "@0g-compute/contracts";
 import { toZeroGError } from "@0g-compute/core";
 import { buildZkBatch, syncZkState, zkProofWords, type ZkCircuitShape, type ZkSkipReason, type ZkVoucher } from "@0g-compute/core/zk";
@@ -72,7 +82,13 @@ export class ZkSettler {
   private async runOnce(retryOnStaleRoot: boolean): Promise<ZkSettlementRun> {
     const { deps } = this;
     const shape = deps.artifacts.shape;
-    const state = await syncZkState(deps.publicClient, deps.escrow, deps.provider, shape.depth, deps.fromBlock === undefined ? {} : { fromBlock: deps.fromBlock });
+    const state = await syncZkState(
+      deps.publicClient,
+      deps.escrow,
+      deps.provider,
+      shape.depth,
+      deps.fromBlock === undefined ? {} : { fromBlock: deps.fromBlock },
+    );
     const batch = buildZkBatch({
       shape,
       scope: { chainId: deps.publicClient.chain.id, escrow: deps.escrow, provider: deps.provider },
@@ -103,7 +119,12 @@ export class ZkSettler {
     const receipt = await deps.publicClient.waitForTransactionReceipt({ hash });
     if (receipt.status !== "success") throw toZeroGError(new Error(`ZK settlement ${hash} reverted`));
     const settled = parseEventLogs({ abi: zkEscrowAbi, logs: receipt.logs, eventName: "ZkSettled" })[0];
-    deps.log?.("zk_settled", { txHash: hash, applied: batch.applied.length, paid: batch.call.amount.toString(), gasUsed: receipt.gasUsed.toString() });
+    deps.log?.("zk_settled", {
+      txHash: hash,
+      applied: batch.applied.length,
+      paid: batch.call.amount.toString(),
+      gasUsed: receipt.gasUsed.toString(),
+    });
     return {
       txHash: hash,
       applied: batch.applied.length,

@@ -21,7 +21,11 @@ export function registerChatAndServe(program: Command, globals: () => GlobalOpti
     maxCost?: string;
   }
 
-  async function paidFetchFrom(opts: GlobalOptions, cmd: PaidOptions, client: ZeroGClient): Promise<{ paid: PaidFetch; store: FileLaneStore }> {
+  async function paidFetchFrom(
+    opts: GlobalOptions,
+    cmd: PaidOptions,
+    client: ZeroGClient,
+  ): Promise<{ paid: PaidFetch; store: FileLaneStore }> {
     await client.verifyDeployment();
     const store = await FileLaneStore.open(laneStoreDir(homeDir(opts), client.network));
     const paid = createPaidFetch({
@@ -31,7 +35,10 @@ export function registerChatAndServe(program: Command, globals: () => GlobalOpti
       user: client.address,
       signer: client.account,
       store,
-      select: { ...(cmd.model ? { model: cmd.model } : {}), ...(cmd.provider ? { provider: address(cmd.provider, "provider address") } : {}) },
+      select: {
+        ...(cmd.model ? { model: cmd.model } : {}),
+        ...(cmd.provider ? { provider: address(cmd.provider, "provider address") } : {}),
+      },
       defaultMaxTokens: Number(cmd.maxTokens),
       ...(cmd.maxCost ? { maxCostPerRequest: parseAmount(cmd.maxCost) } : {}),
     });
@@ -55,7 +62,12 @@ export function registerChatAndServe(program: Command, globals: () => GlobalOpti
       let total = 0n;
       const ask = async (text: string): Promise<string> => {
         history.push({ role: "user", content: text });
-        const body = { ...(cmd.model ? { model: cmd.model } : {}), messages: history, max_tokens: Number(cmd.maxTokens), stream: cmd.stream };
+        const body = {
+          ...(cmd.model ? { model: cmd.model } : {}),
+          messages: history,
+          max_tokens: Number(cmd.maxTokens),
+          stream: cmd.stream,
+        };
         const res = await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body: JSON.stringify(body) });
         let answer = "";
         if (cmd.stream) {
@@ -78,7 +90,9 @@ export function registerChatAndServe(program: Command, globals: () => GlobalOpti
         const r = paid.receipts[paid.receipts.length - 1];
         if (r) {
           total += r.fee;
-          process.stderr.write(`[${r.receipt.inputTokens} in + ${r.receipt.outputTokens} out tokens, ${formatAmount(r.fee)}, receipt verified, provider ${r.provider}]\n`);
+          process.stderr.write(
+            `[${r.receipt.inputTokens} in + ${r.receipt.outputTokens} out tokens, ${formatAmount(r.fee)}, receipt verified, provider ${r.provider}]\n`,
+          );
         }
         history.push({ role: "assistant", content: answer });
         return answer;
@@ -92,7 +106,21 @@ export function registerChatAndServe(program: Command, globals: () => GlobalOpti
         }
         if (prompt) {
           const answer = await ask(prompt);
-          if (opts.json) output(opts, { answer, receipts: paid.receipts.map((r) => ({ provider: r.provider, fee: r.fee, inputTokens: r.receipt.inputTokens, outputTokens: r.receipt.outputTokens, ticketDigest: r.ticketDigest })) }, () => "");
+          if (opts.json)
+            output(
+              opts,
+              {
+                answer,
+                receipts: paid.receipts.map((r) => ({
+                  provider: r.provider,
+                  fee: r.fee,
+                  inputTokens: r.receipt.inputTokens,
+                  outputTokens: r.receipt.outputTokens,
+                  ticketDigest: r.ticketDigest,
+                })),
+              },
+              () => "",
+            );
         } else {
           const rl = createInterface({ input: process.stdin, output: process.stderr });
           process.stderr.write("Interactive chat; an empty line or Ctrl-D ends it.\n");
@@ -114,7 +142,10 @@ export function registerChatAndServe(program: Command, globals: () => GlobalOpti
     .command("serve")
     .description("run a local OpenAI-compatible gateway on 127.0.0.1 that pays providers and verifies receipts")
     .option("--port <n>", "port on 127.0.0.1", "4000")
-    .option("--token-file <path>", "file holding the bearer token local clients must send (else env ZG_GATEWAY_TOKEN; default: a random token, printed)")
+    .option(
+      "--token-file <path>",
+      "file holding the bearer token local clients must send (else env ZG_GATEWAY_TOKEN; default: a random token, printed)",
+    )
     .option("--model <id>", "only this model")
     .option("--provider <address>", "only this provider")
     .option("--max-tokens <n>", "max_tokens for requests without one", "512")
@@ -122,9 +153,14 @@ export function registerChatAndServe(program: Command, globals: () => GlobalOpti
     .action(async (cmd: PaidOptions & { port: string; tokenFile?: string }) => {
       const opts = globals();
       // The token never goes on the command line, where every local user can read it (ps, /proc).
-      const fromFile = cmd.tokenFile === undefined ? undefined : (await readFile(cmd.tokenFile, "utf8").catch(() => {
-        throw new InvalidArgumentError(`cannot read the token file ${cmd.tokenFile}`);
-      })).trim();
+      const fromFile =
+        cmd.tokenFile === undefined
+          ? undefined
+          : (
+              await readFile(cmd.tokenFile, "utf8").catch(() => {
+                throw new InvalidArgumentError(`cannot read the token file ${cmd.tokenFile}`);
+              })
+            ).trim();
       if (fromFile === "") throw new InvalidArgumentError(`the token file ${cmd.tokenFile} is empty`);
       const client = await clientFrom(opts);
       const { paid, store } = await paidFetchFrom(opts, cmd, client);

@@ -40,7 +40,11 @@ export function registerFunds(program: Command, globals: () => GlobalOptions): v
       const client = await clientFrom(opts);
       const r = await client.requestWithdraw(p, amount === "all" ? "all" : parseAmount(amount));
       const now = await chainNow(client);
-      output(opts, { provider: p, amount: r.amount, unlockAt: r.unlockAt, tx: r.hash }, () => `requested ${formatAmount(r.amount)} from ${p}; completes after ${when(r.unlockAt, now)}`);
+      output(
+        opts,
+        { provider: p, amount: r.amount, unlockAt: r.unlockAt, tx: r.hash },
+        () => `requested ${formatAmount(r.amount)} from ${p}; completes after ${when(r.unlockAt, now)}`,
+      );
     });
   withdraw
     .command("complete <provider>")
@@ -51,7 +55,11 @@ export function registerFunds(program: Command, globals: () => GlobalOptions): v
       const p = address(provider, "provider address");
       const client = await clientFrom(opts);
       const r = await client.completeWithdraw(p, { toWallet: !cmd.keepInLedger });
-      output(opts, { provider: p, amount: r.amount, txs: r.transactions.map((t) => t.hash) }, () => `withdrew ${formatAmount(r.amount)} from the channel to ${p}${cmd.keepInLedger ? " to your ledger" : " to your wallet"}`);
+      output(
+        opts,
+        { provider: p, amount: r.amount, txs: r.transactions.map((t) => t.hash) },
+        () => `withdrew ${formatAmount(r.amount)} from the channel to ${p}${cmd.keepInLedger ? " to your ledger" : " to your wallet"}`,
+      );
     });
   withdraw
     .command("cancel <provider>")
@@ -86,8 +94,14 @@ export function registerFunds(program: Command, globals: () => GlobalOptions): v
           `account  ${client.address}`,
           `wallet   ${formatAmount(b.wallet)}`,
           `ledger   ${formatAmount(b.ledger)} (withdrawable at once)`,
-          ...(b.channels.length === 0 ? ["channels none"] : b.channels.map((c) =>
-            `channel  ${c.provider}: ${formatAmount(c.balance)}` + (c.pendingWithdraw > 0n ? `, withdrawing ${formatAmount(c.pendingWithdraw)} after ${when(c.unlockAt, now)}` : "") + `, settled so far ${formatAmount(c.ownerSettled)}`)),
+          ...(b.channels.length === 0
+            ? ["channels none"]
+            : b.channels.map(
+                (c) =>
+                  `channel  ${c.provider}: ${formatAmount(c.balance)}` +
+                  (c.pendingWithdraw > 0n ? `, withdrawing ${formatAmount(c.pendingWithdraw)} after ${when(c.unlockAt, now)}` : "") +
+                  `, settled so far ${formatAmount(c.ownerSettled)}`,
+              )),
         ].join("\n"),
       );
     });

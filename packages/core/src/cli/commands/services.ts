@@ -24,10 +24,15 @@ export function registerServices(program: Command, globals: () => GlobalOptions)
       output(opts, rows, () =>
         rows.length === 0
           ? "no services listed"
-          : rows.map((s) =>
-              `${s.model}  ${s.name}@${s.provider}\n  in ${perMillion(s.inputPrice)} / out ${perMillion(s.outputPrice)} per 1M tokens, v${s.version}, ${s.healthy ? `healthy ${Math.round(s.latencyMs ?? 0)} ms` : "unreachable"}\n  ${s.endpoint}` +
-              (s.pending ? `\n  scheduled: v${s.pending.version} in ${perMillion(s.pending.inputPrice)} / out ${perMillion(s.pending.outputPrice)} from ${when(s.pending.effectiveAt, now)}` : ""),
-            ).join("\n"),
+          : rows
+              .map(
+                (s) =>
+                  `${s.model}  ${s.name}@${s.provider}\n  in ${perMillion(s.inputPrice)} / out ${perMillion(s.outputPrice)} per 1M tokens, v${s.version}, ${s.healthy ? `healthy ${Math.round(s.latencyMs ?? 0)} ms` : "unreachable"}\n  ${s.endpoint}` +
+                  (s.pending
+                    ? `\n  scheduled: v${s.pending.version} in ${perMillion(s.pending.inputPrice)} / out ${perMillion(s.pending.outputPrice)} from ${when(s.pending.effectiveAt, now)}`
+                    : ""),
+              )
+              .join("\n"),
       );
     });
 }
