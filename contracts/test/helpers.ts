@@ -6,7 +6,6 @@ import { startLocalChain, type LocalChain, type LocalChainOptions, type LocalWal
 import { escrowDomain, signTicket, toVoucher, type EscrowDomain, type Terms, type Voucher } from "@0g-compute/core";
 
 export const ZERO32 = `0x${"0".repeat(64)}` as Hex;
-export const ONE_ETHER = 10n ** 18n;
 
 export interface Fixture {
   chain: LocalChain;

@@ -181,7 +181,7 @@ function circuitPower(info: { nConstraints: number; nPubInputs: number; nOutputs
 }
 
 /** Path of the cached test ptau of `power`, generated if missing. */
-export async function ensureTestPtau(power: number, log: (m: string) => void = () => undefined): Promise<string> {
+async function ensureTestPtau(power: number, log: (m: string) => void = () => undefined): Promise<string> {
   const dir = join(ZK_BUILD_DIR, "ptau");
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `test_seeded_${power}.ptau`);

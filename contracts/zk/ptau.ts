@@ -18,9 +18,9 @@ import { openSync, writeSync, closeSync, renameSync } from "node:fs";
 import { buildBn128, type Bn128, type TaskCommand, type WasmGroup } from "ffjavascript";
 
 /** The BN254 scalar field order. */
-export const BN254_R = 21888242871839275222246405745257275088548364400416034343698204186575808495617n;
+const BN254_R = 21888242871839275222246405745257275088548364400416034343698204186575808495617n;
 /** The BN254 base field order. */
-export const BN254_Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583n;
+const BN254_Q = 21888242871839275222246405745257275088696311157297823662689037894645226208583n;
 
 const R = BN254_R;
 
@@ -63,14 +63,14 @@ function batchInverse(values: bigint[]): bigint[] {
 }
 
 /** The secret scalars of a test ceremony, derived from a public seed. */
-export interface TestToxicWaste {
+interface TestToxicWaste {
   tau: bigint;
   alpha: bigint;
   beta: bigint;
 }
 
 /** Derive tau, alpha and beta from a public seed (SHA-256, reduced into the scalar field, never zero). */
-export function toxicWasteFromSeed(seed: string): TestToxicWaste {
+function toxicWasteFromSeed(seed: string): TestToxicWaste {
   const derive = (label: string): bigint => {
     const h = createHash("sha256").update(`0g-compute test ptau/${label}/${seed}`).digest("hex");
     const v = mod(BigInt(`0x${h}`));

@@ -50,7 +50,7 @@ export class Words {
 const separators = new Map<string, Uint8Array>();
 
 /** The EIP-712 domain separator (cached per domain). */
-export function domainSeparator(domain: EscrowDomain): Uint8Array {
+function domainSeparator(domain: EscrowDomain): Uint8Array {
   const key = `${domain.chainId}:${domain.verifyingContract.toLowerCase()}:${domain.name}:${domain.version}`;
   let sep = separators.get(key);
   if (!sep) {

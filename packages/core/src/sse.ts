@@ -1,3 +1,5 @@
+import { ZeroGError } from "./errors.js";
+
 /** One server-sent event, as the SSE specification parses it. */
 export interface SseEvent {
   /** The `data` field, multi-line values joined with `\n`, no trailing newline. */
@@ -86,5 +88,39 @@ export class SseParser {
     this.event = undefined;
     this.id = undefined;
     this.hasData = false;
+  }
+}
+
+/** A stream event whose `data` is not JSON, where an OpenAI-style stream must carry JSON. */
+export class SseJsonError extends ZeroGError {
+  constructor(readonly data: string) {
+    super("SSE_NOT_JSON", `a stream event is not JSON: ${data.slice(0, 80)}`);
+  }
+}
+
+/**
+ * The events of an OpenAI-style stream (`text/event-stream` whose events carry JSON), parsed: each event's
+ * `data` as JSON, in order, until `data: [DONE]` or the end of the body. Throws {@link SseJsonError} on an
+ * event that is not JSON. One reader for every consumer of such a stream (clients, the provider's upstream).
+ *
+ * @example
+ * for await (const chunk of readSseJson<{ choices: { delta: { content?: string } }[] }>(res.body!)) {
+ *   process.stdout.write(chunk.choices[0]?.delta.content ?? "");
+ * }
+ */
+export async function* readSseJson<T = unknown>(body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>): AsyncGenerator<T, void> {
+  const parser = new SseParser();
+  const decoder = new TextDecoder();
+  for await (const bytes of body as AsyncIterable<Uint8Array>) {
+    for (const ev of parser.push(decoder.decode(bytes, { stream: true }))) {
+      if (ev.data === "[DONE]") return;
+      let parsed: T;
+      try {
+        parsed = JSON.parse(ev.data) as T;
+      } catch {
+        throw new SseJsonError(ev.data);
+      }
+      yield parsed;
+    }
   }
 }

@@ -41,7 +41,7 @@ export interface AgentExampleResult {
 }
 
 /** The tool the agent may call. */
-export const getWeather = tool(async ({ city }: { city: string }) => `It is sunny and 21 °C in ${city}.`, {
+const getWeather = tool(async ({ city }: { city: string }) => `It is sunny and 21 °C in ${city}.`, {
   name: "get_weather",
   description: "Current weather in a city.",
   schema: z.object({ city: z.string().describe("The city, e.g. Paris") }),

@@ -18,7 +18,7 @@ import { convertToOpenAITool } from "@langchain/core/utils/function_calling";
 import { ChatZeroGError } from "./errors.js";
 
 /** A content part of an OpenAI message. */
-export type OpenAIContentPart = { type: "text"; text: string } | { type: "image_url"; image_url: { url: string; detail?: string } };
+type OpenAIContentPart = { type: "text"; text: string } | { type: "image_url"; image_url: { url: string; detail?: string } };
 
 /** A message of the OpenAI chat-completions API. */
 export type OpenAIMessage =
@@ -28,7 +28,7 @@ export type OpenAIMessage =
   | { role: "tool"; content: string; tool_call_id: string };
 
 /** A tool call as the OpenAI API writes it. */
-export interface OpenAIToolCall {
+interface OpenAIToolCall {
   id: string;
   type: "function";
   function: { name: string; arguments: string };

@@ -86,7 +86,7 @@ export async function accountFrom(opts: GlobalOptions): Promise<LocalAccount> {
 }
 
 /** Human progress on stderr for each transaction. */
-export function progressPrinter(): (p: TxProgress) => void {
+function progressPrinter(): (p: TxProgress) => void {
   return (p) => {
     if (p.stage === "simulating") process.stderr.write(`… ${p.action}: checking\n`);
     else if (p.stage === "sent") process.stderr.write(`… ${p.action}: sent ${p.hash}, waiting for it to be mined\n`);
@@ -110,7 +110,7 @@ export async function clientFrom(opts: GlobalOptions, options: { needKey?: boole
 }
 
 /** JSON with bigints as decimal strings. */
-export function toJson(value: unknown): string {
+function toJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2);
 }
 

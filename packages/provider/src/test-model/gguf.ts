@@ -20,7 +20,7 @@ const GgufType = { UINT32: 4, INT32: 5, FLOAT32: 6, BOOL: 7, STRING: 8, ARRAY: 9
 const GGML_TYPE_F32 = 0;
 
 /** The default alignment of the data section and of every tensor (the `general.alignment` default). */
-export const GGUF_ALIGNMENT = 32;
+const GGUF_ALIGNMENT = 32;
 
 /** A typed metadata value. Build one with the helpers below ({@link u32}, {@link str}, ...). */
 export type GgufMetadataValue =
@@ -35,11 +35,9 @@ export type GgufMetadataValue =
   | { readonly type: "int32Array"; readonly value: ArrayLike<number> };
 
 export const u32 = (value: number): GgufMetadataValue => ({ type: "uint32", value });
-export const i32 = (value: number): GgufMetadataValue => ({ type: "int32", value });
 export const f32 = (value: number): GgufMetadataValue => ({ type: "float32", value });
 export const bool = (value: boolean): GgufMetadataValue => ({ type: "bool", value });
 export const str = (value: string): GgufMetadataValue => ({ type: "string", value });
-export const u64 = (value: bigint): GgufMetadataValue => ({ type: "uint64", value });
 export const strArray = (value: readonly string[]): GgufMetadataValue => ({ type: "stringArray", value });
 export const f32Array = (value: ArrayLike<number>): GgufMetadataValue => ({ type: "float32Array", value });
 export const i32Array = (value: ArrayLike<number>): GgufMetadataValue => ({ type: "int32Array", value });
