@@ -100,7 +100,7 @@ export class SseJsonError extends ZeroGError {
 
 /**
  * The events of an OpenAI-style stream (`text/event-stream` whose events carry JSON), parsed: each event's
- * `data` as JSON, in order, until `data: [DONE]` or the end of the body. Throws {@link SseJsonError} on an
+ * `data` as JSON, in order, to the end of the body (`data: [DONE]` is skipped). Throws {@link SseJsonError} on an
  * event that is not JSON. One reader for every consumer of such a stream (clients, the provider's upstream).
  *
  * @example
@@ -113,7 +113,9 @@ export async function* readSseJson<T = unknown>(body: ReadableStream<Uint8Array>
   const decoder = new TextDecoder();
   for await (const bytes of body as AsyncIterable<Uint8Array>) {
     for (const ev of parser.push(decoder.decode(bytes, { stream: true }))) {
-      if (ev.data === "[DONE]") return;
+      // Read on to the end of the body even after [DONE]: a paying client verifies the receipt when the
+      // body ends, and stopping early would cancel the stream before that.
+      if (ev.data === "[DONE]") continue;
       let parsed: T;
       try {
         parsed = JSON.parse(ev.data) as T;

@@ -14,7 +14,8 @@ import {
   RECEIPT_HEADER,
   receiptFromWire,
   SpendingLimit,
-  SseParser,
+  readSseJson,
+  SseJsonError,
   ZeroGClient,
   ZeroGError,
   type LaneStore,
@@ -570,41 +571,29 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
     const body = this.body(messages, options, true);
     const res = await this.caller.callWithOptions(signal ? { signal } : {}, () => this.post(body, signal));
     if (!res.body) throw new ChatZeroGError("CHAT_BAD_RESPONSE", "the provider sent an empty stream");
-    const reader = res.body.getReader();
-    const decoder = new TextDecoder();
-    const parser = new SseParser();
     let usage: OpenAIUsage | undefined;
     let digest: string | undefined;
     let model: string | undefined;
     let id: string | undefined;
+    type StreamEvent = OpenAIStreamChunk & { error?: { code?: string; message?: string } } & Record<string, unknown>;
     try {
-      for (;;) {
-        // The stream ends only after the receipt in its last event has been verified (or it errors).
-        const { done, value } = await reader.read();
-        if (done) break;
-        for (const event of parser.push(decoder.decode(value, { stream: true }))) {
-          if (event.data === "[DONE]") continue;
-          let data: OpenAIStreamChunk & { error?: { code?: string; message?: string } } & Record<string, unknown>;
-          try {
-            data = JSON.parse(event.data) as typeof data;
-          } catch {
-            throw new ChatZeroGError("CHAT_BAD_RESPONSE", "the provider streamed an event that is not JSON");
-          }
-          if (data.error)
-            throw new ProviderError(502, data.error.code ?? "stream_error", data.error.message ?? "the provider failed mid-stream");
-          if (data[RECEIPT_FIELD] !== undefined) digest = receiptFromWire(data[RECEIPT_FIELD]).ticketDigest;
-          if (data.usage) usage = data.usage;
-          if (data.model) model = data.model;
-          if (data.id) id = data.id;
-          const delta = deltaToChunk(data);
-          if (!delta) continue;
-          const chunk = new ChatGenerationChunk({ text: delta.text, message: delta.message });
-          yield chunk;
-          await runManager?.handleLLMNewToken(delta.text, { prompt: 0, completion: 0 }, undefined, undefined, undefined, { chunk });
-        }
+      // The stream ends only after the receipt in its last event has been verified (or it errors).
+      for await (const data of readSseJson<StreamEvent>(res.body)) {
+        if (data.error)
+          throw new ProviderError(502, data.error.code ?? "stream_error", data.error.message ?? "the provider failed mid-stream");
+        if (data[RECEIPT_FIELD] !== undefined) digest = receiptFromWire(data[RECEIPT_FIELD]).ticketDigest;
+        if (data.usage) usage = data.usage;
+        if (data.model) model = data.model;
+        if (data.id) id = data.id;
+        const delta = deltaToChunk(data);
+        if (!delta) continue;
+        const chunk = new ChatGenerationChunk({ text: delta.text, message: delta.message });
+        yield chunk;
+        await runManager?.handleLLMNewToken(delta.text, { prompt: 0, completion: 0 }, undefined, undefined, undefined, { chunk });
       }
-    } finally {
-      reader.releaseLock();
+    } catch (err) {
+      if (err instanceof SseJsonError) throw new ChatZeroGError("CHAT_BAD_RESPONSE", "the provider streamed an event that is not JSON");
+      throw err;
     }
     const fields: AIMessageChunkFields = {
       content: "",

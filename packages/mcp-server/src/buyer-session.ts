@@ -13,7 +13,7 @@ import {
   SpendingLimit,
   SpendingLimitError,
   type SpendingReservation,
-  SseParser,
+  readSseJson,
   toZeroGError,
   ZeroGClient,
   type LaneStore,
@@ -267,29 +267,19 @@ export class BuyerSession {
         body: JSON.stringify(body),
         ...(hooks.signal ? { signal: hooks.signal } : {}),
       });
-      const parser = new SseParser();
-      const decoder = new TextDecoder();
       let text = "";
       let finishReason: string | undefined;
       let chunks = 0;
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        for (const ev of parser.push(decoder.decode(chunk, { stream: true }))) {
-          if (ev.data === "[DONE]") continue;
-          let parsed: { choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[] };
-          try {
-            parsed = JSON.parse(ev.data) as typeof parsed;
-          } catch {
-            continue;
-          }
-          const choice = parsed.choices?.[0];
-          if (!choice) continue;
-          if (choice.delta?.content) {
-            text += choice.delta.content;
-            chunks += 1;
-            hooks.progress?.(`received ${chunks} chunk${chunks === 1 ? "" : "s"} from ${model}`);
-          }
-          if (choice.finish_reason) finishReason = choice.finish_reason;
+      type StreamChunk = { choices?: { delta?: { content?: string | null }; finish_reason?: string | null }[] };
+      for await (const parsed of readSseJson<StreamChunk>(res.body!)) {
+        const choice = parsed.choices?.[0];
+        if (!choice) continue;
+        if (choice.delta?.content) {
+          text += choice.delta.content;
+          chunks += 1;
+          hooks.progress?.(`received ${chunks} chunk${chunks === 1 ? "" : "s"} from ${model}`);
         }
+        if (choice.finish_reason) finishReason = choice.finish_reason;
       }
       // The stream ends only after its receipt was verified (or it errors): the receipt is the newest.
       const receipt = this.receiptList[this.receiptList.length - 1];

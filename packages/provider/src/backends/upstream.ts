@@ -1,4 +1,4 @@
-import { SseParser } from "@0g-compute/core";
+import { readSseJson, SseJsonError } from "@0g-compute/core";
 import {
   BackendError,
   type Backend,
@@ -106,32 +106,21 @@ export class UpstreamBackend implements Backend {
       throw new BackendError(`upstream unreachable: ${(cause as Error).message}`, { cause });
     }
     if (!res.ok || !res.body) throw new BackendError(`upstream answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
-    const parser = new SseParser();
-    const decoder = new TextDecoder();
     let usage: UpstreamUsage | undefined;
     let contentChunks = 0;
     try {
-      for await (const bytes of res.body as unknown as AsyncIterable<Uint8Array>) {
-        for (const ev of parser.push(decoder.decode(bytes, { stream: true }))) {
-          if (ev.data === "[DONE]") continue;
-          let chunk: ChatCompletionChunk & { usage?: UpstreamUsage };
-          try {
-            chunk = JSON.parse(ev.data) as ChatCompletionChunk & { usage?: UpstreamUsage };
-          } catch (cause) {
-            throw new BackendError("upstream streamed invalid JSON", { cause });
-          }
-          if (chunk.usage) usage = chunk.usage;
-          if (Array.isArray(chunk.choices) && chunk.choices.length > 0) {
-            const { usage: _u, ...rest } = chunk;
-            contentChunks += 1;
-            yield rest as ChatCompletionChunk;
-          }
+      for await (const chunk of readSseJson<ChatCompletionChunk & { usage?: UpstreamUsage }>(res.body)) {
+        if (chunk.usage) usage = chunk.usage;
+        if (Array.isArray(chunk.choices) && chunk.choices.length > 0) {
+          const { usage: _u, ...rest } = chunk;
+          contentChunks += 1;
+          yield rest as ChatCompletionChunk;
         }
       }
     } catch (err) {
       if (limits.signal.aborted)
         return { inputTokens: usage?.prompt_tokens ?? 0, outputTokens: Math.min(contentChunks, limits.maxOutputTokens) };
-      if (err instanceof BackendError) throw err;
+      if (err instanceof SseJsonError) throw new BackendError("upstream streamed invalid JSON", { cause: err });
       throw new BackendError(`upstream stream failed: ${(err as Error).message}`, { cause: err });
     }
     if (limits.signal.aborted)

@@ -9,7 +9,7 @@ import { FileLaneStore } from "../../file-lane-store.js";
 import { startGateway } from "../../gateway.js";
 import { laneStoreDir } from "../../network-env.js";
 import { createPaidFetch, type PaidFetch } from "../../paid-fetch.js";
-import { SseParser } from "../../sse.js";
+import { readSseJson } from "../../sse.js";
 import { address, clientFrom, homeDir, output, type GlobalOptions } from "../context.js";
 
 /** `chat` and `serve`: buying answers in a terminal, or for any OpenAI client through the local gateway. */
@@ -71,15 +71,10 @@ export function registerChatAndServe(program: Command, globals: () => GlobalOpti
         const res = await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body: JSON.stringify(body) });
         let answer = "";
         if (cmd.stream) {
-          const parser = new SseParser();
-          const decoder = new TextDecoder();
-          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-            for (const ev of parser.push(decoder.decode(chunk, { stream: true }))) {
-              if (ev.data === "[DONE]") continue;
-              const delta = (JSON.parse(ev.data) as { choices?: { delta?: { content?: string } }[] }).choices?.[0]?.delta?.content ?? "";
-              answer += delta;
-              if (!opts.json) process.stdout.write(delta);
-            }
+          for await (const chunk of readSseJson<{ choices?: { delta?: { content?: string } }[] }>(res.body!)) {
+            const delta = chunk.choices?.[0]?.delta?.content ?? "";
+            answer += delta;
+            if (!opts.json) process.stdout.write(delta);
           }
           if (!opts.json) process.stdout.write("\n");
         } else {
