@@ -80,16 +80,6 @@ export interface ProviderContext {
 
 const PATH = "/v1/chat/completions";
 
-class HttpRefusal extends Error {
-  constructor(
-    readonly code: ProtocolErrorCode,
-    message: string,
-    readonly details?: Record<string, unknown>,
-  ) {
-    super(message);
-  }
-}
-
 function refuse(c: Context, ctx: ProviderContext, code: ProtocolErrorCode, message: string, details?: Record<string, unknown>): Response {
   ctx.metrics.refusals.inc({ code });
   return c.json(protocolErrorBody(code, message, details), PROTOCOL_ERROR_CODES[code] as 400);
@@ -102,8 +92,8 @@ function clientAddress(c: Context): string {
   return (c.env as { incoming?: IncomingMessage } | undefined)?.incoming?.socket.remoteAddress ?? "unknown";
 }
 
-function tooLarge(limit?: number): HttpRefusal {
-  return new HttpRefusal(
+function tooLarge(limit?: number): AdmissionError {
+  return new AdmissionError(
     "request_too_large",
     "the request body is larger than this provider accepts",
     limit === undefined ? undefined : { maxBytes: limit },
@@ -219,13 +209,14 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     let signer: Address | undefined;
     try {
       if (!refusalsPerAddress.allowed(address))
-        throw new HttpRefusal("rate_limited", "too many refused requests from this address; slow down");
+        throw new AdmissionError("rate_limited", "too many refused requests from this address; slow down");
       const ticket = readTicket(c);
       const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now: clock(), recover: recoverNative });
       signer = checked.signer;
       if (!acksPerKey.take(lower(signer)))
-        throw new HttpRefusal("rate_limited", "too many acknowledgements from this key; one per receipt batch is enough");
-      if (!checked.ackOnly) throw new HttpRefusal("bad_ticket", "an acknowledgement carries an ack-only ticket (maxCost 0, requestHash 0)");
+        throw new AdmissionError("rate_limited", "too many acknowledgements from this key; one per receipt batch is enough");
+      if (!checked.ackOnly)
+        throw new AdmissionError("bad_ticket", "an acknowledgement carries an ack-only ticket (maxCost 0, requestHash 0)");
       const admitted = await ctx.store.group(() =>
         ctx.store.acknowledge({ ticket, signer: checked.signer, digest: checked.digest, now: Date.now() }),
       );
@@ -270,7 +261,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
 
   function readTicket(c: Context): SignedTicket {
     const header = c.req.header(TICKET_HEADER);
-    if (!header) throw new HttpRefusal("ticket_missing", `every request needs an ${TICKET_HEADER} header`);
+    if (!header) throw new AdmissionError("ticket_missing", `every request needs an ${TICKET_HEADER} header`);
     return ticketFromWire(decodeHeader("ticket", header));
   }
 
@@ -297,34 +288,34 @@ export function createProviderApp(ctx: ProviderContext): Hono {
    */
   async function admit(c: Context, address: string, seen: { signer?: Address; bodyRead?: boolean }): Promise<Admission> {
     if (!refusalsPerAddress.allowed(address))
-      throw new HttpRefusal("rate_limited", "too many refused requests from this address; slow down");
+      throw new AdmissionError("rate_limited", "too many refused requests from this address; slow down");
     const encoding = c.req.header("content-encoding") ?? "identity";
-    if (encoding !== "identity") throw new HttpRefusal("encoding_not_supported", "send the request body with identity encoding");
+    if (encoding !== "identity") throw new AdmissionError("encoding_not_supported", "send the request body with identity encoding");
     const declared = c.req.header("content-length");
     if (declared !== undefined && Number(declared) > ctx.maxBodyBytes) throw tooLarge(ctx.maxBodyBytes);
 
     const ticket = readTicket(c);
-    if (isAckOnly(ticket)) throw new HttpRefusal("bad_ticket", "an ack-only ticket cannot pay for a request");
+    if (isAckOnly(ticket)) throw new AdmissionError("bad_ticket", "an ack-only ticket cannot pay for a request");
     const service = await ctx.services.byId(ticket.terms.serviceId);
     const terms = await ctx.services.honoured(ticket.terms.serviceId);
-    if (!service || !terms) throw new HttpRefusal("terms_changed", `no service ${ticket.terms.serviceId} is listed by this provider`);
+    if (!service || !terms) throw new AdmissionError("terms_changed", `no service ${ticket.terms.serviceId} is listed by this provider`);
     // Deadlines are on this node's clock, never the chain's (docs/protocol.md, "Time").
     const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now: clock(), terms, recover: recoverNative });
     seen.signer = checked.signer;
     if (!refusalsPerKey.allowed(lower(checked.signer)))
-      throw new HttpRefusal("rate_limited", "too many refused requests from this key; slow down");
+      throw new AdmissionError("rate_limited", "too many refused requests from this key; slow down");
 
     let laneCap: bigint | undefined;
     if (checked.signer.toLowerCase() !== ticket.user.toLowerCase()) {
       const lane = await ctx.chain.keyLane(ticket.user, checked.signer);
       if (lane.validUntil === 0n)
-        throw new HttpRefusal(
+        throw new AdmissionError(
           "key_not_authorized",
           "the ticket's signer is neither the user nor a session key authorized for this channel",
         );
       // A key's expiry is enforced on-chain, so it is compared with the chain's time.
       if ((await ctx.chain.now()) + BigInt(ctx.maxRequestSeconds) > lane.validUntil)
-        throw new HttpRefusal("key_expired", "the session key expires before this request could finish", {
+        throw new AdmissionError("key_expired", "the session key expires before this request could finish", {
           validUntil: lane.validUntil.toString(),
         });
       laneCap = lane.cap;
@@ -357,27 +348,27 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     try {
       json = JSON.parse(new TextDecoder().decode(raw));
     } catch {
-      throw new HttpRefusal("invalid_request", "the body is not valid JSON");
+      throw new AdmissionError("invalid_request", "the body is not valid JSON");
     }
     const parsed = chatBodySchema.safeParse(json);
     if (!parsed.success)
-      throw new HttpRefusal("invalid_request", parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
+      throw new AdmissionError("invalid_request", parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
     const body = parsed.data;
     const model = ctx.backend.models().find((m) => m.id === service.model);
     if (!model || (body.model !== undefined && body.model !== service.model)) {
-      throw new HttpRefusal("model_not_found", `the ticket's service serves ${service.model}, not ${body.model ?? "(none)"}`, {
+      throw new AdmissionError("model_not_found", `the ticket's service serves ${service.model}, not ${body.model ?? "(none)"}`, {
         models: ctx.backend.models().map((m) => m.id),
       });
     }
 
     const maxTokens = body.max_completion_tokens ?? body.max_tokens;
-    if (maxTokens === undefined) throw new HttpRefusal("max_tokens_required", "set max_tokens: it bounds what the request can cost");
+    if (maxTokens === undefined) throw new AdmissionError("max_tokens_required", "set max_tokens: it bounds what the request can cost");
     // The client accepts a receipt only for input tokens within this bound (core computes it from the same
     // bytes), so a longer rendered prompt is refused here, before anything is reserved or billed.
     const clientBound = inputTokenBound(body, raw.length);
     const exactInput = await ctx.backend.countInputTokens(body);
     if (exactInput !== undefined && exactInput > clientBound) {
-      throw new HttpRefusal(
+      throw new AdmissionError(
         "prompt_too_long",
         `the rendered prompt has ${exactInput} tokens, more than the ${clientBound} a client accepts for this request (its bytes plus the template allowance)`,
         { inputTokens: exactInput, inputBound: clientBound },
@@ -385,7 +376,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     }
     // The engine needs one free slot after the prompt, so a prompt may use at most contextLength - 2 tokens.
     if (exactInput !== undefined && exactInput >= model.contextLength - 1) {
-      throw new HttpRefusal("prompt_too_long", `the prompt has ${exactInput} tokens; the context holds ${model.contextLength}`, {
+      throw new AdmissionError("prompt_too_long", `the prompt has ${exactInput} tokens; the context holds ${model.contextLength}`, {
         inputTokens: exactInput,
         contextLength: model.contextLength,
       });
@@ -395,7 +386,7 @@ export function createProviderApp(ctx: ProviderContext): Hono {
     if (exactInput !== undefined) maxOutputTokens = Math.min(maxOutputTokens, model.contextLength - exactInput);
     if (maxOutputTokens < 1) {
       const inputFee = BigInt(inputBound) * ticket.terms.inputPrice;
-      throw new HttpRefusal("max_cost_too_low", "maxCost does not cover the input and one output token", {
+      throw new AdmissionError("max_cost_too_low", "maxCost does not cover the input and one output token", {
         needed: (inputFee + ticket.terms.outputPrice).toString(),
         maxCost: ticket.terms.maxCost.toString(),
       });
@@ -557,7 +548,6 @@ export function createProviderApp(ctx: ProviderContext): Hono {
   }
 
   function refusal(c: Context, err: unknown): Response {
-    if (err instanceof HttpRefusal) return refuse(c, ctx, err.code, err.message, plain(err.details));
     if (err instanceof AdmissionError) return refuse(c, ctx, err.protocolCode, err.message, plain(err.details));
     if (err instanceof WireFormatError) return refuse(c, ctx, "bad_ticket", err.message);
     if (err instanceof BackendError) return refuse(c, ctx, err.status === 400 ? "invalid_request" : "backend_error", err.message);
