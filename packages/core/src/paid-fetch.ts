@@ -1,4 +1,5 @@
 import type { Address, Chain, Hex, LocalAccount, PublicClient, Transport } from "viem";
+import type { ZeroGClient } from "./client.js";
 import {
   checkHealth,
   filterServices,
@@ -37,15 +38,27 @@ export const ABORT_SLACK_TOKENS = 32;
 /** Times a request re-signs after the provider refused its nonce (lanes shared with other processes). */
 const MAX_RESYNCS = 3;
 
-/** Options for {@link createPaidFetch}. */
-export interface PaidFetchOptions {
-  network: NetworkConfig;
-  publicClient: PublicClient<Transport, Chain>;
-  domain: EscrowDomain;
-  /** The payer. */
-  user: Address;
-  /** Key that signs tickets (the user's, or a session key authorized per provider). */
-  signer: LocalAccount;
+/**
+ * Who pays, and on which chain: a {@link ZeroGClient} (its account signs tickets; pass `user` when that account
+ * is a session key signing for someone else), or the same parts by hand.
+ */
+export type PaidFetchPayer =
+  | { client: ZeroGClient; user?: Address }
+  | {
+      network: NetworkConfig;
+      publicClient: PublicClient<Transport, Chain>;
+      domain: EscrowDomain;
+      /** The payer. */
+      user: Address;
+      /** Key that signs tickets (the user's, or a session key authorized per provider). */
+      signer: LocalAccount;
+    };
+
+/** Options for {@link createPaidFetch}: a payer and these settings. */
+export type PaidFetchOptions = PaidFetchPayer & PaidFetchSettings;
+
+/** How a paid fetch chooses, pays and verifies. */
+export interface PaidFetchSettings {
   /**
    * Lane state (nonces, acknowledged fees). Default: {@link processLaneStore}, in memory and shared by every
    * paid fetch of the process, so several clients on one key never collide. Processes that share a key
@@ -102,12 +115,24 @@ const PAID_PATHS = new Set(["/v1/chat/completions"]);
  * provider when one is unreachable or errors. `GET /v1/models` lists the services it can buy from.
  *
  * @example
- * const paidFetch = createPaidFetch({ network, publicClient, domain, user, signer, select: { model: "llama-3-8b" } });
+ * const client = new ZeroGClient({ network, account });
+ * await client.verifyDeployment();
+ * const paidFetch = createPaidFetch({ client, select: { model: "llama-3-8b" } });
  * const openai = new OpenAI({ baseURL: "http://0g.invalid/v1", apiKey: "unused", fetch: paidFetch });
  * const reply = await openai.chat.completions.create({ model: "llama-3-8b", messages, max_tokens: 64 });
  * await paidFetch.close();
  */
 export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
+  const payer =
+    "client" in options
+      ? {
+          network: options.client.network,
+          publicClient: options.client.publicClient,
+          domain: options.client.domain,
+          user: options.user ?? options.client.address,
+          signer: options.client.account,
+        }
+      : options;
   const store = options.store ?? processLaneStore;
   const doFetch = options.fetch ?? fetch;
   const receipts: VerifiedReceipt[] = [];
@@ -118,7 +143,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
   async function candidates(): Promise<ServiceInfo[]> {
     const ttl = (options.catalogueTtlSeconds ?? 60) * 1000;
     if (!catalogue || Date.now() - catalogue.at > ttl) {
-      const all = filterServices(await listServices(options.publicClient, options.network), options.select ?? {});
+      const all = filterServices(await listServices(payer.publicClient, payer.network), options.select ?? {});
       const health = await checkHealth(all, { fetch: doFetch });
       catalogue = { at: Date.now(), services: rankServices(health, options.select?.sortBy ?? "price") };
     }
@@ -133,9 +158,9 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     let s = sessions.get(key);
     if (!s) {
       s = new PaymentSession({
-        domain: options.domain,
-        user: options.user,
-        signer: options.signer,
+        domain: payer.domain,
+        user: payer.user,
+        signer: payer.signer,
         service,
         store,
         fetch: doFetch,

@@ -98,11 +98,7 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
 
   const make = (over: Partial<Parameters<typeof createPaidFetch>[0]> = {}) => {
     const p = createPaidFetch({
-      network: client.network,
-      publicClient: client.publicClient,
-      domain: client.domain,
-      user: client.address,
-      signer: client.account,
+      client,
       store: new MemoryLaneStore(),
       ackDelayMs: 50,
       ...over,

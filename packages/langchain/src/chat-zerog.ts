@@ -467,11 +467,8 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
     const client = new ZeroGClient({ network, account: signer });
     await client.verifyDeployment();
     const paidFetch = createPaidFetch({
-      network,
-      publicClient: client.publicClient,
-      domain: client.domain,
+      client,
       user,
-      signer,
       ...(this.store ? { store: this.store } : {}),
       select: {
         ...(this.model !== undefined ? { model: this.model } : {}),

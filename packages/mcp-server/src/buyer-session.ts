@@ -307,11 +307,8 @@ export class BuyerSession {
     if (paid) return paid;
     const store = await this.laneStore();
     paid = createPaidFetch({
-      network: this.options.network,
-      publicClient: this.client.publicClient,
-      domain: this.client.domain,
+      client: this.client,
       user: this.user,
-      signer: this.options.account,
       store,
       select: provider ? { provider } : {},
       defaultMaxTokens: this.options.defaultMaxTokens ?? 256,

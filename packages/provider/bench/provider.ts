@@ -192,11 +192,7 @@ async function main(): Promise<void> {
     // 1. Overhead per request, sequential, full client path.
     const client = new ZeroGClient({ network, account: everyone[0]!, pollingIntervalMs: 20 });
     const paid = createPaidFetch({
-      network,
-      publicClient: client.publicClient,
-      domain: client.domain,
-      user: client.address,
-      signer: client.account,
+      client,
       store: new MemoryLaneStore(),
       catalogueTtlSeconds: 3600,
     });

@@ -115,11 +115,7 @@ describe("provider crash safety (SIGKILL at random points, via the CLI)", () => 
     await user.depositAndFund(providerAddress, 10n ** 17n);
     const store = await FileLaneStore.open(join(dir, "client-state"));
     const paid = createPaidFetch({
-      network,
-      publicClient: user.publicClient,
-      domain: user.domain,
-      user: user.address,
-      signer: user.account,
+      client: user,
       store,
       ackDelayMs: 20,
       catalogueTtlSeconds: 0,

@@ -29,11 +29,7 @@ export function registerChatAndServe(program: Command, globals: () => GlobalOpti
     await client.verifyDeployment();
     const store = await FileLaneStore.open(laneStoreDir(homeDir(opts), client.network));
     const paid = createPaidFetch({
-      network: client.network,
-      publicClient: client.publicClient,
-      domain: client.domain,
-      user: client.address,
-      signer: client.account,
+      client,
       store,
       select: {
         ...(cmd.model ? { model: cmd.model } : {}),
