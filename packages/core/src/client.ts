@@ -8,18 +8,17 @@ import {
   type Address,
   type Chain,
   type GetContractReturnType,
-  type Hash,
   type LocalAccount,
   type PublicClient,
-  type TransactionReceipt,
   type Transport,
   type WalletClient,
 } from "viem";
 import { escrowAbi, serviceRegistryAbi, withGasMargin } from "@0g-compute/contracts";
-import { TransactionError, toZeroGError } from "./chain-errors.js";
+import { toZeroGError } from "./chain-errors.js";
 import { escrowDomain, type EscrowDomain } from "./domain.js";
 import { InvalidArgumentError, ZeroGError } from "./errors.js";
 import type { NetworkConfig } from "./network.js";
+import { sendContractTransaction, type TxProgress, type TxResult } from "./transaction.js";
 import { assertUint, MAX_UINT128, MAX_UINT64 } from "./uint.js";
 
 /** Typed escrow contract binding (reads, simulations and writes). */
@@ -32,12 +31,6 @@ export type RegistryContract = GetContractReturnType<
   typeof serviceRegistryAbi,
   { public: PublicClient<Transport, Chain>; wallet: WalletClient<Transport, Chain, LocalAccount> }
 >;
-
-/** Progress of a transaction, for CLIs and UIs. */
-export type TxProgress =
-  | { stage: "simulating"; action: string }
-  | { stage: "sent"; action: string; hash: Hash }
-  | { stage: "mined"; action: string; hash: Hash; gasUsed: bigint; blockNumber: bigint };
 
 /** Options for {@link ZeroGClient}. */
 export interface ZeroGClientOptions {
@@ -77,14 +70,6 @@ export interface SessionKeyLane {
   settled: bigint;
   cap: bigint;
   validUntil: bigint;
-}
-
-/** The result of a transaction the SDK sent. */
-export interface TxResult {
-  hash: Hash;
-  gasUsed: bigint;
-  blockNumber: bigint;
-  receipt: TransactionReceipt;
 }
 
 /**
@@ -337,23 +322,11 @@ export class ZeroGClient {
   }
 
   /** Simulate (typed errors, nothing spent), send, wait for the receipt, check its status. */
-  private async send(action: string, simulate: () => Promise<{ request: unknown }>): Promise<TxResult> {
-    this.onProgress?.({ stage: "simulating", action });
-    let hash: Hash | undefined;
-    try {
-      const { request } = await simulate();
-      hash = await this.walletClient.writeContract(request as Parameters<typeof this.walletClient.writeContract>[0]);
-      this.onProgress?.({ stage: "sent", action, hash });
-      const receipt = await this.publicClient.waitForTransactionReceipt({
-        hash,
-        timeout: this.receiptTimeoutMs,
-        confirmations: Math.max(1, this.network.confirmations),
-      });
-      if (receipt.status !== "success") throw new TransactionError("TX_REVERTED", `${action} reverted on-chain`, hash);
-      this.onProgress?.({ stage: "mined", action, hash, gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber });
-      return { hash, gasUsed: receipt.gasUsed, blockNumber: receipt.blockNumber, receipt };
-    } catch (err) {
-      throw toZeroGError(err, hash);
-    }
+  private send(action: string, simulate: () => Promise<{ request: unknown }>): Promise<TxResult> {
+    return sendContractTransaction(this.walletClient, this.publicClient, action, simulate, {
+      timeoutMs: this.receiptTimeoutMs,
+      confirmations: this.network.confirmations,
+      ...(this.onProgress ? { onProgress: this.onProgress } : {}),
+    });
   }
 }

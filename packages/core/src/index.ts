@@ -13,6 +13,7 @@ export * from "./receipt.js";
 export * from "./amount.js";
 export * from "./network.js";
 export * from "./chain-errors.js";
+export * from "./transaction.js";
 export * from "./client.js";
 export * from "./keys.js";
 export * from "./discovery.js";

@@ -10,7 +10,7 @@ import {
   type WalletClient,
 } from "viem";
 import { serviceRegistryAbi } from "@0g-compute/contracts";
-import { toZeroGError, type NetworkConfig } from "@0g-compute/core";
+import { sendContractTransaction, toZeroGError, type NetworkConfig } from "@0g-compute/core";
 
 /** A service as the provider lists it. Prices in wei per token. */
 export interface ServiceListing {
@@ -28,11 +28,6 @@ export interface ServiceListing {
 }
 
 type Wallet = WalletClient<Transport, Chain, LocalAccount>;
-
-async function mined(client: PublicClient<Transport, Chain>, hash: Hash): Promise<void> {
-  const receipt = await client.waitForTransactionReceipt({ hash });
-  if (receipt.status !== "success") throw toZeroGError(new Error(`transaction ${hash} reverted`));
-}
 
 function registry(wallet: Wallet, client: PublicClient<Transport, Chain>, network: NetworkConfig) {
   return getContract({ address: network.registry, abi: serviceRegistryAbi, client: { public: client, wallet } });
@@ -59,20 +54,19 @@ export async function registerService(
     const stake = await reg.read.STAKE();
     if (unbondAt !== 0n) throw toZeroGError(new Error("the provider is unbonding; it cannot list services"));
     if (bond === 0n && !(stake === 0n && (await reg.read.getProviderServices([me])).length > 0)) {
-      const { request } = await reg.simulate.stake({ value: stake, account: wallet.account });
-      const h = await wallet.writeContract(request as Parameters<Wallet["writeContract"]>[0]);
-      await mined(client, h);
-      txs.push(h);
+      const { hash } = await sendContractTransaction(wallet, client, "post the listing bond", () =>
+        reg.simulate.stake({ value: stake, account: wallet.account }),
+      );
+      txs.push(hash);
     }
     const id = await reg.read.serviceId([me, listing.name]);
     const exists = (await reg.read.getProviderServices([me])).some((s) => s.id === id);
-    const { request } = exists
-      ? await reg.simulate.updateService([id, listing], { account: wallet.account })
-      : await reg.simulate.addService([listing], { account: wallet.account });
-    const h = await wallet.writeContract(request as Parameters<Wallet["writeContract"]>[0]);
-    await mined(client, h);
-    txs.push(h);
-    const receipt = await client.getTransactionReceipt({ hash: h });
+    const { hash, receipt } = await sendContractTransaction(wallet, client, exists ? "update the service" : "list the service", () =>
+      exists
+        ? reg.simulate.updateService([id, listing], { account: wallet.account })
+        : reg.simulate.addService([listing], { account: wallet.account }),
+    );
+    txs.push(hash);
     const changed = parseEventLogs({ abi: serviceRegistryAbi, logs: receipt.logs, eventName: "ServiceChanged" })[0];
     return { id, version: changed?.args.version ?? 0, txs };
   } catch (err) {
@@ -90,10 +84,11 @@ export async function unregisterService(
   const reg = registry(wallet, client, network);
   try {
     const id = await reg.read.serviceId([wallet.account.address, name]);
-    const { request } = await reg.simulate.removeService([id], { account: wallet.account });
-    const h = await wallet.writeContract(request as Parameters<Wallet["writeContract"]>[0]);
-    await mined(client, h);
-    return h;
+    return (
+      await sendContractTransaction(wallet, client, "remove the service", () =>
+        reg.simulate.removeService([id], { account: wallet.account }),
+      )
+    ).hash;
   } catch (err) {
     throw toZeroGError(err);
   }

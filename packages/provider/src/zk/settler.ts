@@ -10,7 +10,7 @@ import {
   type WalletClient,
 } from "viem";
 import { zkEscrowAbi } from "@0g-compute/contracts";
-import { toZeroGError } from "@0g-compute/core";
+import { toZeroGError, waitForSuccess } from "@0g-compute/core";
 import { buildZkBatch, syncZkState, zkProofWords, type ZkCircuitShape, type ZkSkipReason, type ZkVoucher } from "@0g-compute/core/zk";
 import { ZkProver, type ZkProverArtifacts } from "./prover.js";
 
@@ -116,8 +116,7 @@ export class ZkSettler {
       }
       throw toZeroGError(err);
     }
-    const receipt = await deps.publicClient.waitForTransactionReceipt({ hash });
-    if (receipt.status !== "success") throw toZeroGError(new Error(`ZK settlement ${hash} reverted`));
+    const receipt = await waitForSuccess(deps.publicClient, "ZK settlement", hash);
     const settled = parseEventLogs({ abi: zkEscrowAbi, logs: receipt.logs, eventName: "ZkSettled" })[0];
     deps.log?.("zk_settled", {
       txHash: hash,
