@@ -94,6 +94,7 @@ export const providerConfigSchema = z.strictObject({
       minValue: decimal.optional(),
       maxAgeSeconds: z.number().positive().optional(),
       marginSeconds: z.number().positive().optional(),
+      maxBatch: z.number().int().positive().optional(),
     })
     .default({}),
   /** ZK-mode settlement beside voucher mode (see docs/zk-settlement.md): the ZkEscrow and the circuit's files and shape. */

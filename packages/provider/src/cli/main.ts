@@ -202,6 +202,7 @@ program
         ...(s.minValue ? { minValueWei: BigInt(s.minValue) } : {}),
         ...(s.maxAgeSeconds ? { maxAgeMs: s.maxAgeSeconds * 1000 } : {}),
         ...(s.marginSeconds ? { marginSeconds: BigInt(s.marginSeconds) } : {}),
+        ...(s.maxBatch ? { maxBatch: s.maxBatch } : {}),
       },
       ...(config.zk
         ? {
