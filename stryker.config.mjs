@@ -14,6 +14,7 @@ const mutate = [
   "packages/core/src/admission.ts",
   "packages/core/src/session.ts",
   "packages/core/src/receipt.ts",
+  "packages/core/src/pricing.ts",
   "packages/provider/src/store.ts",
   "packages/provider/src/server.ts",
 ];
@@ -30,6 +31,9 @@ const defaultTests = [
   "packages/core/test/session.test.ts",
   "packages/core/test/receipt.test.ts",
   "packages/core/test/eip712.test.ts",
+  "packages/core/test/pricing.test.ts",
+  "packages/core/test/paid-fetch.test.ts",
+  "packages/core/test/lane-store.test.ts",
   "packages/provider/test/store.test.ts",
   "packages/provider/test/store-admission.test.ts",
   "packages/provider/test/hardening.test.ts",

@@ -88,6 +88,18 @@ describe("receipts", () => {
     expect(await problem(verifyReceipt({ ...(await sign()), inputTokens: 29 }, expectation()))).toBe("unknown_signer");
   });
 
+  it("each bound at its edge: fee equal to the maximum cost, token counts equal to the client's bounds", async () => {
+    // 30 in + 40 out = 1100 wei; a maximum of exactly that is enough, one wei less is not.
+    expect(await verifyReceipt(await sign(), expectation({ terms: { ...terms, maxCost: 1100n } }))).toBe(1100n);
+    expect(await problem(verifyReceipt(await sign(), expectation({ terms: { ...terms, maxCost: 1099n } })))).toBe("fee_above_max");
+    expect(await verifyReceipt(await sign(), expectation({ maxInputTokens: 30, maxOutputTokens: 40 }))).toBe(1100n);
+    expect(await problem(verifyReceipt(await sign(), expectation({ maxInputTokens: 29 })))).toBe("tokens_out_of_bounds");
+    expect(await problem(verifyReceipt(await sign(), expectation({ maxOutputTokens: 39 })))).toBe("tokens_out_of_bounds");
+    // Without bounds only the fee limits the counts.
+    expect(await verifyReceipt(await sign(), expectation({ maxInputTokens: 30 }))).toBe(1100n);
+    expect(await verifyReceipt(await sign(), expectation({ maxOutputTokens: 40 }))).toBe(1100n);
+  });
+
   it("accepts the previous key while it is listed as a valid signer (rotation grace)", async () => {
     const old = privateKeyToAccount(generatePrivateKey());
     expect(await verifyReceipt(await sign({}, old), expectation({ signers: [providerKey.address, old.address] }))).toBe(1100n);
