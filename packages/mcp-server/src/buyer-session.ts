@@ -9,6 +9,8 @@ import {
   formatAmount,
   InvalidArgumentError,
   listServices,
+  NoProviderError,
+  PaymentRequestError,
   rankServices,
   SpendingLimit,
   SpendingLimitError,
@@ -16,6 +18,7 @@ import {
   readSseJson,
   toZeroGError,
   ZeroGClient,
+  ZeroGError,
   type LaneStore,
   type PaidFetch,
   type SortBy,
@@ -250,7 +253,7 @@ export class BuyerSession {
       if (!model) {
         hooks.progress?.("reading the service catalogue");
         const first = (await paid.candidates())[0];
-        if (!first) throw new InvalidArgumentError("no service is listed", "list_services shows what the network offers");
+        if (!first) throw new NoProviderError("no service is listed");
         model = first.model;
       }
       hooks.progress?.(`asking ${model}`);
@@ -283,7 +286,8 @@ export class BuyerSession {
       }
       // The stream ends only after its receipt was verified (or it errors): the receipt is the newest.
       const receipt = this.receiptList[this.receiptList.length - 1];
-      if (!receipt || this.receiptList.length === before) throw new InvalidArgumentError("the provider's answer carried no receipt");
+      if (!receipt || this.receiptList.length === before)
+        throw new PaymentRequestError("STREAM_RECEIPT_MISSING", "the provider's answer carried no receipt");
       hooks.progress?.("receipt verified");
       return { text, model, provider: receipt.provider as Address, finishReason, receipt };
     };
@@ -293,7 +297,7 @@ export class BuyerSession {
   }
 
   private async paidFetch(provider: Address | undefined): Promise<PaidFetch> {
-    if (this.closed) throw new InvalidArgumentError("the server is shutting down");
+    if (this.closed) throw new ZeroGError("SHUTTING_DOWN", "the server is shutting down");
     // Tickets are signed only in a domain checked against the chain: right chain, right escrow.
     if (!this.verified) {
       this.verified = this.client.verifyDeployment();
