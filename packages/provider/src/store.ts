@@ -1,4 +1,5 @@
 import Database from "better-sqlite3";
+import { migrateStore } from "./store-migrations.js";
 import type { Address, Hex } from "viem";
 import {
   AdmissionError,
@@ -145,54 +146,7 @@ export class ProviderStore {
     this.db.pragma("journal_mode = WAL");
     this.db.pragma(durability === "power" ? "synchronous = FULL" : "synchronous = NORMAL");
     this.db.pragma("foreign_keys = ON");
-    this.db.exec(`
-      CREATE TABLE IF NOT EXISTS lanes (
-        user TEXT NOT NULL,
-        signer TEXT NOT NULL,
-        highest_nonce TEXT NOT NULL DEFAULT '0',
-        nonce_bitmap TEXT NOT NULL DEFAULT '0',
-        acked TEXT NOT NULL DEFAULT '0',
-        billed TEXT NOT NULL DEFAULT '0',
-        settled TEXT NOT NULL DEFAULT '0',
-        best_ticket TEXT,
-        best_nonce TEXT NOT NULL DEFAULT '0',
-        updated_at INTEGER NOT NULL,
-        PRIMARY KEY (user, signer)
-      );
-      CREATE TABLE IF NOT EXISTS requests (
-        user TEXT NOT NULL,
-        signer TEXT NOT NULL,
-        nonce TEXT NOT NULL,
-        digest TEXT NOT NULL,
-        max_cost TEXT NOT NULL,
-        status TEXT NOT NULL CHECK (status IN ('reserved', 'billed', 'released')),
-        fee TEXT NOT NULL DEFAULT '0',
-        receipt TEXT,
-        created_at INTEGER NOT NULL,
-        PRIMARY KEY (user, signer, nonce)
-      );
-      CREATE INDEX IF NOT EXISTS requests_reserved ON requests (user, status);
-      -- A lane's receipts newest first (the age of unacknowledged fees).
-      CREATE INDEX IF NOT EXISTS requests_lane ON requests (user, signer, status);
-      -- A ticket digest does not name its signing key: the owner and a session key may sign the same
-      -- ticket on their two lanes. Requests are keyed by lane and nonce; the digest is only looked up.
-      CREATE INDEX IF NOT EXISTS requests_digest ON requests (digest);
-      CREATE TABLE IF NOT EXISTS settlements (
-        tx_hash TEXT PRIMARY KEY,
-        status TEXT NOT NULL,
-        items INTEGER NOT NULL,
-        paid TEXT NOT NULL DEFAULT '0',
-        gas_used TEXT NOT NULL DEFAULT '0',
-        created_at INTEGER NOT NULL
-      );
-      CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE IF NOT EXISTS zk_vouchers (
-        leaf_index INTEGER PRIMARY KEY,
-        cumulative TEXT NOT NULL,
-        voucher TEXT NOT NULL,
-        updated_at INTEGER NOT NULL
-      );
-    `);
+    migrateStore(this.db);
   }
 
   close(): void {
