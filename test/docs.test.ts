@@ -1,11 +1,11 @@
 // The docs name only what the code has: every protocol error code is in docs/protocol.md's table and every
 // code there is one the code can send; every configuration key docs/operations.md documents is one the
-// provider's configuration schema accepts.
+// provider's configuration schema accepts; docs/errors.md lists exactly the suite's error codes with their kinds.
 import { describe, expect, it } from "@jest/globals";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { PROTOCOL_ERROR_CODES } from "@0g-compute/core";
+import { ERROR_CODES, PROTOCOL_ERROR_CODES } from "@0g-compute/core";
 import { providerConfigSchema } from "@0g-compute/provider";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -73,5 +73,15 @@ describe("docs", () => {
       else expect(parsed.success).toBe(true);
     }
     expect(unknown).toEqual([]);
+  });
+
+  it("the error page lists every code of ERROR_CODES with its kind, and nothing else", () => {
+    const text = doc("errors.md");
+    const rows = tableAfter(text, /^## Listed codes/);
+    const documented = Object.fromEntries(rows.map(([code, kind]) => [backticked(code!)[0]!, kind]));
+    // The list of revert codes is the section's last paragraph.
+    const reverts = text.slice(text.indexOf("## Contract reverts")).trim().split("\n\n").at(-1)!;
+    for (const code of backticked(reverts)) documented[code] = "refused";
+    expect(documented).toEqual({ ...ERROR_CODES });
   });
 });

@@ -17,7 +17,7 @@ export class AdmissionError extends ZeroGError {
   readonly protocolCode: ProtocolErrorCode;
   readonly details: Record<string, unknown> | undefined;
   constructor(code: ProtocolErrorCode, message: string, details?: Record<string, unknown>) {
-    super(`ADMISSION_${code.toUpperCase()}`, message);
+    super(`ADMISSION_${code.toUpperCase() as Uppercase<ProtocolErrorCode>}`, message);
     this.protocolCode = code;
     this.status = PROTOCOL_ERROR_CODES[code];
     this.details = details;

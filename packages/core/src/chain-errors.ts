@@ -7,7 +7,7 @@ import {
   WaitForTransactionReceiptTimeoutError,
   type Hash,
 } from "viem";
-import { ZeroGError } from "./errors.js";
+import { ERROR_CODES, type ListedErrorCode, ZeroGError } from "./errors.js";
 
 /** Hints for the contracts' custom errors, by error name. */
 const REVERT_HINTS: Record<string, string> = {
@@ -32,8 +32,10 @@ export class ContractRevertError extends ZeroGError {
   readonly args: readonly unknown[];
   constructor(errorName: string, args: readonly unknown[], cause: unknown) {
     const hint = REVERT_HINTS[errorName];
+    const code = errorName.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
+    // Every custom error of the suite's contracts is listed in ERROR_CODES (a test holds the list to the ABIs).
     super(
-      errorName.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase(),
+      Object.hasOwn(ERROR_CODES, code) ? (code as ListedErrorCode) : "CHAIN_ERROR",
       `the contract refused: ${errorName}(${args.map(String).join(", ")})`,
       hint === undefined ? { cause } : { hint, cause },
     );

@@ -97,11 +97,7 @@ export interface PaidFetch {
 
 /** A request that cannot be paid for as given (not JSON, over the user's cost ceiling...). */
 export class PaymentRequestError extends ZeroGError {
-  constructor(
-    code: "REQUEST_NOT_JSON" | "INVALID_REQUEST" | "MODEL_REQUIRED" | "MAX_COST_EXCEEDED" | "STREAM_RECEIPT_MISSING",
-    message: string,
-    hint?: string,
-  ) {
+  constructor(code: "REQUEST_NOT_JSON" | "INVALID_REQUEST" | "MODEL_REQUIRED" | "STREAM_RECEIPT_MISSING", message: string, hint?: string) {
     super(code, message, hint === undefined ? {} : { hint });
   }
 }

@@ -208,7 +208,7 @@ export class ProviderError extends ZeroGError {
   /** Machine-readable numbers the provider sent (free balance, needed amount...). */
   readonly details: Record<string, unknown> | undefined;
   constructor(status: number, providerCode: string, message: string, details?: Record<string, unknown>) {
-    super(`PROVIDER_${providerCode.toUpperCase()}`, `provider answered ${status} ${providerCode}: ${message}`);
+    super(`PROVIDER_${providerCode.toUpperCase() as Uppercase<string>}`, `provider answered ${status} ${providerCode}: ${message}`);
     this.status = status;
     this.providerCode = providerCode;
     this.details = details;

@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { ZeroGError } from "../errors.js";
+import { type ListedErrorCode, ZeroGError } from "../errors.js";
 
 type PoseidonFn = (inputs: bigint[]) => bigint;
 // poseidon-lite ships CommonJS; load it the same way under ESM and CommonJS consumers.
@@ -15,7 +15,7 @@ export const ZK_PAID_SHIFT = 2n ** 96n;
 
 /** A value handed to the ZK settlement code is out of range, or a proof input does not line up. */
 export class ZkError extends ZeroGError {
-  constructor(code: string, message: string, hint?: string) {
+  constructor(code: Extract<ListedErrorCode, `ZK_${string}`>, message: string, hint?: string) {
     super(code, message, hint === undefined ? {} : { hint });
   }
 }
