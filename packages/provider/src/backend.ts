@@ -116,6 +116,11 @@ export class BackendError extends ZeroGError {
   readonly status: number;
 }
 
+/** A request the backend cannot serve as given: answered `400 invalid_request`, before anything is reserved. */
+export function badRequest(message: string): BackendError {
+  return new BackendError(message, { status: 400 });
+}
+
 /** Text of a message's content (string or text parts). */
 export function messageText(m: ChatMessage): string {
   if (typeof m.content === "string") return m.content;
