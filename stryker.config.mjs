@@ -16,7 +16,11 @@ const mutate = [
   "packages/core/src/receipt.ts",
   "packages/core/src/pricing.ts",
   "packages/provider/src/store.ts",
-  "packages/provider/src/server.ts",
+  "packages/provider/src/http/admission.ts",
+  "packages/provider/src/http/chat-completions.ts",
+  "packages/provider/src/http/ack.ts",
+  "packages/provider/src/http/refusals.ts",
+  "packages/provider/src/http/read-request.ts",
 ];
 
 /**

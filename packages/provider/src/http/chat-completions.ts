@@ -1,0 +1,191 @@
+// POST /v1/chat/completions, once admitted: the backend's answer (plain or streamed), billed within the
+// ticket's bounds, with a receipt stored before it is sent.
+import type { ServerResponse } from "node:http";
+import type { Hono } from "hono";
+import type { Hex } from "viem";
+import {
+  encodeHeader,
+  feeFor,
+  protocolErrorBody,
+  RECEIPT_FIELD,
+  RECEIPT_HEADER,
+  receiptToWire,
+  responseHash,
+  signReceipt,
+  StreamHasher,
+} from "@0g-compute/core";
+import { BackendError, type Backend, type Usage } from "../backend.js";
+import { type Admission, type AdmissionProgress, CHAT_COMPLETIONS_PATH, createAdmission } from "./admission.js";
+import type { ProviderContext } from "./context.js";
+import { clientAddress } from "./read-request.js";
+import type { Refusals } from "./refusals.js";
+
+/** Serves the paid `POST /v1/chat/completions` on `app`: admission, then the answer and its receipt. */
+export function chatCompletionsRoute(app: Hono, ctx: ProviderContext, refusals: Refusals): void {
+  const admit = createAdmission(ctx, refusals);
+
+  app.post(CHAT_COMPLETIONS_PATH, async (c) => {
+    const started = performance.now();
+    let admission: Admission;
+    const address = clientAddress(c);
+    const seen: AdmissionProgress = {};
+    try {
+      admission = await admit(c, address, seen);
+    } catch (err) {
+      ctx.metrics.requests.inc({ outcome: "refused" });
+      const res = refusals.answer(c, err, address, seen.signer);
+      // A body the node never read is not drained: the connection closes after the refusal.
+      if (!seen.bodyRead) res.headers.set("connection", "close");
+      return res;
+    }
+    ctx.metrics.admissionSeconds.observe((performance.now() - started) / 1000);
+    const controller = new AbortController();
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    outgoing?.once("close", () => {
+      if (!outgoing.writableFinished) controller.abort();
+    });
+    ctx.metrics.inFlight.inc();
+    const done = () => {
+      ctx.metrics.inFlight.dec();
+      ctx.metrics.requestSeconds.observe((performance.now() - started) / 1000);
+    };
+    if (admission.body.stream) return streamResponse(admission, controller, done);
+    try {
+      return await plainResponse(admission, controller.signal);
+    } finally {
+      done();
+    }
+  });
+
+  /**
+   * Token counts billed: exact input when known, never above the bound the fee limit was computed from;
+   * output never above what the ticket pays for, nor above the bytes of the answer (`answerBytes`), which is
+   * the client's own bound on output tokens: a count it would refuse is never billed.
+   */
+  function billable(a: Admission, usage: Usage, answerBytes: number): Usage {
+    const input = a.exactInput ?? Math.min(usage.inputTokens, a.inputBound);
+    return { inputTokens: input, outputTokens: Math.min(usage.outputTokens, a.maxOutputTokens, answerBytes) };
+  }
+
+  async function receiptFor(a: Admission, hash: Hex, usage: Usage) {
+    const fee = feeFor(a.ticket.terms, usage.inputTokens, usage.outputTokens);
+    const receipt = await signReceipt(ctx.responseSigner, ctx.domain, {
+      ticketDigest: a.digest,
+      responseHash: hash,
+      inputTokens: usage.inputTokens,
+      outputTokens: usage.outputTokens,
+      fee,
+    });
+    await ctx.store.group(() => ctx.store.bill(a.key, receipt)); // durable before it is sent
+    ctx.metrics.tokens.inc({ kind: "input" }, usage.inputTokens);
+    ctx.metrics.tokens.inc({ kind: "output" }, usage.outputTokens);
+    ctx.metrics.billedWei.inc(Number(fee));
+    return receipt;
+  }
+
+  async function plainResponse(a: Admission, signal: AbortSignal): Promise<Response> {
+    let result: Awaited<ReturnType<Backend["complete"]>>;
+    try {
+      result = await ctx.backend.complete(a.body, { maxOutputTokens: a.maxOutputTokens, signal });
+    } catch (err) {
+      ctx.store.release(a.key);
+      ctx.metrics.requests.inc({ outcome: "backend_error" });
+      ctx.log("backend_error", { error: (err as Error).message });
+      const status = err instanceof BackendError ? err.status : 502;
+      return new Response(JSON.stringify(protocolErrorBody("backend_error", `the model backend failed: ${(err as Error).message}`)), {
+        status,
+        headers: { "content-type": "application/json" },
+      });
+    }
+    const answer = { ...result.completion, model: a.service.model };
+    const usage = billable(a, result.usage, Buffer.byteLength(JSON.stringify(answer)));
+    const completion = {
+      ...answer,
+      usage: {
+        prompt_tokens: usage.inputTokens,
+        completion_tokens: usage.outputTokens,
+        total_tokens: usage.inputTokens + usage.outputTokens,
+      },
+    };
+    const text = JSON.stringify(completion);
+    const receipt = await receiptFor(a, responseHash(text), usage);
+    ctx.metrics.requests.inc({ outcome: "ok" });
+    return new Response(text, { headers: { "content-type": "application/json", [RECEIPT_HEADER]: encodeHeader(receiptToWire(receipt)) } });
+  }
+
+  function streamResponse(a: Admission, controller: AbortController, done: () => void): Response {
+    const encoder = new TextEncoder();
+    const hasher = new StreamHasher();
+    const created = Math.floor(Date.now() / 1000);
+    const id = `chatcmpl-${a.digest.slice(2, 26)}`;
+    const body = new ReadableStream<Uint8Array>({
+      async start(out) {
+        let hashedBytes = 0;
+        const write = (data: string, hashed: boolean) => {
+          if (hashed) {
+            hasher.update(data);
+            hashedBytes += Buffer.byteLength(data);
+          }
+          if (!controller.signal.aborted) {
+            try {
+              out.enqueue(encoder.encode(`data: ${data}\n\n`));
+            } catch {
+              controller.abort();
+            }
+          }
+        };
+        let produced = false;
+        try {
+          const gen = ctx.backend.stream(a.body, { maxOutputTokens: a.maxOutputTokens, signal: controller.signal });
+          let step = await gen.next();
+          while (!step.done) {
+            produced = true;
+            write(JSON.stringify({ ...step.value, id, object: "chat.completion.chunk", created, model: a.service.model }), true);
+            step = await gen.next();
+          }
+          const usage = billable(a, step.value, hashedBytes);
+          if (!produced && usage.outputTokens === 0 && controller.signal.aborted) {
+            ctx.store.release(a.key);
+            ctx.metrics.requests.inc({ outcome: "aborted" });
+            return;
+          }
+          const receipt = await receiptFor(a, hasher.digest(), usage);
+          const usageChunk = {
+            id,
+            object: "chat.completion.chunk",
+            created,
+            model: a.service.model,
+            choices: [],
+            usage: {
+              prompt_tokens: usage.inputTokens,
+              completion_tokens: usage.outputTokens,
+              total_tokens: usage.inputTokens + usage.outputTokens,
+            },
+            [RECEIPT_FIELD]: receiptToWire(receipt),
+          };
+          write(JSON.stringify(usageChunk), false);
+          if (!controller.signal.aborted) out.enqueue(encoder.encode("data: [DONE]\n\n"));
+          ctx.metrics.requests.inc({ outcome: controller.signal.aborted ? "aborted" : "ok" });
+        } catch (err) {
+          ctx.store.release(a.key);
+          ctx.metrics.requests.inc({ outcome: "backend_error" });
+          ctx.log("backend_error", { error: (err as Error).message, stream: true });
+          write(JSON.stringify(protocolErrorBody("backend_error", `the model backend failed: ${(err as Error).message}`)), false);
+        } finally {
+          done();
+          try {
+            out.close();
+          } catch {
+            // already closed by the client
+          }
+        }
+      },
+      cancel() {
+        controller.abort();
+      },
+    });
+    return new Response(body, {
+      headers: { "content-type": "text/event-stream", "cache-control": "no-cache, no-transform", "content-encoding": "identity" },
+    });
+  }
+}
