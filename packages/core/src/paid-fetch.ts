@@ -33,6 +33,8 @@ import {
   ticketToWire,
 } from "./wire.js";
 
+const utf8 = new TextEncoder();
+
 /** Tokens a provider may still generate after a client disconnects, accepted in a cut stream's receipt. */
 export const ABORT_SLACK_TOKENS = 32;
 /** Times a request re-signs after the provider refused its nonce (lanes shared with other processes). */
@@ -362,7 +364,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
           continue;
         }
         hasher.update(ev.data);
-        dataBytes += Buffer.byteLength(ev.data, "utf8");
+        dataBytes += utf8.encode(ev.data).byteLength;
       }
     };
     const transform = new TransformStream<Uint8Array, Uint8Array>({

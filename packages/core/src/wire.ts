@@ -130,16 +130,35 @@ export function receiptFromWire(value: unknown): SignedReceipt {
   };
 }
 
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** base64url without padding (RFC 4648 §5), with the platform's `btoa`: the same in Node.js and browsers. */
+function toBase64url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+}
+
+/** Inverse of {@link toBase64url}; throws on any character outside the base64url alphabet. */
+function fromBase64url(text: string): Uint8Array {
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) throw new Error("not base64url");
+  const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
+
 /** base64url(JSON) for headers. */
 export function encodeHeader(value: unknown): string {
-  return Buffer.from(JSON.stringify(value), "utf8").toString("base64url");
+  return toBase64url(utf8Encoder.encode(JSON.stringify(value)));
 }
 
 /** Inverse of {@link encodeHeader}; throws {@link WireFormatError}. */
 export function decodeHeader(what: string, header: string): unknown {
   if (header.length > 8192) throw new WireFormatError(what, "header too long");
   try {
-    return JSON.parse(Buffer.from(header, "base64url").toString("utf8")) as unknown;
+    return JSON.parse(utf8Decoder.decode(fromBase64url(header))) as unknown;
   } catch {
     throw new WireFormatError(what, "not base64url JSON");
   }

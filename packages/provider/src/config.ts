@@ -28,6 +28,13 @@ export const providerConfigSchema = z.strictObject({
     port: z.number().int().min(0).max(65535).default(8080),
     /** The endpoint registered on-chain (https:// for anything but loopback). */
     publicUrl: z.string().url().optional(),
+    /**
+     * Web origins whose pages may call this node from a browser (CORS), e.g. `["https://app.example"]`, or
+     * `["*"]` for any page. None by default: browsers then refuse cross-origin calls.
+     */
+    corsOrigins: z
+      .array(z.string().regex(/^(\*|https?:\/\/[^/\s]+)$/, "an origin is scheme://host[:port] without a path, or *"))
+      .default([]),
   }),
   /**
    * The admin listener (always 127.0.0.1). Its bearer token comes from `tokenEnv` if set, else from

@@ -34,6 +34,8 @@ export interface ProviderNodeOptions {
   /** Public listener (default 127.0.0.1:0). Bind beyond loopback only when the operator asks. */
   host?: string;
   port?: number;
+  /** Web origins whose pages may call the node from a browser (CORS); none by default, `"*"` for any. */
+  corsOrigins?: readonly string[];
   /** Admin listener, always on 127.0.0.1, token-protected (default port 0). */
   admin?: { port?: number; token: string };
   /**
@@ -179,6 +181,7 @@ export class ProviderNode {
       limits: { ...DEFAULT_ABUSE_LIMITS, ...options.limits },
       maxRequestSeconds: options.maxRequestSeconds ?? 300,
       log,
+      ...(options.corsOrigins === undefined ? {} : { corsOrigins: options.corsOrigins }),
     });
     // ZK mode is loaded only when configured (it brings Poseidon and the prover).
     let zk: ZkSettler | undefined;

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
-import { protocolErrorBody } from "@0g-compute/core";
+import { cors } from "hono/cors";
+import { protocolErrorBody, RECEIPT_HEADER, TICKET_HEADER } from "@0g-compute/core";
 import { ackRoute } from "./http/ack.js";
 import { chatCompletionsRoute } from "./http/chat-completions.js";
 import type { ProviderContext } from "./http/context.js";
@@ -21,6 +22,19 @@ export { DEFAULT_ABUSE_LIMITS, type AbuseLimits, type ProviderContext } from "./
 export function createProviderApp(ctx: ProviderContext): Hono {
   const app = new Hono();
   const refusals = new Refusals(ctx);
+  // Browsers: answer preflights and let pages read the receipt header, for the configured origins only.
+  const origins = ctx.corsOrigins ?? [];
+  if (origins.length > 0)
+    app.use(
+      "*",
+      cors({
+        origin: origins.includes("*") ? "*" : [...origins],
+        allowMethods: ["GET", "POST"],
+        allowHeaders: ["content-type", TICKET_HEADER],
+        exposeHeaders: [RECEIPT_HEADER],
+        maxAge: 600,
+      }),
+    );
   publicInfoRoutes(app, ctx, refusals);
   ackRoute(app, ctx, refusals);
   chatCompletionsRoute(app, ctx, refusals);

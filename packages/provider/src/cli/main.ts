@@ -95,7 +95,7 @@ program
         ...(cmd.registry ? { registry: cmd.registry } : {}),
       },
       keys: { provider: { keystore: "provider-key.json" }, response: { keystore: "response-key.json" } },
-      server: { host: "127.0.0.1", port, publicUrl: cmd.publicUrl ?? `http://127.0.0.1:${port}` },
+      server: { host: "127.0.0.1", port, publicUrl: cmd.publicUrl ?? `http://127.0.0.1:${port}`, corsOrigins: [] },
       admin: { port: port + 1, tokenEnv: "ZG_ADMIN_TOKEN", tokenFile: "admin-token" },
       backend: cmd.gguf
         ? { kind: "llama", modelPath: resolve(cmd.gguf), threads: Number(cmd.threads), parallel: 2 }
@@ -191,6 +191,7 @@ program
       durability: config.durability,
       host: config.server.host,
       port: config.server.port,
+      corsOrigins: config.server.corsOrigins,
       admin: { port: config.admin.port, token },
       ...(config.creditLimit ? { creditLimit: BigInt(config.creditLimit) } : {}),
       ...(config.baseCreditShare === undefined ? {} : { baseCreditShare: config.baseCreditShare }),

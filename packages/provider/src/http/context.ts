@@ -47,4 +47,6 @@ export interface ProviderContext {
   /** This node's clock in unix seconds, the time base of ticket deadlines (default {@link unixSeconds}; tests fix it). */
   clock?: () => bigint;
   log: (event: string, fields?: Record<string, unknown>) => void;
+  /** Web origins allowed to call from a browser (CORS); none by default. `"*"` allows any. */
+  corsOrigins?: readonly string[];
 }
