@@ -136,6 +136,14 @@ export async function accountFromEnvironment(env: NodeJS.ProcessEnv = process.en
 }
 
 /**
+ * The environment without the values that mean "not set": empty strings, and `${user_config.…}`
+ * placeholders an MCP host (a `.mcpb` install) left unfilled for an optional setting it was not given.
+ */
+function withoutUnsetValues(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== "" && !/^\$\{user_config\.[\w-]+\}$/.test(v)));
+}
+
+/**
  * Read the whole configuration from environment variables (see the package README for the list).
  *
  * @example
@@ -143,7 +151,8 @@ export async function accountFromEnvironment(env: NodeJS.ProcessEnv = process.en
  * const server = createZeroGMcpServer(options);
  * await server.connect(new StdioServerTransport());
  */
-export async function configFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<ZeroGMcpOptions> {
+export async function configFromEnv(given: NodeJS.ProcessEnv = process.env): Promise<ZeroGMcpOptions> {
+  const env = withoutUnsetValues(given);
   let network: NetworkConfig;
   try {
     // The same rules as the 0g-compute CLI: ZG_NETWORK, ZG_RPC_URL, ZG_ESCROW, ZG_REGISTRY, ZG_CHAIN_ID, the devnet record.
