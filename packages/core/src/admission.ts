@@ -1,6 +1,7 @@
-import { recoverAddress, type Address, type Hex } from "viem";
+import type { Address, Hex } from "viem";
 import type { EscrowDomain } from "./domain.js";
 import { ZeroGError } from "./errors.js";
+import { recoverDigestSigner } from "./secp256k1.js";
 import { isAckOnly, ticketDigest, type SignedTicket } from "./ticket.js";
 import { PROTOCOL_ERROR_CODES, type ProtocolErrorCode } from "./wire.js";
 
@@ -42,11 +43,6 @@ export interface StaticCheckInput {
   requestHash?: Hex;
   /** Terms honoured for the ticket's service (omit for ack-only tickets). */
   terms?: HonouredTerms;
-  /**
-   * Signature recovery over a digest (default: viem's, pure JavaScript). A provider may pass a native
-   * implementation; it must reject malleable (high-s) signatures and return the signer's address.
-   */
-  recover?: (digest: Hex, signature: Hex) => Address | Promise<Address>;
 }
 
 /** The outcome of {@link checkTicket}: who signed and the digest receipts refer to. */
@@ -68,9 +64,7 @@ export async function checkTicket(input: StaticCheckInput): Promise<CheckedTicke
   const digest = ticketDigest(input.domain, ticket);
   let signer: Address;
   try {
-    signer = input.recover
-      ? await input.recover(digest, ticket.signature)
-      : await recoverAddress({ hash: digest, signature: ticket.signature });
+    signer = await recoverDigestSigner(digest, ticket.signature);
   } catch {
     throw new AdmissionError("bad_signature", "ticket signature does not recover");
   }

@@ -31,3 +31,4 @@ export * from "./pricing.js";
 export * from "./paid-fetch.js";
 export * from "./budget.js";
 export * from "./indexeddb-lane-store.js";
+export * from "./secp256k1.js";

@@ -30,3 +30,6 @@ export * from "./budget.js";
 export * from "./spending-limit.js";
 export * from "./network-env.js";
 export * from "./cli-errors.js";
+export * from "./secp256k1.js";
+// Installs libsecp256k1 for every signature and recovery of the SDK when its binding loads.
+export * from "./native-secp256k1.js";

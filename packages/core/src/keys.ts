@@ -2,6 +2,7 @@ import { chmod, mkdir, readFile, rename, stat, writeFile } from "node:fs/promise
 import { dirname } from "node:path";
 import { decryptKeystoreJson, encryptKeystoreJson, isKeystoreJson } from "ethers";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { signingAccount } from "./secp256k1.js";
 import type { Hex, LocalAccount } from "viem";
 import { ZeroGError } from "./errors.js";
 
@@ -61,7 +62,7 @@ export async function createKeystore(path: string, password: string, options: Ke
 
 /** Decrypt a keystore file into a signing account. Refuses files readable by group or others. */
 export async function loadKeystore(path: string, password: string): Promise<LocalAccount> {
-  return privateKeyToAccount(await loadKeystoreKey(path, password));
+  return signingAccount(await loadKeystoreKey(path, password));
 }
 
 /** Decrypt a keystore file into its raw private key (for signers that need the key itself, e.g. native ones). */
@@ -92,7 +93,7 @@ export async function loadKeystoreKey(path: string, password: string): Promise<H
 
 /** A signing account from a hex private key held in an environment variable (never written to disk). */
 export function accountFromEnv(variable: string, env: NodeJS.ProcessEnv = process.env): LocalAccount {
-  return privateKeyToAccount(keyFromEnv(variable, env));
+  return signingAccount(keyFromEnv(variable, env));
 }
 
 /** The hex private key held in an environment variable. */

@@ -1,7 +1,8 @@
-import { keccak256, recoverAddress, toBytes, type Address, type Hex, type LocalAccount } from "viem";
+import { keccak256, toBytes, type Address, type Hex, type LocalAccount } from "viem";
 import type { EscrowDomain } from "./domain.js";
 import { typedDigest, Words } from "./eip712-fast.js";
 import { ZeroGError } from "./errors.js";
+import { recoverDigestSigner } from "./secp256k1.js";
 import type { Terms } from "./ticket.js";
 import { assertUint, MAX_UINT128, MAX_UINT32 } from "./uint.js";
 
@@ -114,7 +115,7 @@ export interface ReceiptExpectation {
 export async function verifyReceipt(receipt: SignedReceipt, expected: ReceiptExpectation): Promise<bigint> {
   let signer: Address;
   try {
-    signer = await recoverAddress({ hash: receiptDigest(expected.domain, receipt), signature: receipt.signature });
+    signer = await recoverDigestSigner(receiptDigest(expected.domain, receipt), receipt.signature);
   } catch (cause) {
     throw new ReceiptError("bad_signature", `receipt signature does not recover: ${(cause as Error).message}`);
   }

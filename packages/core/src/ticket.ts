@@ -1,17 +1,8 @@
-import {
-  keccak256,
-  parseSignature,
-  recoverAddress,
-  signatureToCompactSignature,
-  toBytes,
-  toHex,
-  type Address,
-  type Hex,
-  type LocalAccount,
-} from "viem";
+import { keccak256, parseSignature, signatureToCompactSignature, toBytes, toHex, type Address, type Hex, type LocalAccount } from "viem";
 import type { EscrowDomain } from "./domain.js";
 import { typedDigest, Words } from "./eip712-fast.js";
 import { InvalidArgumentError } from "./errors.js";
+import { recoverDigestSigner } from "./secp256k1.js";
 import { assertUint, MAX_UINT128, MAX_UINT32, MAX_UINT64 } from "./uint.js";
 
 /** EIP-712 type string of `Terms`; the escrow's `TERMS_TYPEHASH` is its keccak256. */
@@ -167,7 +158,7 @@ export async function signTicket(signer: LocalAccount, domain: EscrowDomain, tic
 
 /** The address that signed a ticket (the user, or a session key). Throws on a malformed signature. */
 export async function recoverTicketSigner(domain: EscrowDomain, ticket: SignedTicket): Promise<Address> {
-  return recoverAddress({ hash: ticketDigest(domain, ticket), signature: ticket.signature });
+  return recoverDigestSigner(ticketDigest(domain, ticket), ticket.signature);
 }
 
 /** Split a 65-byte signature into the EIP-2098 compact `(r, vs)` the contracts take. */

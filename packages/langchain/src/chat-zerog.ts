@@ -1,6 +1,5 @@
 import type { Address, Hex, LocalAccount } from "viem";
 import { isAddress, getAddress } from "viem";
-import { privateKeyToAccount } from "viem/accounts";
 import {
   createPaidFetch,
   decodeHeader,
@@ -14,6 +13,7 @@ import {
   RECEIPT_HEADER,
   receiptFromWire,
   SpendingLimit,
+  signingAccount,
   readSseJson,
   SseJsonError,
   ZeroGClient,
@@ -444,14 +444,14 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
 
   private signer(): { signer: LocalAccount; user: Address } {
     if (this.account) return { signer: this.account, user: this.user ?? this.account.address };
-    if (this.sessionKey) return { signer: privateKeyToAccount(this.sessionKey), user: this.user! };
+    if (this.sessionKey) return { signer: signingAccount(this.sessionKey), user: this.user! };
     let key = this.privateKey;
     if (!key) {
       if (!process.env.ZG_PRIVATE_KEY)
         throw new ChatZeroGError("CHAT_NO_KEY", "no key to pay with", "pass privateKey (or sessionKey and user), or set ZG_PRIVATE_KEY");
       key = keyFromEnv("ZG_PRIVATE_KEY");
     }
-    const signer = privateKeyToAccount(key);
+    const signer = signingAccount(key);
     return { signer, user: this.user ?? signer.address };
   }
 

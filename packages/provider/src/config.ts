@@ -4,8 +4,15 @@ import { readFile, writeFile } from "node:fs/promises";
 import { dirname, isAbsolute, resolve } from "node:path";
 import type { Hex, LocalAccount } from "viem";
 import { z } from "zod";
-import { keyFromEnv, loadKeystoreKey, resolveNetwork, ZeroGError, type NetworkConfig, type NetworkPreset } from "@0g-compute/core";
-import { nativeAccount } from "./native-crypto.js";
+import {
+  keyFromEnv,
+  loadKeystoreKey,
+  resolveNetwork,
+  signingAccount,
+  ZeroGError,
+  type NetworkConfig,
+  type NetworkPreset,
+} from "@0g-compute/core";
 import type { Backend } from "./backend.js";
 import { UpstreamBackend } from "./backends/upstream.js";
 
@@ -166,10 +173,10 @@ export async function keyOf(
   dir: string,
   passwordEnv = "ZG_PROVIDER_PASSWORD",
 ): Promise<LocalAccount> {
-  if ("env" in source) return nativeAccount(keyFromEnv(source.env));
+  if ("env" in source) return signingAccount(keyFromEnv(source.env));
   const password = process.env[passwordEnv];
   if (password === undefined) throw new ConfigError(`set ${passwordEnv} to unlock ${source.keystore}`);
-  return nativeAccount(await loadKeystoreKey(configPath(dir, source.keystore), password));
+  return signingAccount(await loadKeystoreKey(configPath(dir, source.keystore), password));
 }
 
 /**

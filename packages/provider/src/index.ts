@@ -9,7 +9,6 @@ export * from "./backends/upstream.js";
 export * from "./chain-state.js";
 export * from "./config.js";
 export * from "./metrics.js";
-export * from "./native-crypto.js";
 export * from "./rate-limit.js";
 export * from "./node.js";
 export * from "./registration.js";

@@ -3,7 +3,6 @@
 import type { Hono } from "hono";
 import type { Address } from "viem";
 import { AdmissionError, checkTicket, unixSeconds } from "@0g-compute/core";
-import { recoverNative } from "../native-crypto.js";
 import type { ProviderContext } from "./context.js";
 import { clientAddress, readTicket } from "./read-request.js";
 import type { Refusals } from "./refusals.js";
@@ -17,7 +16,7 @@ export function ackRoute(app: Hono, ctx: ProviderContext, refusals: Refusals): v
     try {
       refusals.checkAddress(address);
       const ticket = readTicket(c);
-      const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now: clock(), recover: recoverNative });
+      const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now: clock() });
       signer = checked.signer;
       refusals.takeAck(signer);
       if (!checked.ackOnly)

@@ -15,7 +15,6 @@ import {
   type SignedTicket,
 } from "@0g-compute/core";
 import { chatBodySchema, type ChatBody } from "../backend.js";
-import { recoverNative } from "../native-crypto.js";
 import type { CreditPolicy, RequestKey } from "../store.js";
 import type { ProviderContext } from "./context.js";
 import { readBody, readTicket, tooLarge } from "./read-request.js";
@@ -79,7 +78,7 @@ export function createAdmission(
     const terms = await ctx.services.honoured(ticket.terms.serviceId);
     if (!service || !terms) throw new AdmissionError("terms_changed", `no service ${ticket.terms.serviceId} is listed by this provider`);
     // Deadlines are on this node's clock, never the chain's (docs/protocol.md, "Time").
-    const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now: clock(), terms, recover: recoverNative });
+    const checked = await checkTicket({ domain: ctx.domain, ticket, provider: ctx.provider, now: clock(), terms });
     seen.signer = checked.signer;
     refusals.checkKey(checked.signer);
 
