@@ -14,6 +14,7 @@ import { dirname, extname, join, normalize } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type Browser, type BrowserServer, chromium } from "playwright-core";
 import { startLocalNetwork, type LocalNetwork, type LocalUser } from "@0g-compute/provider/testing";
+import type { PageResult } from "./browser/page-result.js";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -47,18 +48,6 @@ async function serveDir(dir: string): Promise<{ server: Server; origin: string }
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return { server, origin: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
-}
-
-interface PageResult {
-  ok: boolean;
-  error?: string;
-  text?: string;
-  fee?: string;
-  cumulative?: string;
-  ticketDigest?: string;
-  nonce?: string;
-  before?: { nextNonce: string; acked: string };
-  after?: { nextNonce: string; acked: string; sentCumulative: string };
 }
 
 const haveChromium = existsSync(CHROMIUM);

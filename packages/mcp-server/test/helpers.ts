@@ -38,3 +38,17 @@ export async function inMemoryClient(buyer: BuyerSession): Promise<{ client: Cli
 
 /** Wei of an `{ wei, og }` amount. */
 export const wei = (a: unknown): bigint => BigInt((a as { wei: string }).wei);
+
+/** Every tool the server offers with the account's own key (a session key gets the first four only). */
+export const ALL_TOOLS = [
+  "ask",
+  "balance",
+  "deposit",
+  "fund",
+  "list_services",
+  "receipts",
+  "withdraw_cancel",
+  "withdraw_complete",
+  "withdraw_ledger",
+  "withdraw_request",
+];

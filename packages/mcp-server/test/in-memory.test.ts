@@ -17,7 +17,7 @@ import {
   type LocalUser,
 } from "@0g-compute/provider/testing";
 import { BuyerSession, type ZeroGMcpOptions } from "../src/index.js";
-import { callError, callOk, inMemoryClient, wei } from "./helpers.js";
+import { ALL_TOOLS, callError, callOk, inMemoryClient, wei } from "./helpers.js";
 
 const CAPS = {
   feesPerSession: parseAmount("0.001"),
@@ -63,18 +63,7 @@ describe("MCP server over an in-memory pair", () => {
   it("lists its tools with input and output schemas and annotations, its resources and its prompts", async () => {
     const { tools } = await client.listTools();
     const byName = new Map(tools.map((t) => [t.name, t]));
-    expect([...byName.keys()].sort()).toEqual([
-      "ask",
-      "balance",
-      "deposit",
-      "fund",
-      "list_services",
-      "receipts",
-      "withdraw_cancel",
-      "withdraw_complete",
-      "withdraw_ledger",
-      "withdraw_request",
-    ]);
+    expect([...byName.keys()].sort()).toEqual(ALL_TOOLS);
     for (const t of tools) expect(t.outputSchema).toBeDefined();
     for (const name of ["list_services", "balance", "receipts"])
       expect(byName.get(name)!.annotations).toMatchObject({ readOnlyHint: true });

@@ -14,7 +14,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
 import { parseAmount } from "@0g-compute/core";
 import { startLocalNetwork, type LocalNetwork, type LocalUser } from "@0g-compute/provider/testing";
-import { callOk } from "./helpers.js";
+import { ALL_TOOLS, callOk } from "./helpers.js";
 
 const run = promisify(execFile);
 const pkgDir = join(dirname(fileURLToPath(import.meta.url)), "..");
@@ -123,20 +123,7 @@ describe("the .mcpb bundle", () => {
     pid = transport.pid ?? undefined;
     try {
       const { tools } = await client.listTools();
-      expect(tools.map((t) => t.name).sort()).toEqual(
-        [
-          "ask",
-          "balance",
-          "deposit",
-          "fund",
-          "list_services",
-          "receipts",
-          "withdraw_cancel",
-          "withdraw_complete",
-          "withdraw_ledger",
-          "withdraw_request",
-        ].sort(),
-      );
+      expect(tools.map((t) => t.name).sort()).toEqual(ALL_TOOLS);
       expect(tools.map((t) => t.name).sort()).toEqual(
         (manifest as unknown as { tools: { name: string }[] }).tools.map((t) => t.name).sort(),
       );

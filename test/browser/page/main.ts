@@ -2,6 +2,7 @@
 // (JSON), its lane state lives in IndexedDB, and its outcome is left in `window.__result` for the test.
 import { privateKeyToAccount } from "viem/accounts";
 import { createPaidFetch, IndexedDbLaneStore, ZeroGClient, type NetworkConfig } from "@0g-compute/core/browser";
+import type { PageResult } from "../page-result.js";
 
 interface PageSettings {
   network: Omit<NetworkConfig, "fromBlock"> & { fromBlock: string };
@@ -10,20 +11,6 @@ interface PageSettings {
   /** The provider expected to answer (its lane's state is read before buying). */
   provider: `0x${string}`;
   prompt: string;
-}
-
-interface PageResult {
-  ok: boolean;
-  error?: string;
-  code?: string;
-  text?: string;
-  fee?: string;
-  cumulative?: string;
-  ticketDigest?: string;
-  nonce?: string;
-  /** The lane's state in IndexedDB when the page loaded. */
-  before?: { nextNonce: string; acked: string };
-  after?: { nextNonce: string; acked: string; sentCumulative: string };
 }
 
 declare global {
