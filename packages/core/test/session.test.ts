@@ -130,6 +130,8 @@ describe("PaymentSession", () => {
     expect(s.terms(ZERO_HASH, 0n).deadline).toBe(1_530n);
     expect(s.adoptProviderClock({ now: "1500" })).toBe(false); // nothing new
     expect(s.adoptProviderClock({ now: "soon" })).toBe(false);
+    expect(s.adoptProviderClock(undefined)).toBe(false);
+    expect(s.adoptProviderClock({ now: 2000 })).toBe(false); // a decimal string, not a number
     expect(s.adoptProviderClock({ now: "9".repeat(20) })).toBe(false); // wider than a uint64
     expect(s.terms(ZERO_HASH, 0n).deadline).toBe(1_530n);
   });
@@ -189,6 +191,12 @@ describe("PaymentSession", () => {
     expect(await s.resync({ highestNonce: "1" })).toBe(false); // already above it
     expect(await s.resync({ highestNonce: "2" })).toBe(true);
     expect((await s.state()).nextNonce).toBe(3n);
+    // A provider that reports a lower highest nonce never moves the next one down (that would reuse nonces).
+    await s.signTicket(ZERO_HASH, 0n);
+    await s.signTicket(ZERO_HASH, 0n);
+    expect((await s.state()).nextNonce).toBe(5n);
+    expect(await s.resync({ highestNonce: "1" })).toBe(false);
+    expect((await s.state()).nextNonce).toBe(5n);
     const own = (cumulative: bigint) =>
       signTicket(user, domain, { user: user.address, provider: providerAddress, nonce: 1n, cumulative, terms: s.terms(ZERO_HASH, 0n) });
     expect(await s.resync({ ticket: ticketToWire(await own(500n)) })).toBe(true);
