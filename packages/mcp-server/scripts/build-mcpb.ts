@@ -54,7 +54,7 @@ export async function buildMcpb(out: string): Promise<string> {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const { values } = parseArgs({ options: { out: { type: "string" } } });
-  const out = resolve(values.out ?? join(pkgDir, "dist/0g-compute.mcpb"));
+  const out = resolve(values.out ?? join(pkgDir, "mcpb/0g-compute.mcpb"));
   const stage = await buildMcpb(out);
   await rm(stage, { recursive: true, force: true });
   process.stdout.write(`${out}\n`);
