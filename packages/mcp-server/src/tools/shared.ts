@@ -97,6 +97,7 @@ export function toJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v), 2);
 }
 
+/** Annotations of the tools that only read, that spend fees or move funds, and that start or end withdrawals. */
 export const READ_ONLY = { readOnlyHint: true, destructiveHint: false, idempotentHint: true } as const;
 export const PAYING = { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true } as const;
 export const WITHDRAWING = { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: true } as const;
@@ -110,6 +111,7 @@ function spendingOut(buyer: BuyerSession) {
     caps: s.caps.map((c) => ({ name: c.name, kind: c.kind, cap: amount(c.cap), used: amount(c.used), remaining: amount(c.remaining) })),
   };
 }
+
 /** The paying account: wallet, ledger, channels with their pending withdrawals, and this session's spending. */
 export async function accountSummary(buyer: BuyerSession) {
   const s = await buyer.summary();
