@@ -107,9 +107,9 @@ describeBrowser("core in the browser", () => {
     provider: net.providers[0]!.address,
     prompt: "Hello from a browser",
   });
-  const open = async (context: Awaited<ReturnType<Browser["newContext"]>>, origin: string): Promise<PageResult> => {
+  const open = async (context: Awaited<ReturnType<Browser["newContext"]>>, origin: string, stream = false): Promise<PageResult> => {
     const tab = await context.newPage();
-    await tab.goto(`${origin}/#${encodeURIComponent(JSON.stringify(settings()))}`);
+    await tab.goto(`${origin}/#${encodeURIComponent(JSON.stringify({ ...settings(), stream }))}`);
     // The page leaves its outcome in `window.__result`.
     const pageResult = () => (globalThis as { __result?: PageResult }).__result;
     await tab.waitForFunction(pageResult, undefined, { timeout: 60_000 });
@@ -133,9 +133,10 @@ describeBrowser("core in the browser", () => {
     expect(lane.acked).toBe(lane.billed);
     expect(first.after).toEqual({ nextNonce: "3", acked: first.fee, sentCumulative: first.fee }); // request 1, ack 2
 
-    // A reload (a new page in the same profile) continues the lane from IndexedDB: no nonce reused.
-    const second = await open(context, page.origin);
-    expect(second).toMatchObject({ ok: true, nonce: "3" });
+    // A reload (a new page in the same profile) continues the lane from IndexedDB: no nonce reused. This
+    // one streams: the events and their receipt reach the page through CORS too.
+    const second = await open(context, page.origin, true);
+    expect(second).toMatchObject({ ok: true, nonce: "3", text: first.text });
     expect(second.before).toEqual({ nextNonce: "3", acked: first.fee });
     expect(BigInt(second.cumulative!)).toBe(BigInt(first.fee!) + BigInt(second.fee!));
     expect(provider.node.store.lane(user.account.address, user.account.address).acked).toBe(BigInt(second.cumulative!));

@@ -88,7 +88,10 @@ export interface GenerationLimits {
 
 /** A chat completion object (OpenAI shape); `usage` is set by the provider. */
 export type ChatCompletion = Record<string, unknown> & { choices: unknown[] };
-/** A streamed chunk (OpenAI shape). */
+/**
+ * A streamed chunk: its `choices` (and any other field of the OpenAI shape) without `id`, `object`,
+ * `created`, `model` and `usage`, which the provider writes itself once per stream.
+ */
 export type ChatCompletionChunk = Record<string, unknown> & { choices: unknown[] };
 
 /**

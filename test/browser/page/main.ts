@@ -11,6 +11,8 @@ interface PageSettings {
   /** The provider expected to answer (its lane's state is read before buying). */
   provider: `0x${string}`;
   prompt: string;
+  /** Ask for a streamed answer (server-sent events). */
+  stream?: boolean;
 }
 
 declare global {
@@ -37,9 +39,21 @@ async function buy(settings: PageSettings): Promise<PageResult> {
     const res = await paidFetch("http://0g.invalid/v1/chat/completions", {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ model: settings.model, messages: [{ role: "user", content: settings.prompt }], max_tokens: 16 }),
+      body: JSON.stringify({
+        model: settings.model,
+        messages: [{ role: "user", content: settings.prompt }],
+        max_tokens: 16,
+        ...(settings.stream ? { stream: true } : {}),
+      }),
     });
-    const body = (await res.json()) as { choices: { message: { content: string } }[] };
+    const raw = await res.text();
+    const text = settings.stream
+      ? raw
+          .split("\n")
+          .filter((line) => line.startsWith("data: {"))
+          .map((line) => (JSON.parse(line.slice(6)) as { choices: { delta?: { content?: string } }[] }).choices[0]?.delta?.content ?? "")
+          .join("")
+      : ((JSON.parse(raw) as { choices: { message: { content: string } }[] }).choices[0]?.message.content ?? "");
     const receipt = paidFetch.receipts.at(-1);
     if (!receipt) throw new Error("no verified receipt");
     if (receipt.provider.toLowerCase() !== settings.provider.toLowerCase()) throw new Error(`answered by ${receipt.provider}`);
@@ -47,7 +61,7 @@ async function buy(settings: PageSettings): Promise<PageResult> {
     const after = await store.read(lane);
     return {
       ok: true,
-      text: body.choices[0]?.message.content ?? "",
+      text,
       fee: receipt.fee.toString(),
       cumulative: receipt.cumulative.toString(),
       ticketDigest: receipt.ticketDigest,

@@ -271,13 +271,7 @@ export class LlamaBackend implements Backend {
 
   async *stream(body: ChatBody, limits: GenerationLimits): AsyncGenerator<ChatCompletionChunk, Usage> {
     const prepared = await this.prepare(body);
-    const id = `chatcmpl-${randomId()}`;
-    const created = Math.floor(Date.now() / 1000);
     const chunk = (delta: Record<string, unknown>, finishReason: string | null = null): ChatCompletionChunk => ({
-      id,
-      object: "chat.completion.chunk",
-      created,
-      model: this.options.modelId,
       choices: [{ index: 0, delta, logprobs: null, finish_reason: finishReason }],
     });
 

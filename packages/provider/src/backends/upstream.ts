@@ -126,7 +126,8 @@ export class UpstreamBackend implements Backend {
       for await (const chunk of readSseJson<ChatCompletionChunk & { usage?: UpstreamUsage }>(res.body)) {
         if (chunk.usage) usage = chunk.usage;
         if (Array.isArray(chunk.choices) && chunk.choices.length > 0) {
-          const { usage: _u, ...rest } = chunk;
+          // The provider writes its own id, object, created, model and usage.
+          const { usage: _u, id: _i, object: _o, created: _c, model: _m, ...rest } = chunk;
           contentChunks += 1;
           yield rest as ChatCompletionChunk;
         }

@@ -1,7 +1,7 @@
 // POST /v1/chat/completions, once admitted: the backend's answer (plain or streamed), billed within the
 // ticket's bounds, with a receipt stored before it is sent.
 import type { ServerResponse } from "node:http";
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import type { Hex } from "viem";
 import {
   encodeHeader,
@@ -19,6 +19,7 @@ import { type Admission, type AdmissionProgress, CHAT_COMPLETIONS_PATH, createAd
 import type { ProviderContext } from "./context.js";
 import { clientAddress } from "./read-request.js";
 import type { Refusals } from "./refusals.js";
+import { sseSink } from "./sse-sink.js";
 
 /** Serves the paid `POST /v1/chat/completions` on `app`: admission, then the answer and its receipt. */
 export function chatCompletionsRoute(app: Hono, ctx: ProviderContext, refusals: Refusals): void {
@@ -49,7 +50,7 @@ export function chatCompletionsRoute(app: Hono, ctx: ProviderContext, refusals: 
       ctx.metrics.inFlight.dec();
       ctx.metrics.requestSeconds.observe((performance.now() - started) / 1000);
     };
-    if (admission.body.stream) return streamResponse(admission, controller, done);
+    if (admission.body.stream) return streamResponse(c, admission, controller, done);
     try {
       return await plainResponse(admission, controller.signal);
     } finally {
@@ -113,79 +114,61 @@ export function chatCompletionsRoute(app: Hono, ctx: ProviderContext, refusals: 
     return new Response(text, { headers: { "content-type": "application/json", [RECEIPT_HEADER]: encodeHeader(receiptToWire(receipt)) } });
   }
 
-  function streamResponse(a: Admission, controller: AbortController, done: () => void): Response {
-    const encoder = new TextEncoder();
-    const hasher = new StreamHasher();
+  /**
+   * A streamed answer: each chunk is the backend's `choices` after this stream's fixed `id`, `object`,
+   * `created` and `model` (serialized once), hashed as written; then the usage and receipt event and
+   * `[DONE]`. Generation waits while the client is not reading.
+   */
+  function streamResponse(c: Context, a: Admission, controller: AbortController, done: () => void): Response {
+    const sink = sseSink(c, () => controller.abort());
     const created = Math.floor(Date.now() / 1000);
     const id = `chatcmpl-${a.digest.slice(2, 26)}`;
-    const body = new ReadableStream<Uint8Array>({
-      async start(out) {
-        let hashedBytes = 0;
-        const write = (data: string, hashed: boolean) => {
-          if (hashed) {
-            hasher.update(data);
-            hashedBytes += Buffer.byteLength(data);
-          }
-          if (!controller.signal.aborted) {
-            try {
-              out.enqueue(encoder.encode(`data: ${data}\n\n`));
-            } catch {
-              controller.abort();
-            }
-          }
-        };
-        let produced = false;
-        try {
-          const gen = ctx.backend.stream(a.body, { maxOutputTokens: a.maxOutputTokens, signal: controller.signal });
-          let step = await gen.next();
-          while (!step.done) {
-            produced = true;
-            write(JSON.stringify({ ...step.value, id, object: "chat.completion.chunk", created, model: a.service.model }), true);
-            step = await gen.next();
-          }
-          const usage = billable(a, step.value, hashedBytes);
-          if (!produced && usage.outputTokens === 0 && controller.signal.aborted) {
-            ctx.store.release(a.key);
-            ctx.metrics.requests.inc({ outcome: "aborted" });
-            return;
-          }
-          const receipt = await receiptFor(a, hasher.digest(), usage);
-          const usageChunk = {
-            id,
-            object: "chat.completion.chunk",
-            created,
-            model: a.service.model,
-            choices: [],
-            usage: {
-              prompt_tokens: usage.inputTokens,
-              completion_tokens: usage.outputTokens,
-              total_tokens: usage.inputTokens + usage.outputTokens,
-            },
-            [RECEIPT_FIELD]: receiptToWire(receipt),
-          };
-          write(JSON.stringify(usageChunk), false);
-          if (!controller.signal.aborted) out.enqueue(encoder.encode("data: [DONE]\n\n"));
-          ctx.metrics.requests.inc({ outcome: controller.signal.aborted ? "aborted" : "ok" });
-        } catch (err) {
-          ctx.store.release(a.key);
-          ctx.metrics.requests.inc({ outcome: "backend_error" });
-          ctx.log("backend_error", { error: (err as Error).message, stream: true });
-          write(JSON.stringify(protocolErrorBody("backend_error", `the model backend failed: ${(err as Error).message}`)), false);
-        } finally {
-          done();
-          try {
-            out.close();
-          } catch {
-            // already closed by the client
-          }
+    const head = `{"id":${JSON.stringify(id)},"object":"chat.completion.chunk","created":${created},"model":${JSON.stringify(a.service.model)}`;
+    void (async () => {
+      const hasher = new StreamHasher();
+      let hashedBytes = 0;
+      let produced = false;
+      try {
+        const gen = ctx.backend.stream(a.body, { maxOutputTokens: a.maxOutputTokens, signal: controller.signal });
+        let step = await gen.next();
+        while (!step.done) {
+          produced = true;
+          const data = `${head},${JSON.stringify(step.value).slice(1)}`;
+          hasher.update(data);
+          hashedBytes += Buffer.byteLength(data);
+          sink.event(data);
+          await sink.ready();
+          step = await gen.next();
         }
-      },
-      cancel() {
-        controller.abort();
-      },
-    });
-    return new Response(body, {
-      headers: { "content-type": "text/event-stream", "cache-control": "no-cache, no-transform", "content-encoding": "identity" },
-    });
+        const usage = billable(a, step.value, hashedBytes);
+        if (!produced && usage.outputTokens === 0 && controller.signal.aborted) {
+          ctx.store.release(a.key);
+          ctx.metrics.requests.inc({ outcome: "aborted" });
+          return;
+        }
+        const receipt = await receiptFor(a, hasher.digest(), usage);
+        const usageChunk = {
+          choices: [],
+          usage: {
+            prompt_tokens: usage.inputTokens,
+            completion_tokens: usage.outputTokens,
+            total_tokens: usage.inputTokens + usage.outputTokens,
+          },
+          [RECEIPT_FIELD]: receiptToWire(receipt),
+        };
+        sink.event(`${head},${JSON.stringify(usageChunk).slice(1)}`);
+        sink.event("[DONE]");
+        ctx.metrics.requests.inc({ outcome: controller.signal.aborted ? "aborted" : "ok" });
+      } catch (err) {
+        ctx.store.release(a.key);
+        ctx.metrics.requests.inc({ outcome: "backend_error" });
+        ctx.log("backend_error", { error: (err as Error).message, stream: true });
+        sink.event(JSON.stringify(protocolErrorBody("backend_error", `the model backend failed: ${(err as Error).message}`)));
+      } finally {
+        done();
+        sink.end();
+      }
+    })();
+    return sink.response;
   }
 }
