@@ -55,3 +55,36 @@ export class RateLimiter {
     return b;
   }
 }
+
+/**
+ * At most one event per key per `intervalMs` (e.g. a fresh chain read per user per second), with bounded
+ * memory: once more than `maxKeys` keys are remembered, every key whose interval has passed is forgotten.
+ *
+ * @example
+ * const freshReads = new OncePerInterval(1000);
+ * if (freshReads.allowed(user)) chain.invalidate(user);
+ */
+export class OncePerInterval {
+  private readonly last = new Map<string, number>();
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly maxKeys = 10_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Whether `key` may have its event now (and, if so, the interval starts again for it). */
+  allowed(key: string): boolean {
+    const t = this.now();
+    const previous = this.last.get(key);
+    if (previous !== undefined && t - previous < this.intervalMs) return false;
+    this.last.set(key, t);
+    if (this.last.size > this.maxKeys) for (const [k, at] of this.last) if (t - at >= this.intervalMs) this.last.delete(k);
+    return true;
+  }
+
+  /** Keys remembered. */
+  get size(): number {
+    return this.last.size;
+  }
+}

@@ -15,6 +15,7 @@ import {
   type SignedTicket,
 } from "@0g-compute/core";
 import { chatBodySchema, type ChatBody } from "../backend.js";
+import { OncePerInterval } from "../rate-limit.js";
 import type { CreditPolicy, RequestKey } from "../store.js";
 import type { ProviderContext } from "./context.js";
 import { readBody, readTicket, tooLarge } from "./read-request.js";
@@ -48,15 +49,8 @@ export function createAdmission(
   refusals: Refusals,
 ): (c: Context, address: string, seen: AdmissionProgress) => Promise<Admission> {
   const clock = ctx.clock ?? (() => unixSeconds());
-  const freshReads = new Map<string, number>();
-  function freshReadAllowed(user: Address): boolean {
-    const key = user.toLowerCase();
-    const now = Date.now();
-    if (now - (freshReads.get(key) ?? 0) < 1000) return false;
-    freshReads.set(key, now);
-    if (freshReads.size > 10_000) for (const [k, t] of freshReads) if (now - t >= 1000) freshReads.delete(k);
-    return true;
-  }
+  // A fresh chain read before refusing for lack of funds: at most once a second per user.
+  const freshReads = new OncePerInterval(1000);
 
   /**
    * Admission, cheapest and most selective checks first, so that a request that will be refused costs
@@ -110,7 +104,11 @@ export function createAdmission(
       try {
         await attempt(await fundsFor(false));
       } catch (err) {
-        if (!(err instanceof AdmissionError && err.protocolCode === "insufficient_balance") || !freshReadAllowed(ticket.user)) throw err;
+        if (
+          !(err instanceof AdmissionError && err.protocolCode === "insufficient_balance") ||
+          !freshReads.allowed(ticket.user.toLowerCase())
+        )
+          throw err;
         await attempt(await fundsFor(true));
       }
     };
