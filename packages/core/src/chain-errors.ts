@@ -1,11 +1,14 @@
+import { escrowAbi, serviceRegistryAbi, zkEscrowAbi } from "@0g-compute/contracts";
 import {
   BaseError,
   ContractFunctionRevertedError,
+  decodeErrorResult,
   HttpRequestError,
   InsufficientFundsError,
   TimeoutError,
   WaitForTransactionReceiptTimeoutError,
   type Hash,
+  type Hex,
 } from "viem";
 import { ERROR_CODES, type ListedErrorCode, ZeroGError } from "./errors.js";
 
@@ -44,6 +47,24 @@ export class ContractRevertError extends ZeroGError {
   }
 }
 
+/** The custom errors of the suite's contracts, to decode a revert whose call carried only its function's ABI. */
+const SUITE_ERRORS = [...escrowAbi, ...zkEscrowAbi, ...serviceRegistryAbi].filter((item) => item.type === "error");
+
+/**
+ * Decode revert data against the suite's custom errors. viem decodes a simulation's revert with the
+ * contract's whole ABI, but the request a simulation returns carries only the function, so a revert
+ * while sending (the state changed after the simulation) arrives as a bare selector and arguments.
+ */
+function decodeSuiteError(raw: Hex | undefined): { errorName: string; args: readonly unknown[] } | undefined {
+  if (raw === undefined || raw.length < 10) return undefined;
+  try {
+    const decoded = decodeErrorResult({ abi: SUITE_ERRORS, data: raw });
+    return { errorName: decoded.errorName, args: decoded.args ?? [] };
+  } catch {
+    return undefined;
+  }
+}
+
 /** The RPC endpoint could not be reached or failed. Nothing was sent, or the outcome is unknown (see `txHash`). */
 export class RpcError extends ZeroGError {
   readonly txHash: Hash | undefined;
@@ -76,8 +97,11 @@ export function toZeroGError(err: unknown, txHash?: Hash): ZeroGError {
   if (err instanceof ZeroGError) return err;
   if (err instanceof BaseError) {
     const revert = err.walk((e) => e instanceof ContractFunctionRevertedError);
-    if (revert instanceof ContractFunctionRevertedError && revert.data?.errorName) {
-      return new ContractRevertError(revert.data.errorName, revert.data.args ?? [], err);
+    if (revert instanceof ContractFunctionRevertedError) {
+      const decoded = revert.data?.errorName
+        ? { errorName: revert.data.errorName, args: revert.data.args ?? [] }
+        : decodeSuiteError(revert.raw);
+      if (decoded) return new ContractRevertError(decoded.errorName, decoded.args, err);
     }
     if (err.walk((e) => e instanceof InsufficientFundsError)) {
       return new ZeroGError("INSUFFICIENT_FUNDS", "the account's wallet holds too little for this amount plus gas", {

@@ -251,9 +251,24 @@ export class ZeroGClient {
     return this.send("deposit and fund", () => this.escrow.simulate.depositAndFund([provider], { value: amount, account: this.account }));
   }
 
-  /** Ask to withdraw `amount` wei (or the whole balance) from the channel; starts the lock. */
+  /**
+   * Ask to withdraw `amount` wei (or the whole balance) from the channel; starts the lock. With "all", a
+   * settlement that lands between reading the balance and sending (the provider settles when it sees
+   * withdrawals coming) makes the contract refuse the stale amount; the balance is read again and the
+   * request sent again, up to three times.
+   */
   async requestWithdraw(provider: Address, amount: bigint | "all"): Promise<TxResult & { amount: bigint; unlockAt: bigint }> {
-    const value = amount === "all" ? (await this.channel(provider)).balance : amount;
+    if (amount !== "all") return this.requestWithdrawOf(provider, amount);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.requestWithdrawOf(provider, (await this.channel(provider)).balance);
+      } catch (err) {
+        if (attempt >= 3 || !(err instanceof ZeroGError && err.code === "INSUFFICIENT_CHANNEL")) throw err;
+      }
+    }
+  }
+
+  private async requestWithdrawOf(provider: Address, value: bigint): Promise<TxResult & { amount: bigint; unlockAt: bigint }> {
     this.positive("amount", value);
     const result = await this.send("request withdrawal", () =>
       this.escrow.simulate.requestWithdraw([provider, value], { account: this.account }),

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "@jest/globals";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from "@jest/globals";
 import { getContract, keccak256, toHex, type Hex, type LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { serviceRegistryAbi } from "@0g-compute/contracts";
@@ -10,6 +10,7 @@ import {
   formatAmount,
   resolveNetwork,
   RpcError,
+  sendContractTransaction,
   ZeroGClient,
   NetworkConfigError,
   type TxProgress,
@@ -112,6 +113,38 @@ describe("ZeroGClient against a local chain", () => {
     expect(b.ledger).toBe(400_000_000_000_000n);
     const gas = done.transactions.reduce((s, t) => s + t.gasUsed * (t.receipt.effectiveGasPrice ?? 0n), 0n);
     expect(b.wallet).toBe(walletBefore + 600_000_000_001_000n - gas);
+  });
+
+  it('withdraw "all" reads the balance again when a settlement lands between its read and its transaction', async () => {
+    const p = provider.address;
+    await client.depositAndFund(p, 5000n);
+    const read = client.channel.bind(client);
+    let reads = 0;
+    // The first read sees a balance the chain no longer holds, as when the provider settles right after it.
+    const spy = jest.spyOn(client, "channel").mockImplementation(async (...args) => {
+      const state = await read(...args);
+      return reads++ === 0 ? { ...state, balance: state.balance + 1n } : state;
+    });
+    try {
+      const req = await client.requestWithdraw(p, "all");
+      expect(req.amount).toBe(5000n);
+      expect(reads).toBe(2);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it("a revert while sending (the state changed after the simulation) is decoded to its typed code", async () => {
+    await client.deposit(5000n);
+    // Simulate funding the whole ledger, then empty the ledger before the transaction is sent: the gas
+    // estimate reverts, and viem carries only the function's ABI in the simulated request.
+    const err = await sendContractTransaction(client.walletClient, client.publicClient, "fund", async () => {
+      const simulated = await client.escrow.simulate.fund([provider.address, 5000n], { account: client.account });
+      await client.withdrawLedger(5000n);
+      return simulated;
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ContractRevertError);
+    expect(err).toMatchObject({ code: "INSUFFICIENT_LEDGER", errorName: "InsufficientLedger", args: [0n, 5000n] });
   });
 
   it("refuses bad amounts before touching the chain, and typed contract errors spend nothing", async () => {
