@@ -145,8 +145,7 @@ export class ProviderNode {
     const wallet = sdk.walletClient;
     const provider = options.providerAccount.address;
     const store = new ProviderStore(options.dbPath, options.durability);
-    const released = store.releaseStaleReservations();
-    if (released > 0) log("released_stale_reservations", { count: released });
+    if (store.releasedAtOpen > 0) log("released_stale_reservations", { count: store.releasedAtOpen });
     const metrics = new ProviderMetrics();
     const chain = new ChainState({
       publicClient,

@@ -87,12 +87,13 @@ export interface AdmitInput {
   now: number;
 }
 
-/** A ticket's effect on its lane, decided before anything is written. */
+/** A ticket's effect on its lane, decided before anything changes. */
 interface LaneStep {
-  row: LaneRow | undefined;
+  /** The lane in memory, if it exists. */
+  state: LaneState | undefined;
   nextWindow: NonceWindowState;
   upgrades: boolean;
-  bestNonce: bigint;
+  /** The lane as it would be after the ticket. */
   lane: LaneRecord;
 }
 
@@ -103,7 +104,7 @@ export interface RequestKey {
   nonce: bigint;
 }
 
-/** The outcome of an admission: the reservation was written in the same transaction. */
+/** The outcome of an admission. */
 export interface Admitted {
   lane: LaneRecord;
   free: bigint;
@@ -120,18 +121,90 @@ const lower = (a: string) => a.toLowerCase();
  */
 export type Durability = "process" | "power";
 
+/** A lane as held in memory: the durable columns, plus the in-flight reservations and unacknowledged fees. */
+interface LaneState {
+  user: Address;
+  signer: Address;
+  window: NonceWindowState;
+  acked: bigint;
+  billed: bigint;
+  settled: bigint;
+  bestTicket: SignedTicket | undefined;
+  bestNonce: bigint;
+  updatedAt: number;
+  /** Sum of the lane's in-flight reservations (memory only: a crash releases them all). */
+  reserved: bigint;
+  /**
+   * The newest receipts whose fees cover `billed - acked`, oldest first (their admission times date the
+   * oldest unacknowledged fee). Clients acknowledge receipts in the order they arrive, so the
+   * unacknowledged fees are the newest ones.
+   */
+  unacked: { fee: bigint; at: number }[];
+}
+
+/** One channel's lanes (signer -> lane) and the sum of its in-flight reservations. */
+interface ChannelState {
+  lanes: Map<string, LaneState>;
+  reserved: bigint;
+}
+
+/** An admitted request not yet billed or released. Memory only. */
+interface Reservation {
+  lane: LaneState;
+  channel: ChannelState;
+  nonce: bigint;
+  digest: Hex;
+  maxCost: bigint;
+  createdAt: number;
+}
+
+/** The commit of the writes queued since the last one. */
+interface Batch {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+  /** Lanes changed in this batch, each written once with its final state. */
+  lanes: Set<LaneState>;
+  /** Receipts recorded in this batch. */
+  receipts: unknown[][];
+  /** Reservations made in this batch: dropped if its commit fails. */
+  reservations: string[];
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+const requestId = (user: string, signer: string, nonce: bigint) => `${lower(user)}:${lower(signer)}:${nonce}`;
+
 /**
- * The provider's durable state in SQLite (WAL): lanes (nonce window, best voucher,
- * billed and settled totals) and requests (reservations and receipts). Admission is one IMMEDIATE
- * transaction per request: nonce check and mark, voucher upgrade, free-balance and credit checks, and
- * the reservation, all or nothing. A receipt is written before it is sent. Killing the process at any
- * point loses no acknowledged voucher and never bills a request twice.
+ * The provider's state: lanes (nonce window, best voucher, billed, acknowledged and settled totals) and
+ * in-flight reservations live in memory, where admission checks and updates them synchronously, with no
+ * I/O; every change to a lane and every receipt is written through to SQLite (WAL). The writes of one
+ * turn of the event loop share one transaction, committed at the end of the turn; each lane changed
+ * in it is written once, with its final state. A caller acts only after {@link durable}: a request runs
+ * once its nonce mark and voucher are committed, a receipt is sent once it is committed. Reservations
+ * are never written: a crash ends every request in flight, and so releases every reservation (see
+ * docs/protocol.md, "What is durable when").
+ *
+ * Reads of receipts (`request`, `requestByNonce`, `receiptsAfter`) see committed receipts only; a receipt
+ * not yet committed has not been sent to anyone.
+ *
+ * @example
+ * const admitted = store.admit({ ticket, signer, digest, funds, policy, now: Date.now() }); // checks and reserves
+ * await store.durable(); // the nonce mark and voucher are on disk: serve the request
+ * store.bill({ user, signer, nonce }, receipt);
+ * await store.durable(); // the receipt is on disk: send it
  */
 export class ProviderStore {
   readonly db: Database.Database;
+  /** Legacy reservation rows (from a release that wrote them) released when the store opened. */
+  readonly releasedAtOpen: number;
+  private readonly channels = new Map<string, ChannelState>();
+  private readonly reservations = new Map<string, Reservation>();
+  private batch: Batch | undefined;
   private readonly statements = new Map<string, Database.Statement>();
+  private readonly writeLaneRow: Database.Statement;
+  private readonly insertReceipt: Database.Statement;
 
-  /** A prepared statement, prepared once. */
+  /** A prepared statement, prepared once (for the reads and writes off the request path). */
   private q(sql: string): Database.Statement {
     let st = this.statements.get(sql);
     if (!st) {
@@ -147,84 +220,164 @@ export class ProviderStore {
     this.db.pragma(durability === "power" ? "synchronous = FULL" : "synchronous = NORMAL");
     this.db.pragma("foreign_keys = ON");
     migrateStore(this.db);
+    this.writeLaneRow =
+      this.db.prepare(`INSERT INTO lanes (user, signer, highest_nonce, nonce_bitmap, acked, billed, settled, best_ticket, best_nonce, updated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (user, signer) DO UPDATE SET highest_nonce = excluded.highest_nonce, nonce_bitmap = excluded.nonce_bitmap,
+        acked = excluded.acked, billed = excluded.billed, settled = excluded.settled, best_ticket = excluded.best_ticket,
+        best_nonce = excluded.best_nonce, updated_at = excluded.updated_at`);
+    this.insertReceipt = this.db.prepare(
+      "INSERT INTO requests (user, signer, nonce, digest, max_cost, status, fee, receipt, created_at) VALUES (?, ?, ?, ?, ?, 'billed', ?, ?, ?)",
+    );
+    this.releasedAtOpen = this.q("UPDATE requests SET status = 'released' WHERE status = 'reserved'").run().changes;
+    this.load();
   }
 
+  /** Commit what is queued, then close the database. */
   close(): void {
+    this.flush();
     this.db.close();
   }
 
   /**
-   * Group commit: run `write` (one or more store writes, e.g. `admit` or `bill`) inside the next shared
-   * transaction, committed at the end of the current turn of the event loop together with every other
-   * write queued meanwhile. Each write runs in its own savepoint: one that throws is rolled back and
-   * rejects alone. The promise settles only after the commit, so the caller acts on durable state
-   * (serves a request, sends a receipt) exactly as with a transaction of its own, and concurrent
-   * requests share one WAL commit instead of paying one each.
+   * A promise that settles when every write queued so far is committed (at once if none is queued). It
+   * rejects if that commit fails; the memory then holds the committed state again.
    *
    * @example
-   * await store.group(() => store.bill({ user, signer, nonce }, receipt)); // durable: the receipt may now be sent
+   * store.bill(key, receipt);
+   * await store.durable(); // the receipt may now be sent
    */
-  group<T>(write: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.pending.push({ write, resolve: resolve as (v: unknown) => void, reject });
-      if (this.pending.length === 1) setImmediate(() => this.flush());
-    });
+  durable(): Promise<void> {
+    return this.batch?.promise ?? RESOLVED;
   }
 
-  private readonly pending: { write: () => unknown; resolve: (v: unknown) => void; reject: (e: unknown) => void }[] = [];
+  /** The batch the next writes join (opened on the first write of a turn, committed at its end). */
+  private pending(): Batch {
+    if (this.batch) return this.batch;
+    let resolve!: () => void;
+    let reject!: (error: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    // A commit that fails rejects the promise; a caller that never awaits it must not crash the node.
+    promise.catch(() => undefined);
+    this.batch = { promise, resolve, reject, lanes: new Set(), receipts: [], reservations: [] };
+    setImmediate(() => this.flush());
+    return this.batch;
+  }
 
+  /** Commit the queued writes in one transaction. */
   private flush(): void {
-    const batch = this.pending.splice(0);
-    const outcomes: ({ ok: true; value: unknown } | { ok: false; error: unknown })[] = [];
+    const batch = this.batch;
+    if (!batch) return;
+    this.batch = undefined;
     try {
       this.db
         .transaction(() => {
-          for (const item of batch) {
-            try {
-              // A nested transaction is a savepoint: a write that throws leaves nothing behind.
-              outcomes.push({ ok: true, value: this.db.transaction(item.write)() });
-            } catch (error) {
-              outcomes.push({ ok: false, error });
-            }
-          }
+          for (const lane of batch.lanes) this.writeLaneRow.run(...laneRow(lane));
+          for (const args of batch.receipts) this.insertReceipt.run(...args);
         })
         .immediate();
     } catch (error) {
-      for (const item of batch) item.reject(error); // the commit failed: nothing of the batch is durable
+      // Nothing of the batch is durable: drop its reservations and read the lanes back as committed.
+      for (const id of batch.reservations) this.reservations.delete(id);
+      this.load();
+      batch.reject(error);
       return;
     }
-    batch.forEach((item, i) => {
-      const o = outcomes[i]!;
-      if (o.ok) item.resolve(o.value);
-      else item.reject(o.error);
-    });
+    batch.resolve();
+  }
+
+  /** (Re)build the lanes from the database, and attach the reservations in flight to them. */
+  private load(): void {
+    this.channels.clear();
+    for (const row of this.q("SELECT * FROM lanes").all() as LaneRow[]) {
+      const lane: LaneState = {
+        user: row.user as Address,
+        signer: row.signer as Address,
+        window: { highest: BigInt(row.highest_nonce), bitmap: BigInt(row.nonce_bitmap) },
+        acked: BigInt(row.acked),
+        billed: BigInt(row.billed),
+        settled: BigInt(row.settled),
+        bestTicket: row.best_ticket ? ticketFromWire(JSON.parse(row.best_ticket)) : undefined,
+        bestNonce: BigInt(row.best_nonce),
+        updatedAt: row.updated_at,
+        reserved: 0n,
+        unacked: [],
+      };
+      if (lane.billed > lane.acked) lane.unacked = this.unackedReceipts(lane);
+      this.channel(lane.user).lanes.set(lane.signer, lane);
+    }
+    for (const [id, r] of this.reservations) {
+      const channel = this.channel(r.lane.user);
+      const lane = channel.lanes.get(r.lane.signer);
+      if (!lane) {
+        this.reservations.delete(id);
+        continue;
+      }
+      lane.reserved += r.maxCost;
+      channel.reserved += r.maxCost;
+      r.lane = lane;
+      r.channel = channel;
+    }
+  }
+
+  /** The newest billed receipts of a lane that cover what it owes unacknowledged, oldest first. */
+  private unackedReceipts(lane: LaneState): { fee: bigint; at: number }[] {
+    const rows = this.q(
+      "SELECT fee, created_at FROM requests WHERE user = ? AND signer = ? AND status = 'billed' ORDER BY rowid DESC",
+    ).iterate(lane.user, lane.signer) as IterableIterator<{ fee: string; created_at: number }>;
+    const out: { fee: bigint; at: number }[] = [];
+    let covered = 0n;
+    for (const r of rows) {
+      out.unshift({ fee: BigInt(r.fee), at: r.created_at });
+      covered += BigInt(r.fee);
+      if (covered >= lane.billed - lane.acked) break;
+    }
+    return out;
+  }
+
+  /** A user's channel, created empty. */
+  private channel(user: string): ChannelState {
+    const key = lower(user);
+    let channel = this.channels.get(key);
+    if (!channel) {
+      channel = { lanes: new Map(), reserved: 0n };
+      this.channels.set(key, channel);
+    }
+    return channel;
   }
 
   /** The lane, or a fresh one. */
   lane(user: Address, signer: Address): LaneRecord {
-    const row = this.q("SELECT * FROM lanes WHERE user = ? AND signer = ?").get(lower(user), lower(signer)) as LaneRow | undefined;
-    return row ? toLane(row) : { user, signer, highestNonce: 0n, acked: 0n, billed: 0n, settled: 0n, bestTicket: undefined };
+    const lane = this.channels.get(lower(user))?.lanes.get(lower(signer));
+    return lane ? toRecord(lane) : { user, signer, highestNonce: 0n, acked: 0n, billed: 0n, settled: 0n, bestTicket: undefined };
   }
 
   /** Every lane of a user's channel. */
   lanesOf(user: Address): LaneRecord[] {
-    return (this.q("SELECT * FROM lanes WHERE user = ?").all(lower(user)) as LaneRow[]).map(toLane);
+    return [...(this.channels.get(lower(user))?.lanes.values() ?? [])].map(toRecord);
   }
 
   /** The keys that have lanes on a user's channel (the user's own key included once it has one). */
   signersOf(user: Address): Address[] {
-    return this.q("SELECT signer FROM lanes WHERE user = ?").pluck().all(lower(user)) as string[] as Address[];
+    return [...(this.channels.get(lower(user))?.lanes.keys() ?? [])] as Address[];
   }
 
   /** Lanes whose best voucher is worth more than what the chain has settled. */
   unsettledLanes(): (LaneRecord & { bestTicket: SignedTicket })[] {
-    const rows = this.q("SELECT * FROM lanes WHERE best_ticket IS NOT NULL").all() as LaneRow[];
-    return rows
-      .map(toLane)
-      .filter((l): l is LaneRecord & { bestTicket: SignedTicket } => l.bestTicket !== undefined && l.acked > l.settled);
+    const out: (LaneRecord & { bestTicket: SignedTicket })[] = [];
+    for (const channel of this.channels.values())
+      for (const lane of channel.lanes.values())
+        if (lane.bestTicket !== undefined && lane.acked > lane.settled) out.push({ ...toRecord(lane), bestTicket: lane.bestTicket });
+    return out;
   }
 
-  /** A request by ticket digest (and signing key, when the same ticket was signed on two lanes); the newest first. */
+  /**
+   * A request by ticket digest (and signing key, when the same ticket was signed on two lanes); the newest
+   * first. In flight, a request is found only by {@link requestByNonce}; once billed, by either.
+   */
   request(digest: Hex, signer?: Address): RequestRecord | undefined {
     const row = (
       signer
@@ -237,8 +390,22 @@ export class ProviderStore {
     return row ? toRequest(row) : undefined;
   }
 
-  /** A request by lane and nonce. */
+  /** A request by lane and nonce: in flight (`reserved`) or billed. */
   requestByNonce(user: Address, signer: Address, nonce: bigint): RequestRecord | undefined {
+    const r = this.reservations.get(requestId(user, signer, nonce));
+    if (r) {
+      return {
+        user: r.lane.user,
+        signer: r.lane.signer,
+        nonce,
+        digest: r.digest,
+        maxCost: r.maxCost,
+        status: "reserved",
+        fee: 0n,
+        receipt: undefined,
+        createdAt: r.createdAt,
+      };
+    }
     const row = this.q("SELECT * FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(
       lower(user),
       lower(signer),
@@ -257,30 +424,27 @@ export class ProviderStore {
   }
 
   /**
-   * Admit a paid ticket atomically. Checks the nonce window and cumulative regression, upgrades the lane's
-   * best voucher, then checks the channel's free balance, the credit limit (with its ramp and the age of
-   * unacknowledged fees) and a session lane's cap, and reserves `maxCost`. Throws `AdmissionError` with
-   * the numbers; on any refusal nothing is written. With `dryRun` it only checks (a cheap pre-check the
-   * server runs before it reads the request body) and writes nothing.
+   * Admit a paid ticket: check the nonce window and cumulative regression, upgrade the lane's best
+   * voucher, check the channel's free balance, the credit limit (with its ramp and the age of
+   * unacknowledged fees) and a session lane's cap, and reserve `maxCost`. Throws `AdmissionError` with
+   * the numbers; on any refusal nothing changes. Synchronous: two admissions never interleave. The lane
+   * is written in the current batch; serve the request after {@link durable}. With `dryRun` it only
+   * checks (a cheap pre-check the server runs before it reads the request body).
    */
   admit(input: AdmitInput, options: { dryRun?: boolean } = {}): Admitted {
-    const run = this.db.transaction((): Admitted => {
-      const step = this.laneStep(input);
-      if (input.ticket.terms.maxCost === 0n) throw new AdmissionError("bad_ticket", "an ack-only ticket cannot pay for a request");
-      const free = this.checkFunds(input, step);
-      if (options.dryRun) return { lane: step.lane, free };
-      this.writeLane(input, step);
-      this.q("INSERT INTO requests (user, signer, nonce, digest, max_cost, status, created_at) VALUES (?, ?, ?, ?, ?, 'reserved', ?)").run(
-        lower(input.ticket.user),
-        lower(input.signer),
-        input.ticket.nonce.toString(),
-        lower(input.digest),
-        input.ticket.terms.maxCost.toString(),
-        input.now,
-      );
-      return { lane: step.lane, free };
-    });
-    return options.dryRun ? run.deferred() : run.immediate();
+    const step = this.laneStep(input);
+    if (input.ticket.terms.maxCost === 0n) throw new AdmissionError("bad_ticket", "an ack-only ticket cannot pay for a request");
+    const free = this.checkFunds(input, step);
+    if (options.dryRun) return { lane: step.lane, free };
+    const lane = this.applyStep(input, step);
+    const id = requestId(input.ticket.user, input.signer, input.ticket.nonce);
+    const channel = this.channel(input.ticket.user);
+    const maxCost = input.ticket.terms.maxCost;
+    this.reservations.set(id, { lane, channel, nonce: input.ticket.nonce, digest: input.digest, maxCost, createdAt: input.now });
+    lane.reserved += maxCost;
+    channel.reserved += maxCost;
+    this.pending().reservations.push(id);
+    return { lane: step.lane, free };
   }
 
   /**
@@ -289,35 +453,32 @@ export class ProviderStore {
    * to settle) a voucher of its own making. Nonce window and regression rules as for {@link admit}.
    */
   acknowledge(input: Omit<AdmitInput, "funds" | "policy">): Admitted {
-    const run = this.db.transaction((): Admitted => {
-      const step = this.laneStep(input);
-      if (input.ticket.terms.maxCost !== 0n)
-        throw new AdmissionError("bad_ticket", "an acknowledgement carries an ack-only ticket (maxCost 0, requestHash 0)");
-      const billed = step.lane.billed;
-      if (input.ticket.cumulative > billed) {
-        throw new AdmissionError(
-          "ack_exceeds_billed",
-          `cumulative ${input.ticket.cumulative} is above the ${billed} this node billed on the lane`,
-          { billed: billed.toString(), cumulative: input.ticket.cumulative.toString() },
-        );
-      }
-      this.writeLane(input, step);
-      return { lane: step.lane, free: 0n };
-    });
-    return run.immediate();
+    const step = this.laneStep(input);
+    if (input.ticket.terms.maxCost !== 0n)
+      throw new AdmissionError("bad_ticket", "an acknowledgement carries an ack-only ticket (maxCost 0, requestHash 0)");
+    const billed = step.lane.billed;
+    if (input.ticket.cumulative > billed) {
+      throw new AdmissionError(
+        "ack_exceeds_billed",
+        `cumulative ${input.ticket.cumulative} is above the ${billed} this node billed on the lane`,
+        { billed: billed.toString(), cumulative: input.ticket.cumulative.toString() },
+      );
+    }
+    this.applyStep(input, step);
+    return { lane: step.lane, free: 0n };
   }
 
-  /** The lane's row, the nonce it marks and the voucher upgrade a ticket brings (checks only, no writes). */
+  /** The lane, the nonce it marks and the voucher upgrade a ticket brings (checks only, no changes). */
   private laneStep(input: Pick<AdmitInput, "ticket" | "signer">): LaneStep {
     const { ticket, signer } = input;
     const user = ticket.user;
-    const row = this.q("SELECT * FROM lanes WHERE user = ? AND signer = ?").get(lower(user), lower(signer)) as LaneRow | undefined;
-    const window = row ? { highest: BigInt(row.highest_nonce), bitmap: BigInt(row.nonce_bitmap) } : EMPTY_NONCE_WINDOW;
-    const stored = { acked: row ? BigInt(row.acked) : 0n, billed: row ? BigInt(row.billed) : 0n, settled: row ? BigInt(row.settled) : 0n };
+    const state = this.channels.get(lower(user))?.lanes.get(lower(signer));
+    const window = state?.window ?? EMPTY_NONCE_WINDOW;
+    const acked = state?.acked ?? 0n;
     const resync = () => ({
       highestNonce: window.highest.toString(),
-      acked: stored.acked.toString(),
-      ...(row?.best_ticket ? { ticket: JSON.parse(row.best_ticket) as unknown } : {}),
+      acked: acked.toString(),
+      ...(state?.bestTicket ? { ticket: ticketToWire(state.bestTicket) as unknown } : {}),
     });
     let nextWindow: NonceWindowState;
     try {
@@ -335,50 +496,57 @@ export class ProviderStore {
       }
       throw err;
     }
-    const bestNonce = row ? BigInt(row.best_nonce) : 0n;
-    if (ticket.cumulative < stored.acked && ticket.nonce > bestNonce) {
-      throw new AdmissionError(
-        "cumulative_regressed",
-        `cumulative ${ticket.cumulative} is below the acknowledged ${stored.acked}`,
-        resync(),
-      );
+    const bestNonce = state?.bestNonce ?? 0n;
+    if (ticket.cumulative < acked && ticket.nonce > bestNonce) {
+      throw new AdmissionError("cumulative_regressed", `cumulative ${ticket.cumulative} is below the acknowledged ${acked}`, resync());
     }
-    const upgrades = ticket.cumulative > stored.acked || !row?.best_ticket;
-    const acked = upgrades ? ticket.cumulative : stored.acked;
-    const storedBest = (): SignedTicket | undefined => (row?.best_ticket ? ticketFromWire(JSON.parse(row.best_ticket)) : undefined);
+    const upgrades = ticket.cumulative > acked || !state?.bestTicket;
     return {
-      row,
+      state,
       nextWindow,
       upgrades,
-      bestNonce,
       lane: {
-        user,
-        signer,
+        user: state?.user ?? user,
+        signer: state?.signer ?? signer,
         highestNonce: nextWindow.highest,
-        acked,
-        billed: stored.billed,
-        settled: stored.settled,
-        bestTicket: upgrades ? ticket : storedBest(),
+        acked: upgrades ? ticket.cumulative : acked,
+        billed: state?.billed ?? 0n,
+        settled: state?.settled ?? 0n,
+        bestTicket: upgrades ? ticket : state?.bestTicket,
       },
     };
   }
 
-  /** Write the lane's nonce window and, if the ticket raised it, its best voucher. */
-  private writeLane(input: Pick<AdmitInput, "ticket" | "signer" | "now">, step: LaneStep): void {
+  /** Apply a checked step to the lane in memory (creating it) and queue its write. */
+  private applyStep(input: Pick<AdmitInput, "ticket" | "signer" | "now">, step: LaneStep): LaneState {
     const { ticket } = input;
-    this.q(`INSERT INTO lanes (user, signer, highest_nonce, nonce_bitmap, acked, best_ticket, best_nonce, updated_at)
-                VALUES (@user, @signer, @highest, @bitmap, @acked, @best, @bestNonce, @now)
-                ON CONFLICT (user, signer) DO UPDATE SET highest_nonce = @highest, nonce_bitmap = @bitmap, acked = @acked,
-                  best_ticket = @best, best_nonce = @bestNonce, updated_at = @now`).run({
-      user: lower(ticket.user),
-      signer: lower(input.signer),
-      highest: step.nextWindow.highest.toString(),
-      bitmap: step.nextWindow.bitmap.toString(),
-      acked: step.lane.acked.toString(),
-      best: step.upgrades ? JSON.stringify(ticketToWire(ticket)) : (step.row?.best_ticket ?? null),
-      bestNonce: (step.upgrades ? ticket.nonce : step.bestNonce).toString(),
-      now: input.now,
-    });
+    let lane = step.state;
+    if (!lane) {
+      lane = {
+        user: lower(ticket.user) as Address,
+        signer: lower(input.signer) as Address,
+        window: EMPTY_NONCE_WINDOW,
+        acked: 0n,
+        billed: 0n,
+        settled: 0n,
+        bestTicket: undefined,
+        bestNonce: 0n,
+        updatedAt: input.now,
+        reserved: 0n,
+        unacked: [],
+      };
+      this.channel(ticket.user).lanes.set(lane.signer, lane);
+    }
+    lane.window = step.nextWindow;
+    if (step.upgrades) {
+      lane.acked = ticket.cumulative;
+      lane.bestTicket = ticket;
+      lane.bestNonce = ticket.nonce;
+      trimUnacked(lane);
+    }
+    lane.updatedAt = input.now;
+    this.pending().lanes.add(lane);
+    return lane;
   }
 
   /**
@@ -387,32 +555,27 @@ export class ProviderStore {
    */
   private checkFunds(input: AdmitInput, step: LaneStep): bigint {
     const { ticket, signer, funds, policy } = input;
-    const user = ticket.user;
     const maxCost = ticket.terms.maxCost;
-    // Only the money columns: best vouchers stay unparsed.
-    const lanes = (
-      this.q("SELECT signer, acked, billed, settled FROM lanes WHERE user = ?").all(lower(user)) as Pick<
-        LaneRow,
-        "signer" | "acked" | "billed" | "settled"
-      >[]
-    ).map((r) => ({ signer: r.signer, acked: BigInt(r.acked), billed: BigInt(r.billed), settled: BigInt(r.settled) }));
-    const byKey = new Map(lanes.map((l) => [lower(l.signer), l]));
-    byKey.set(lower(signer), { signer, acked: step.lane.acked, billed: step.lane.billed, settled: step.lane.settled });
+    const channel = this.channels.get(lower(ticket.user));
+    const signerKey = lower(signer);
     let unsettled = 0n;
     let unacked = 0n;
     let acknowledged = 0n;
-    for (const l of byKey.values()) {
-      const settled = funds.settledByLane.get(lower(l.signer)) ?? l.settled;
-      const owed = l.billed > l.acked ? l.billed : l.acked;
+    let oldest: number | undefined;
+    const count = (key: string, acked: bigint, billed: bigint, storedSettled: bigint, state: LaneState | undefined) => {
+      const settled = funds.settledByLane.get(key) ?? storedSettled;
+      const owed = billed > acked ? billed : acked;
       if (owed > settled) unsettled += owed - settled;
-      if (l.billed > l.acked) unacked += l.billed - l.acked;
-      acknowledged += l.acked > settled ? l.acked : settled;
-    }
-    const reservedRows = this.q("SELECT signer, max_cost FROM requests WHERE user = ? AND status = 'reserved'").all(lower(user)) as {
-      signer: string;
-      max_cost: string;
-    }[];
-    const reserved = reservedRows.reduce((s, r) => s + BigInt(r.max_cost), 0n);
+      if (billed > acked) {
+        unacked += billed - acked;
+        const at = state ? oldestCovering(state.unacked, billed - acked) : undefined;
+        if (at !== undefined && (oldest === undefined || at < oldest)) oldest = at;
+      }
+      acknowledged += acked > settled ? acked : settled;
+    };
+    if (channel) for (const [key, l] of channel.lanes) if (key !== signerKey) count(key, l.acked, l.billed, l.settled, l);
+    count(signerKey, step.lane.acked, step.lane.billed, step.lane.settled, step.state);
+    const reserved = channel?.reserved ?? 0n;
     const committed = funds.pendingWithdraw + unsettled + reserved;
     const free = funds.balance > committed ? funds.balance - committed : 0n;
     const credit = creditFor(policy, acknowledged);
@@ -432,21 +595,17 @@ export class ProviderStore {
         numbers,
       );
     }
-    if (unacked > 0n && policy.ackTimeoutMs !== undefined) {
-      const oldest = this.oldestUnacknowledged(user, [...byKey.values()], input.now);
-      if (oldest !== undefined && input.now - oldest > policy.ackTimeoutMs) {
-        throw new AdmissionError("ack_required", `a fee billed ${Math.round((input.now - oldest) / 1000)} s ago is still unacknowledged`, {
-          ...numbers,
-          unacknowledgedSince: new Date(oldest).toISOString(),
-        });
-      }
+    if (unacked > 0n && policy.ackTimeoutMs !== undefined && oldest !== undefined && input.now - oldest > policy.ackTimeoutMs) {
+      throw new AdmissionError("ack_required", `a fee billed ${Math.round((input.now - oldest) / 1000)} s ago is still unacknowledged`, {
+        ...numbers,
+        unacknowledgedSince: new Date(oldest).toISOString(),
+      });
     }
     if (policy.laneCap !== undefined) {
-      const laneSettled = funds.settledByLane.get(lower(signer)) ?? step.lane.settled;
+      const laneSettled = funds.settledByLane.get(signerKey) ?? step.lane.settled;
       const laneOwed = step.lane.billed > step.lane.acked ? step.lane.billed : step.lane.acked;
-      const laneReserved = reservedRows.filter((r) => lower(r.signer) === lower(signer)).reduce((s, r) => s + BigInt(r.max_cost), 0n);
       const spent = laneOwed > laneSettled ? laneOwed : laneSettled;
-      if (spent + laneReserved + maxCost > policy.laneCap) {
+      if (spent + (step.state?.reserved ?? 0n) + maxCost > policy.laneCap) {
         throw new AdmissionError("session_cap", "the session key's cap does not cover this request", {
           ...numbers,
           cap: policy.laneCap.toString(),
@@ -457,72 +616,51 @@ export class ProviderStore {
   }
 
   /**
-   * When the oldest fee not yet acknowledged was billed, over the given lanes (ms). Clients acknowledge
-   * receipts in the order they arrive, so the unacknowledged fees are the newest ones: walk back from the
-   * newest receipt until their sum covers `billed - acked`.
+   * Record the receipt of a reserved request and add its fee to the lane's billed total; send the receipt
+   * after {@link durable}. A request is billed once: a released, billed or unknown one throws.
    */
-  private oldestUnacknowledged(user: Address, lanes: { signer: string; acked: bigint; billed: bigint }[], now: number): number | undefined {
-    let oldest: number | undefined;
-    for (const l of lanes) {
-      if (l.billed <= l.acked) continue;
-      const rows = this.q(
-        "SELECT fee, created_at FROM requests WHERE user = ? AND signer = ? AND status = 'billed' ORDER BY rowid DESC",
-      ).iterate(lower(user), lower(l.signer)) as IterableIterator<{ fee: string; created_at: number }>;
-      let covered = 0n;
-      let at = now;
-      for (const r of rows) {
-        covered += BigInt(r.fee);
-        at = r.created_at;
-        if (covered >= l.billed - l.acked) break;
-      }
-      if (oldest === undefined || at < oldest) oldest = at;
-    }
-    return oldest;
-  }
-
-  /** Record the receipt of a reserved request (before it is sent) and add its fee to the lane's billed total. */
   bill(key: RequestKey, receipt: SignedReceipt): void {
-    const id = [lower(key.user), lower(key.signer), key.nonce.toString()] as const;
-    this.db
-      .transaction(() => {
-        const row = this.q("SELECT status FROM requests WHERE user = ? AND signer = ? AND nonce = ?").get(...id) as
-          | Pick<RequestRow, "status">
-          | undefined;
-        if (!row) throw new Error(`no request ${id.join(":")}`);
-        if (row.status === "billed") return; // idempotent: never bill twice
-        if (row.status !== "reserved") throw new Error(`request ${id.join(":")} is ${row.status}`);
-        this.q("UPDATE requests SET status = 'billed', fee = ?, receipt = ? WHERE user = ? AND signer = ? AND nonce = ?").run(
-          receipt.fee.toString(),
-          JSON.stringify(receiptToWire(receipt)),
-          ...id,
-        );
-        const lane = this.q("SELECT billed FROM lanes WHERE user = ? AND signer = ?").get(id[0], id[1]) as { billed: string };
-        this.q("UPDATE lanes SET billed = ? WHERE user = ? AND signer = ?").run(
-          (BigInt(lane.billed) + receipt.fee).toString(),
-          id[0],
-          id[1],
-        );
-      })
-      .immediate();
-  }
-
-  /** Drop a reservation that produced nothing billable (an error before any output). */
-  release(key: RequestKey): void {
-    this.q("UPDATE requests SET status = 'released' WHERE user = ? AND signer = ? AND nonce = ? AND status = 'reserved'").run(
-      lower(key.user),
-      lower(key.signer),
+    const id = requestId(key.user, key.signer, key.nonce);
+    const r = this.reservations.get(id);
+    if (!r) throw new Error(`no request ${id} in flight (unknown, released or billed already)`);
+    this.dropReservation(id, r);
+    const lane = r.lane;
+    lane.billed += receipt.fee;
+    if (receipt.fee > 0n) lane.unacked.push({ fee: receipt.fee, at: r.createdAt });
+    trimUnacked(lane);
+    const batch = this.pending();
+    batch.lanes.add(lane);
+    batch.receipts.push([
+      lane.user,
+      lane.signer,
       key.nonce.toString(),
-    );
+      lower(r.digest),
+      r.maxCost.toString(),
+      receipt.fee.toString(),
+      JSON.stringify(receiptToWire(receipt)),
+      r.createdAt,
+    ]);
   }
 
-  /** After a crash, reservations without a receipt were never answered: release them. Returns how many. */
-  releaseStaleReservations(): number {
-    return this.q("UPDATE requests SET status = 'released' WHERE status = 'reserved'").run().changes;
+  /** Drop a reservation that produced nothing billable (an error before any output). Unknown: nothing happens. */
+  release(key: RequestKey): void {
+    const id = requestId(key.user, key.signer, key.nonce);
+    const r = this.reservations.get(id);
+    if (r) this.dropReservation(id, r);
+  }
+
+  private dropReservation(id: string, r: Reservation): void {
+    this.reservations.delete(id);
+    r.lane.reserved -= r.maxCost;
+    r.channel.reserved -= r.maxCost;
   }
 
   /** Record what the chain says a lane has settled. */
   setSettled(user: Address, signer: Address, settled: bigint): void {
-    this.q("UPDATE lanes SET settled = ? WHERE user = ? AND signer = ?").run(settled.toString(), lower(user), lower(signer));
+    const lane = this.channels.get(lower(user))?.lanes.get(lower(signer));
+    if (!lane || lane.settled === settled) return;
+    lane.settled = settled;
+    this.pending().lanes.add(lane);
   }
 
   /** Remember a settlement transaction. */
@@ -589,7 +727,6 @@ export class ProviderStore {
     return this.q("SELECT voucher FROM zk_vouchers ORDER BY leaf_index").pluck().all() as string[];
   }
 
-  /** Totals for status and metrics. */
   /**
    * Totals over every lane. `unacknowledged` is what was billed and not yet acknowledged, summed per lane
    * (a lane acknowledged beyond its billing counts 0), with how many lanes owe it.
@@ -603,18 +740,21 @@ export class ProviderStore {
     unacknowledged: bigint;
     unacknowledgedLanes: number;
   } {
-    const lanes = this.q("SELECT billed, acked, settled FROM lanes").all() as { billed: string; acked: string; settled: string }[];
-    const reserved = this.q("SELECT max_cost FROM requests WHERE status = 'reserved'").all() as { max_cost: string }[];
-    const owed = lanes.map((l) => BigInt(l.billed) - BigInt(l.acked)).filter((d) => d > 0n);
-    return {
-      lanes: lanes.length,
-      billed: lanes.reduce((s, l) => s + BigInt(l.billed), 0n),
-      acked: lanes.reduce((s, l) => s + BigInt(l.acked), 0n),
-      settled: lanes.reduce((s, l) => s + BigInt(l.settled), 0n),
-      reserved: reserved.reduce((s, r) => s + BigInt(r.max_cost), 0n),
-      unacknowledged: owed.reduce((s, d) => s + d, 0n),
-      unacknowledgedLanes: owed.length,
-    };
+    const t = { lanes: 0, billed: 0n, acked: 0n, settled: 0n, reserved: 0n, unacknowledged: 0n, unacknowledgedLanes: 0 };
+    for (const channel of this.channels.values()) {
+      t.reserved += channel.reserved;
+      for (const l of channel.lanes.values()) {
+        t.lanes++;
+        t.billed += l.billed;
+        t.acked += l.acked;
+        t.settled += l.settled;
+        if (l.billed > l.acked) {
+          t.unacknowledged += l.billed - l.acked;
+          t.unacknowledgedLanes++;
+        }
+      }
+    }
+    return t;
   }
 
   getMeta(key: string): string | undefined {
@@ -624,6 +764,58 @@ export class ProviderStore {
   setMeta(key: string, value: string): void {
     this.q("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
   }
+}
+
+/** Drop the oldest unacknowledged receipts no longer needed to cover `billed - acked`. */
+function trimUnacked(lane: LaneState): void {
+  const owed = lane.billed - lane.acked;
+  if (owed <= 0n) {
+    lane.unacked.length = 0;
+    return;
+  }
+  let sum = lane.unacked.reduce((s, u) => s + u.fee, 0n);
+  let drop = 0;
+  while (drop < lane.unacked.length && sum - lane.unacked[drop]!.fee >= owed) sum -= lane.unacked[drop++]!.fee;
+  if (drop > 0) lane.unacked.splice(0, drop);
+}
+
+/** When the oldest of the newest receipts covering `owed` was admitted, or undefined if none are known. */
+function oldestCovering(unacked: readonly { fee: bigint; at: number }[], owed: bigint): number | undefined {
+  let covered = 0n;
+  let at: number | undefined;
+  for (let i = unacked.length - 1; i >= 0 && covered < owed; i--) {
+    covered += unacked[i]!.fee;
+    at = unacked[i]!.at;
+  }
+  return at;
+}
+
+/** A lane's row, in the column order of the lane write. */
+function laneRow(l: LaneState): unknown[] {
+  return [
+    l.user,
+    l.signer,
+    l.window.highest.toString(),
+    l.window.bitmap.toString(),
+    l.acked.toString(),
+    l.billed.toString(),
+    l.settled.toString(),
+    l.bestTicket ? JSON.stringify(ticketToWire(l.bestTicket)) : null,
+    l.bestNonce.toString(),
+    l.updatedAt,
+  ];
+}
+
+function toRecord(l: LaneState): LaneRecord {
+  return {
+    user: l.user,
+    signer: l.signer,
+    highestNonce: l.window.highest,
+    acked: l.acked,
+    billed: l.billed,
+    settled: l.settled,
+    bestTicket: l.bestTicket,
+  };
 }
 
 interface LaneRow {
@@ -636,6 +828,7 @@ interface LaneRow {
   settled: string;
   best_ticket: string | null;
   best_nonce: string;
+  updated_at: number;
 }
 
 interface RequestRow {
@@ -648,18 +841,6 @@ interface RequestRow {
   fee: string;
   receipt: string | null;
   created_at: number;
-}
-
-function toLane(row: LaneRow): LaneRecord {
-  return {
-    user: row.user as Address,
-    signer: row.signer as Address,
-    highestNonce: BigInt(row.highest_nonce),
-    acked: BigInt(row.acked),
-    billed: BigInt(row.billed),
-    settled: BigInt(row.settled),
-    bestTicket: row.best_ticket ? ticketFromWire(JSON.parse(row.best_ticket)) : undefined,
-  };
 }
 
 function toRequest(row: RequestRow): RequestRecord {

@@ -166,15 +166,24 @@ describe("provider crash safety (SIGKILL at random points, via the CLI)", () => 
 
     // The provider holds a voucher for every fee the client acknowledged (nothing lost).
     const status = (await run(["status", "--json"])).stdout;
-    expect(BigInt((JSON.parse(status) as { acknowledged: string }).acknowledged)).toBe(verified);
+    expect(JSON.parse(status)).toMatchObject({ acknowledged: verified.toString(), reserved: "0" });
 
     // Nothing billed twice: one row per ticket, and the lane total equals the sum of the receipts.
     await kill9(child);
     child = undefined;
     const db = new Database(join(dir, "provider.db"), { readonly: true });
     const rows = db.prepare("SELECT digest, fee, status FROM requests WHERE status = 'billed'").all() as { digest: string; fee: string }[];
-    const lane = db.prepare("SELECT billed FROM lanes WHERE user = ?").get(user.address.toLowerCase()) as { billed: string };
+    const lane = db.prepare("SELECT billed, highest_nonce FROM lanes WHERE user = ?").get(user.address.toLowerCase()) as {
+      billed: string;
+      highest_nonce: string;
+    };
+    // Reservations live in memory: the disk holds receipts only, whatever moment the kills hit.
+    const unbilled = db.prepare("SELECT COUNT(*) FROM requests WHERE status != 'billed'").pluck().get();
     db.close();
+    expect(unbilled).toBe(0);
+    // A nonce mark is committed before its request runs: every answered ticket's nonce is marked on disk.
+    const answered = paid.receipts.reduce((m, r) => (r.ticket.nonce > m ? r.ticket.nonce : m), 0n);
+    expect(BigInt(lane.highest_nonce)).toBeGreaterThanOrEqual(answered);
     expect(new Set(rows.map((r) => r.digest)).size).toBe(rows.length);
     expect(BigInt(lane.billed)).toBe(rows.reduce((s, r) => s + BigInt(r.fee), 0n));
     // Every receipt the client verified is one the provider billed.

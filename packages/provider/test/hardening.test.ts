@@ -246,7 +246,6 @@ describe("a key without a deposit cannot make the node work, store or settle for
   it("settlement values a voucher by what its channel can pay: vouchers of empty channels never crowd out an honest lane", async () => {
     // Everything earlier tests left due is settled first, so that the honest lane below is the only value.
     await f.node.settle();
-    await f.restart({ settlement: { maxBatch: 1 } });
     const domain = escrowDomain(f.chain.chain.id, f.chain.deployment.escrow);
     // Vouchers from keys without channels, claiming the most a voucher can, as a store written before
     // acknowledgements were checked could hold them.
@@ -271,6 +270,9 @@ describe("a key without a deposit cannot make the node work, store or settle for
         .prepare("INSERT INTO lanes (user, signer, acked, best_ticket, updated_at) VALUES (?, ?, ?, ?, 0)")
         .run(key.address.toLowerCase(), key.address.toLowerCase(), t.cumulative.toString(), JSON.stringify(ticketToWire(t)));
     }
+    // The node reads its lanes when it starts.
+    await f.restart({ settlement: { maxBatch: 1 } });
+    expect(f.node.store.unsettledLanes().length).toBeGreaterThanOrEqual(5);
     const honest = await f.user(8, 10n ** 16n);
     const paid = f.paid(honest);
     await (await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body: ask("honest") })).text();
@@ -301,6 +303,7 @@ describe("a key without a deposit cannot make the node work, store or settle for
     f.node.store.db
       .prepare("UPDATE lanes SET best_ticket = ? WHERE user = ? AND signer = ?")
       .run(JSON.stringify(broken), bad.address.toLowerCase(), bad.address.toLowerCase());
+    await f.restart(); // the node reads its lanes when it starts
     const owed = f.node.store.lane(good.address, good.address).acked;
     const run = await f.node.settle();
     expect(run.txHash).toBeDefined();

@@ -13,6 +13,7 @@ import {
   escrowDomain,
   feeFor,
   inputTokenBound,
+  RECEIPT_FIELD,
   RECEIPT_HEADER,
   receiptFromWire,
   requestHash,
@@ -571,6 +572,30 @@ describe("provider HTTP admission, in process", () => {
     expect(hc.chain.invalidated).toEqual([]);
   });
 
+  it("a request runs only once its admission is on disk, and a receipt leaves only once it is on disk", async () => {
+    const h = harness();
+    const body = chat();
+    // The disk refuses the admission's lane write: the model is never asked.
+    h.store.db.exec("CREATE TRIGGER refuse_lane BEFORE INSERT ON lanes BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+    const refused = await post(h, body, await ticketFor(body));
+    expect(refused.status).toBe(500);
+    expect(h.backend.calls).toHaveLength(0);
+    h.store.db.exec("DROP TRIGGER refuse_lane");
+    // The disk refuses the receipt: the answer goes out with no receipt, and nothing is billed.
+    h.store.db.exec("CREATE TRIGGER refuse_receipt BEFORE INSERT ON requests BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+    for (const stream of [false, true]) {
+      const streamBody = chat({ stream });
+      const res = await post(h, streamBody, await ticketFor(streamBody, { nonce: stream ? 3n : 2n }));
+      const text = await res.text();
+      expect(res.headers.get(RECEIPT_HEADER)).toBeNull();
+      expect(text).not.toContain(RECEIPT_FIELD);
+    }
+    expect(h.backend.calls).toHaveLength(2);
+    expect(h.store.totals()).toMatchObject({ billed: 0n, reserved: 0n });
+    h.store.db.exec("DROP TRIGGER refuse_receipt");
+    await served(h, body, await ticketFor(body, { nonce: 4n }));
+  });
+
   it("a backend failure releases the reservation and bills nothing; the node keeps serving", async () => {
     const h = harness();
     const body = chat();
@@ -578,14 +603,14 @@ describe("provider HTTP admission, in process", () => {
     const t = await ticketFor(body);
     const res = await post(h, body, t);
     expect(await errorOf(res)).toMatchObject({ status: 503, code: "backend_error" });
-    expect(h.store.requestByNonce(alice.address, alice.address, 1n)?.status).toBe("released");
+    expect(h.store.requestByNonce(alice.address, alice.address, 1n)).toBeUndefined(); // released: no longer in flight, never billed
     expect(h.logs).toContain("backend_error");
     h.backend.fail = new Error("crashed");
     expect((await post(h, body, await ticketFor(body, { nonce: 2n }))).status).toBe(502);
     // A stream that fails is released too.
     const streamed = chat({ stream: true });
     await (await post(h, streamed, await ticketFor(streamed, { nonce: 3n }))).text();
-    expect(h.store.requestByNonce(alice.address, alice.address, 3n)?.status).toBe("released");
+    expect(h.store.requestByNonce(alice.address, alice.address, 3n)).toBeUndefined();
     h.backend.fail = undefined;
     await served(h, body, await ticketFor(body, { nonce: 4n }));
     expect(h.store.totals()).toMatchObject({ reserved: 0n, billed: feeFor(t.terms, 5, 4) });
@@ -646,6 +671,11 @@ describe("provider HTTP acknowledgements and receipts, in process", () => {
     const h = harness();
     const body = chat();
     const receipt = await served(h, body, await ticketFor(body));
+    // An acknowledgement is answered ok only once it is on disk.
+    h.store.db.exec("CREATE TRIGGER refuse_lane BEFORE UPDATE ON lanes BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+    expect((await ack(h, await ackTicket(2n, receipt.fee))).status).toBe(500);
+    expect(h.store.lane(alice.address, alice.address).acked).toBe(0n);
+    h.store.db.exec("DROP TRIGGER refuse_lane");
     const res = await ack(h, await ackTicket(2n, receipt.fee));
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ ok: true, acked: receipt.fee.toString() });

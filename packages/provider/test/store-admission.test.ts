@@ -124,6 +124,7 @@ async function serve(
   admit(store, lane, t, o);
   const r = await receipt(t, fee);
   store.bill(keyOf(lane, nonce), r);
+  await store.durable();
   return r;
 }
 
@@ -152,6 +153,7 @@ describe("ProviderStore admission", () => {
     admit(store, lane, first);
     const r = await receipt(first, 60n);
     store.bill(keyOf(lane, 1n), r);
+    await store.durable(); // a receipt is sent once committed; a replay finds it from then on
     const replay = refusal(() => admit(store, lane, first));
     expect(replay).toEqual({
       code: "nonce_used",
@@ -428,7 +430,8 @@ describe("ProviderStore bookkeeping", () => {
     admit(store, lane, t);
     const r = await receipt(t, 40n);
     store.bill(keyOf(lane, 1n), r);
-    store.bill(keyOf(lane, 1n), r);
+    expect(() => store.bill(keyOf(lane, 1n), r)).toThrow(/billed already/);
+    await store.durable();
     expect(store.lane(lane.user.address, lane.key.address).billed).toBe(40n);
     expect(store.requestByNonce(lane.user.address, lane.key.address, 1n)).toMatchObject({ status: "billed", fee: 40n, receipt: r });
     await serve(store, lane, 2n, 0n, 2n);
@@ -437,18 +440,20 @@ describe("ProviderStore bookkeeping", () => {
     const t3 = await ticket(lane, 3n, 0n, 100n);
     admit(store, lane, t3);
     store.release(keyOf(lane, 3n));
-    expect(() => store.bill(keyOf(lane, 3n), r)).toThrow(/released/);
-    expect(() => store.bill(keyOf(lane, 9n), r)).toThrow(/no request/);
+    expect(() => store.bill(keyOf(lane, 3n), r)).toThrow(/no request .* in flight/);
+    expect(() => store.bill(keyOf(lane, 9n), r)).toThrow(/no request .* in flight/);
     expect(store.lane(lane.user.address, lane.key.address).billed).toBe(42n);
     // Releasing a billed request changes nothing.
     store.release(keyOf(lane, 1n));
     expect(store.requestByNonce(lane.user.address, lane.key.address, 1n)?.status).toBe("billed");
   });
 
-  it("after a crash only unanswered reservations are released, which frees their money", async () => {
-    const store = open();
+  it("a restart ends every reservation, which frees their money; billed fees and vouchers stay", async () => {
+    const path = join(dir, "restart.db");
+    const store = open(path);
     const lane = ownerLane();
-    admit(store, lane, await ticket(lane, 1n, 0n, 400n));
+    const inFlight = await ticket(lane, 1n, 0n, 400n);
+    admit(store, lane, inFlight);
     admit(store, lane, await ticket(lane, 2n, 0n, 400n));
     await serve(store, lane, 3n, 0n, 5n);
     expect(store.totals()).toEqual({
@@ -460,11 +465,16 @@ describe("ProviderStore bookkeeping", () => {
       unacknowledged: 5n,
       unacknowledgedLanes: 1,
     });
-    expect(store.releaseStaleReservations()).toBe(2);
-    expect(store.releaseStaleReservations()).toBe(0);
-    expect(store.requestByNonce(lane.user.address, lane.key.address, 3n)?.status).toBe("billed");
-    expect(store.totals().reserved).toBe(0n);
-    expect(admit(store, lane, await ticket(lane, 4n, 0n, 1n), { funds: funds(1000n), dryRun: true }).free).toBe(995n);
+    expect(admit(store, lane, await ticket(lane, 4n, 0n, 1n), { funds: funds(1000n), dryRun: true }).free).toBe(195n);
+    store.close();
+    const reopened = open(path);
+    expect(reopened.releasedAtOpen).toBe(0);
+    expect(reopened.requestByNonce(lane.user.address, lane.key.address, 3n)?.status).toBe("billed");
+    expect(reopened.requestByNonce(lane.user.address, lane.key.address, 1n)).toBeUndefined();
+    expect(reopened.totals()).toMatchObject({ reserved: 0n, billed: 5n, unacknowledged: 5n });
+    expect(admit(reopened, lane, await ticket(lane, 4n, 0n, 1n), { funds: funds(1000n), dryRun: true }).free).toBe(995n);
+    // The nonces of the requests that were in flight stay used: they are never run again.
+    expect(codeOf(() => admit(reopened, lane, inFlight))).toBe("nonce_used");
   });
 
   it("finds requests by digest (and signing key), by nonce, and a lane's receipts after a nonce", async () => {
@@ -477,11 +487,16 @@ describe("ProviderStore bookkeeping", () => {
     const digest = ticketDigest(domain, t);
     store.admit({ ticket: t, signer: lane.key.address, digest, funds: funds(), policy: roomy, now: 1 });
     store.admit({ ticket: same, signer: agent.key.address, digest, funds: funds(), policy: roomy, now: 2 });
+    // In flight, found by lane and nonce; by digest once billed.
+    expect(store.requestByNonce(lane.user.address, agent.key.address, 1n)).toMatchObject({ status: "reserved", digest });
+    expect(store.request(digest)).toBeUndefined();
+    store.bill(keyOf(agent, 1n), await receipt(t, 6n));
+    store.bill(keyOf(lane, 1n), await receipt(t, 7n));
+    await store.durable();
     expect(store.request(digest)?.signer).toBe(lower(agent.key.address));
     expect(store.request(digest, lane.key.address)?.signer).toBe(lower(lane.key.address));
     expect(store.request(digest.toUpperCase().replace("0X", "0x") as Hex, agent.key.address)?.createdAt).toBe(2);
     expect(store.request(keccak256(toHex("nothing")))).toBeUndefined();
-    store.bill(keyOf(lane, 1n), await receipt(t, 7n));
     await serve(store, lane, 2n, 0n, 8n);
     await serve(store, lane, 3n, 0n, 9n);
     admit(store, lane, await ticket(lane, 4n, 0n, 1n)); // reserved, no receipt
@@ -497,7 +512,8 @@ describe("ProviderStore bookkeeping", () => {
         .map((r) => r.fee)
         .sort(),
     ).toEqual([7n, 8n, 9n]);
-    expect(store.receiptsAfter(agent.user.address, agent.key.address, 0n)).toEqual([]);
+    expect(store.receiptsAfter(agent.user.address, agent.key.address, 0n).map((r) => r.fee)).toEqual([6n]);
+    expect(store.receiptsAfter(agent.user.address, agent.key.address, 1n)).toEqual([]);
     expect(store.signersOf(lane.user.address).sort()).toEqual([lower(agent.key.address), lower(lane.key.address)].sort());
     expect(store.lanesOf(lane.user.address)).toHaveLength(2);
   });

@@ -1,7 +1,12 @@
+// The store's write-through: lane state changes in memory at once, the writes of one turn share one
+// commit, and a commit that fails leaves memory as the disk has it.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { keccak256, toHex } from "viem";
+import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
+import { escrowDomain, signReceipt, signTicket, ticketDigest, type SignedTicket } from "@0g-compute/core";
 import { ProviderStore } from "../src/index.js";
 
 let dir: string;
@@ -12,43 +17,95 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-const tx = (i: number) => `0x${i.toString(16).padStart(64, "0")}` as const;
+const domain = escrowDomain(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3");
+const provider = privateKeyToAccount(generatePrivateKey()).address;
+const responseKey = privateKeyToAccount(generatePrivateKey());
+const user = privateKeyToAccount(generatePrivateKey());
+const funds = { balance: 10n ** 18n, pendingWithdraw: 0n, settledByLane: new Map<string, bigint>() };
+const policy = { creditLimit: 10n ** 18n };
 
-describe("ProviderStore group commit", () => {
-  it("commits writes queued in one turn together; a write that throws is rolled back and rejects alone", async () => {
-    const path = join(dir, "group.db");
+const ticket = (nonce: bigint, cumulative: bigint): Promise<SignedTicket> =>
+  signTicket(user, domain, {
+    user: user.address,
+    provider,
+    nonce,
+    cumulative,
+    terms: {
+      serviceId: keccak256(toHex("svc")),
+      serviceVersion: 1,
+      inputPrice: 1n,
+      outputPrice: 1n,
+      maxCost: 100n,
+      requestHash: keccak256(toHex(`request ${nonce}`)),
+      deadline: 2_000_000_000n,
+    },
+  });
+const admit = (store: ProviderStore, t: SignedTicket) =>
+  store.admit({ ticket: t, signer: user.address, digest: ticketDigest(domain, t), funds, policy, now: Number(t.nonce) });
+const bill = async (store: ProviderStore, t: SignedTicket, fee: bigint) =>
+  store.bill(
+    { user: user.address, signer: user.address, nonce: t.nonce },
+    await signReceipt(responseKey, domain, {
+      ticketDigest: ticketDigest(domain, t),
+      responseHash: keccak256(toHex(`response ${t.nonce}`)),
+      inputTokens: 1,
+      outputTokens: 1,
+      fee,
+    }),
+  );
+
+describe("ProviderStore write-through", () => {
+  it("changes memory at once and the disk at the end of the turn, every write of the turn in one commit", async () => {
+    const path = join(dir, "turn.db");
     const store = new ProviderStore(path);
-    const results = await Promise.allSettled([
-      store.group(() => store.recordSettlement(tx(1), "mined", 1, 10n, 100n)),
-      store.group(() => {
-        store.recordSettlement(tx(2), "mined", 1, 20n, 100n);
-        throw new Error("refused");
-      }),
-      store.group(() => {
-        store.recordSettlement(tx(3), "mined", 1, 30n, 100n);
-        return "third";
-      }),
-    ]);
-    expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
-    expect((results[1] as PromiseRejectedResult).reason).toEqual(new Error("refused"));
-    expect((results[2] as PromiseFulfilledResult<string>).value).toBe("third");
+    const [t1, t2, t3] = await Promise.all([ticket(1n, 0n), ticket(2n, 0n), ticket(3n, 0n)]);
+    admit(store, t1);
+    admit(store, t2);
+    await bill(store, t1, 40n);
+    const commit = store.durable();
+    admit(store, t3);
+    expect(store.durable()).toBe(commit); // the same turn's writes join the same commit
+    // Memory is current before the commit; another connection sees nothing yet.
+    expect(store.lane(user.address, user.address)).toMatchObject({ highestNonce: 3n, billed: 40n });
+    expect(store.totals().reserved).toBe(200n);
+    const reader = new ProviderStore(path);
+    expect(reader.lane(user.address, user.address).highestNonce).toBe(0n);
+    reader.close();
+    await commit;
+    const after = new ProviderStore(path);
+    expect(after.lane(user.address, user.address)).toMatchObject({ highestNonce: 3n, billed: 40n });
+    expect(after.requestByNonce(user.address, user.address, 1n)).toMatchObject({ status: "billed", fee: 40n });
+    // Reservations are never written: a process that restarts has none.
+    expect(after.totals().reserved).toBe(0n);
+    after.close();
+    expect(store.durable()).not.toBe(commit); // nothing queued: settled at once
+    await store.durable();
     store.close();
-    // Durable: another connection sees exactly the committed writes.
-    const reopened = new ProviderStore(path);
-    expect(
-      reopened
-        .settlements()
-        .map((s) => s.paid)
-        .sort(),
-    ).toEqual([10n, 30n]);
-    reopened.close();
   });
 
-  it("settles a write queued after a flush in the next group", async () => {
-    const store = new ProviderStore(join(dir, "next.db"));
-    await store.group(() => store.recordSettlement(tx(4), "mined", 1, 1n, 1n));
-    await store.group(() => store.recordSettlement(tx(5), "mined", 1, 2n, 1n));
-    expect(store.settlements()).toHaveLength(2);
+  it("a commit that fails rejects its writers and leaves memory as committed; earlier reservations stay", async () => {
+    const store = new ProviderStore(join(dir, "fail.db"));
+    const [t1, t2, t3] = await Promise.all([ticket(1n, 0n), ticket(2n, 0n), ticket(3n, 0n)]);
+    admit(store, t1);
+    admit(store, t2);
+    await store.durable();
+    // The disk refuses the next receipt (as a full disk would).
+    store.db.exec("CREATE TRIGGER refuse BEFORE INSERT ON requests BEGIN SELECT RAISE(ABORT, 'disk full'); END");
+    admit(store, t3);
+    await bill(store, t1, 40n);
+    await expect(store.durable()).rejects.toMatchObject({ message: "disk full" });
+    // Neither the receipt nor the third admission happened: its nonce is free again, nothing was billed.
+    expect(store.lane(user.address, user.address)).toMatchObject({ highestNonce: 2n, billed: 0n });
+    expect(store.requestByNonce(user.address, user.address, 3n)).toBeUndefined();
+    // The second request, admitted in a commit that succeeded, is still in flight and can be billed.
+    expect(store.requestByNonce(user.address, user.address, 2n)).toMatchObject({ status: "reserved" });
+    expect(store.totals().reserved).toBe(100n);
+    store.db.exec("DROP TRIGGER refuse");
+    await bill(store, t2, 7n);
+    admit(store, t3);
+    await store.durable();
+    expect(store.lane(user.address, user.address)).toMatchObject({ highestNonce: 3n, billed: 7n });
+    expect(store.totals().reserved).toBe(100n);
     store.close();
   });
 });

@@ -167,7 +167,8 @@ export function createAdmission(
       });
     }
 
-    await withFreshFunds(async (funds) => ctx.store.group(() => ctx.store.admit({ ...admission, funds, now: Date.now() })));
+    await withFreshFunds(async (funds) => ctx.store.admit({ ...admission, funds, now: Date.now() }));
+    await ctx.store.durable(); // the nonce mark and the voucher are on disk before the request runs
     return {
       ticket,
       digest: checked.digest,

@@ -77,7 +77,8 @@ export function chatCompletionsRoute(app: Hono, ctx: ProviderContext, refusals: 
       outputTokens: usage.outputTokens,
       fee,
     });
-    await ctx.store.group(() => ctx.store.bill(a.key, receipt)); // durable before it is sent
+    ctx.store.bill(a.key, receipt);
+    await ctx.store.durable(); // the receipt is on disk before it is sent
     ctx.metrics.tokens.inc({ kind: "input" }, usage.inputTokens);
     ctx.metrics.tokens.inc({ kind: "output" }, usage.outputTokens);
     ctx.metrics.billedWei.inc(Number(fee));
