@@ -457,10 +457,14 @@ export class ProviderStore {
     if (input.ticket.terms.maxCost !== 0n)
       throw new AdmissionError("bad_ticket", "an acknowledgement carries an ack-only ticket (maxCost 0, requestHash 0)");
     const billed = step.lane.billed;
-    if (input.ticket.cumulative > billed) {
+    // A lane with nothing billed has nothing to acknowledge: refused, so a free key cannot make the node
+    // keep a lane (memory and disk) for it.
+    if (input.ticket.cumulative > billed || billed === 0n) {
       throw new AdmissionError(
         "ack_exceeds_billed",
-        `cumulative ${input.ticket.cumulative} is above the ${billed} this node billed on the lane`,
+        billed === 0n
+          ? "this node billed nothing on the lane: there is nothing to acknowledge"
+          : `cumulative ${input.ticket.cumulative} is above the ${billed} this node billed on the lane`,
         { billed: billed.toString(), cumulative: input.ticket.cumulative.toString() },
       );
     }

@@ -689,6 +689,10 @@ describe("provider HTTP acknowledgements and receipts, in process", () => {
       signature: (await ackTicket(5n, 1n, privateKeyToAccount(generatePrivateKey()))).signature,
     };
     expect(await errorOf(await ack(h, forged))).toMatchObject({ status: 409, code: "ack_exceeds_billed" });
+    // A key with nothing billed cannot acknowledge even zero: the node keeps no lane for it.
+    const stranger = privateKeyToAccount(generatePrivateKey());
+    expect(await errorOf(await ack(h, await ackTicket(1n, 0n, stranger)))).toMatchObject({ status: 409, code: "ack_exceeds_billed" });
+    expect(h.store.lanesOf(stranger.address)).toEqual([]);
     expect(await errorOf(await ack(h, { ...(await ackTicket(6n, 0n)), signature: `0x${"00".repeat(65)}` as Hex }))).toMatchObject({
       status: 401,
       code: "bad_signature",
