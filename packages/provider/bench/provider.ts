@@ -1,36 +1,46 @@
 /**
- * `npm run bench:provider`: what the payment layer costs.
+ * `npm run bench:provider`: what the payment layer costs, measured against its physical floor.
  *
- * 1. Overhead per request (p50, p99): one client, sequential requests, through the paid provider (the
- *    full client path: ticket signing, receipt verification) minus the same backend served unpaid.
- * 2. Throughput with 64 concurrent clients (64 users, one channel each) on an instant fake upstream,
- *    as a ratio to the unpaid server. The provider, the unpaid server and the upstream each run in their
- *    own process; tickets are signed before the clock starts so the load generator measures the server.
- * 3. llama backend: output tokens/s through the provider (HTTP, paid, streaming) against direct
- *    node-llama-cpp on the same generated random-weights model, 1 thread.
+ * Placement (Linux with taskset and 2+ cores): the server under test runs alone on core 0; the load
+ * generator, the upstream, the chain and this process run on core 1. Every server is a child process,
+ * warmed by the same load; rounds are interleaved (the order rotates each round) and reported as median
+ * [min-max].
  *
- * Loopback only; every process it starts is stopped by PID. `--json out.json` writes the figures.
+ * 1. Floor: the primitives no implementation can skip (native secp256k1 recovery and signature, the
+ *    keccaks, two SQLite writes in a shared commit), timed on core 0 (bench/floor.ts).
+ * 2. Instant upstream, 32 keep-alive clients, pre-signed tickets (bench/load-generator.ts, node:http):
+ *    throughput and server CPU per request (/proc) of the paid provider, the same backend behind Hono
+ *    unpaid (the provider's HTTP stack) and behind bare node:http unpaid. Payment CPU = paid − Hono.
+ * 3. Upstream answering in 100 ms and in 1 s: throughput paid / Hono.
+ * 4. Latency overhead with the client as shipped (createPaidFetch: signing, verification): sequential
+ *    paired requests, paid minus unpaid, p50 and p99; and the client's CPU per paid request.
+ * 5. llama: output tokens/s streamed through the provider (HTTP, paid) against node-llama-cpp driven
+ *    directly, both in child processes on core 0, 1 thread, the client on core 1.
+ *
+ * Loopback only; every process it starts is stopped by PID. `--json out.json` writes the figures;
+ * `--only=llama` runs part 5 alone.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { cpus, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { createWalletClient, http, keccak256, toHex, type Hex, type LocalAccount } from "viem";
+import { createWalletClient, type Hex, http, keccak256, toHex } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
 import { escrowAbi } from "@0g-compute/contracts";
-import { startLocalChain } from "@0g-compute/contracts/testing";
+import { type LocalChain, startLocalChain } from "@0g-compute/contracts/testing";
 import {
   createPaidFetch,
   encodeHeader,
   escrowDomain,
   MemoryLaneStore,
+  type NetworkConfig,
   requestHash,
   resolveNetwork,
+  signingAccount,
   signTicket,
-  TICKET_HEADER,
   ticketToWire,
   ZeroGClient,
 } from "@0g-compute/core";
@@ -38,38 +48,65 @@ import { registerService } from "../src/registration.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, "..", "..", "..");
-// Children run the compiled JavaScript (dist/), as an operator runs the provider.
+// Servers run the compiled JavaScript (dist/), as an operator runs the provider.
 const dist = join(root, "packages", "provider", "dist");
 const MODEL = "bench-model";
-const CLIENTS = 64;
-const PER_CLIENT = 40;
-const SEQUENTIAL = 300;
-const TARGET_THROUGHPUT = 0.9;
-const TARGET_LLAMA = 0.95;
-/** Upstream answer times for the backend-bound throughput runs. */
-const LATENCIES_MS = [100, 1000];
+const CLIENTS = 32;
+const ROUNDS = 3;
+const WARM = 20;
+/** Requests per client per round, by upstream latency. */
+const PER_ROUND: Record<number, number> = { 0: 40, 100: 10, 1000: 3 };
+const SEQUENTIAL = 200;
+const TARGETS = {
+  "payment CPU per request / floor": "<= 1.25",
+  "latency overhead p50 ms": "<= 1",
+  "latency overhead p99 ms": "<= 3",
+  "throughput ratio paid/Hono, upstream 100 ms": ">= 0.98",
+  "throughput ratio paid/Hono, upstream 1000 ms": ">= 0.99",
+  "llama tokens/s ratio provider/direct": ">= 0.97",
+  "client CPU ms per paid request": "<= 0.3",
+};
+
+const canPin = process.platform === "linux" && cpus().length >= 2 && spawnSync("taskset", ["-V"]).status === 0;
+const SERVER_CORE = "0";
+const LOAD_CORE = "1";
+/** Pin a running process (all its threads) to a core. */
+function pin(pid: number | undefined, core: string): void {
+  if (canPin && pid !== undefined) spawnSync("taskset", ["-apc", core, String(pid)], { stdio: "ignore" });
+}
 
 const children: ChildProcess[] = [];
-/** The admin token of the providers this bench starts (random: never a fixed string). */
 const adminToken = randomBytes(24).toString("hex");
+/** Start a node child on `core`; resolves with its first stdout line. */
 function child(
+  core: string,
   script: string,
   args: string[],
   env: NodeJS.ProcessEnv = process.env,
   nodeArgs: string[] = [],
 ): Promise<{ proc: ChildProcess; line: string }> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [...nodeArgs, script, ...args], { cwd: root, env, stdio: ["pipe", "pipe", "inherit"] });
+    const argv = [...nodeArgs, script, ...args];
+    const proc = canPin
+      ? spawn("taskset", ["-c", core, process.execPath, ...argv], { cwd: root, env, stdio: ["pipe", "pipe", "inherit"] })
+      : spawn(process.execPath, argv, { cwd: root, env, stdio: ["pipe", "pipe", "inherit"] });
     children.push(proc);
     let out = "";
-    proc.stdout!.on("data", (c: Buffer) => {
+    const onData = (c: Buffer) => {
       out += c.toString();
       const nl = out.indexOf("\n");
-      if (nl >= 0) resolve({ proc, line: out.slice(0, nl) });
-    });
+      if (nl >= 0) {
+        proc.stdout!.off("data", onData);
+        resolve({ proc, line: out.slice(0, nl) });
+      }
+    };
+    proc.stdout!.on("data", onData);
     proc.once("exit", (code) => reject(new Error(`${script} exited ${code}`)));
   });
 }
+const TSX = ["--conditions=@0g-compute/source", "--import", "tsx"];
+/** `BENCH_PROFILE_DIR=dir`: the provider writes a CPU profile there when it stops. */
+const PROFILE = process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
 
 /** CPU time (user + system) a process has used so far, in ms (Linux; undefined elsewhere). */
 function cpuMs(pid: number | undefined): number | undefined {
@@ -82,105 +119,167 @@ function cpuMs(pid: number | undefined): number | undefined {
   }
 }
 
-/** Tell the fake upstream child to answer after `ms`. */
-function setLatency(upstream: ChildProcess, ms: number): Promise<void> {
+/** Send a line to a child and wait for its next stdout line. */
+function ask(proc: ChildProcess, line: string): Promise<string> {
   return new Promise((resolve) => {
-    upstream.stdout!.once("data", () => resolve());
-    upstream.stdin!.write(`latency ${ms}\n`);
+    let out = "";
+    const onData = (c: Buffer) => {
+      out += c.toString();
+      const nl = out.indexOf("\n");
+      if (nl >= 0) {
+        proc.stdout!.off("data", onData);
+        resolve(out.slice(0, nl));
+      }
+    };
+    proc.stdout!.on("data", onData);
+    proc.stdin!.write(`${line}\n`);
   });
 }
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+interface Stats {
+  median: number;
+  min: number;
+  max: number;
+}
+const stats = (xs: number[]): Stats => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, max: sorted.at(-1)! };
+};
+const fmt = (s: Stats, digits = 3) => `${s.median.toFixed(digits)} [${s.min.toFixed(digits)}-${s.max.toFixed(digits)}]`;
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+
+/** The provider's config, its service registered on the chain; returns the config path. */
+async function providerConfig(
+  dir: string,
+  name: string,
+  chain: LocalChain,
+  network: NetworkConfig,
+  backend: Record<string, unknown>,
+  model: string,
+  responseKey: Hex,
+): Promise<{ path: string; port: number }> {
+  const port = 21000 + Math.floor(Math.random() * 20000);
+  const path = join(dir, `${name}.json`);
+  await writeFile(
+    path,
+    JSON.stringify({
+      network: { name: "devnet", rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry },
+      keys: { provider: { env: "BENCH_PROVIDER_KEY" }, response: { env: "BENCH_RESPONSE_KEY" } },
+      server: { host: "127.0.0.1", port, publicUrl: `http://127.0.0.1:${port}` },
+      admin: { port: port + 1, tokenEnv: "BENCH_ADMIN_TOKEN" },
+      backend,
+      service: { name: "chat", model, inputPrice: "1000", outputPrice: "2000" },
+      database: `${name}.db`,
+      creditLimit: (10n ** 18n).toString(),
+      settlement: { intervalSeconds: 3600 },
+    }),
+  );
+  await registerService(chain.wallet(2) as unknown as Parameters<typeof registerService>[0], chain.publicClient, network, {
+    name: "chat",
+    model,
+    modelHash: keccak256(toHex(model)),
+    quantization: "",
+    endpoint: `http://127.0.0.1:${port}`,
+    inputPrice: 1000n,
+    outputPrice: 2000n,
+    signer: privateKeyToAccount(responseKey).address,
+    metadata: "{}",
+  });
+  return { path, port };
+}
+
+function startProvider(configPath: string, chain: LocalChain, responseKey: Hex): Promise<{ proc: ChildProcess; line: string }> {
+  return child(
+    SERVER_CORE,
+    join(root, "packages", "provider", "bin", "0g-provider.js"),
+    ["--config", configPath, "--json", "start"],
+    {
+      ...process.env,
+      BENCH_PROVIDER_KEY: chain.anvil.privateKeys[2],
+      BENCH_RESPONSE_KEY: responseKey,
+      BENCH_ADMIN_TOKEN: adminToken,
+    },
+    PROFILE,
+  );
+}
+
+async function startChain(): Promise<{ chain: LocalChain; network: NetworkConfig }> {
+  const chain = await startLocalChain({ params: { minFund: 0n }, anvil: { accounts: 4 } });
+  pin(chain.anvil.pid, LOAD_CORE);
+  const network = resolveNetwork("devnet", { rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry });
+  return { chain, network };
 }
 
 async function main(): Promise<void> {
+  pin(process.pid, LOAD_CORE);
   const only = process.argv.find((a) => a.startsWith("--only="))?.slice("--only=".length);
-  if (only === "llama") {
-    const dir = await mkdtemp(join(tmpdir(), "0g-bench-"));
-    try {
-      const llama = await llamaRatio(dir);
-      console.log(
-        `llama backend tokens/s: through the provider ${llama["llama tokens/s via provider"]}, direct ${llama["llama tokens/s direct"]}, ratio ${llama["llama tokens/s ratio provider/direct"]} (target >= ${TARGET_LLAMA})`,
-      );
-    } finally {
-      await rm(dir, { recursive: true, force: true });
-    }
-    return;
-  }
   const jsonIndex = process.argv.indexOf("--json");
   const jsonOut = jsonIndex > 0 ? process.argv[jsonIndex + 1] : undefined;
   const results: Record<string, number> = {};
-  const chain = await startLocalChain({ params: { minFund: 0n }, anvil: { accounts: 4 } });
+  console.log(
+    canPin
+      ? `placement: servers under test on core ${SERVER_CORE}; load generator, upstream, chain and this process on core ${LOAD_CORE}`
+      : "placement: not pinned (needs Linux, taskset and 2+ cores); figures mix processes",
+  );
   const dir = await mkdtemp(join(tmpdir(), "0g-bench-"));
   try {
-    const network = resolveNetwork("devnet", {
-      rpcUrl: chain.rpcUrl,
-      escrow: chain.deployment.escrow,
-      registry: chain.deployment.registry,
-    });
-    const upstreamChild = await child(join(dist, "testing", "fake-upstream-server.js"), []);
+    if (only !== "llama") await paymentLayer(dir, results);
+    await llama(dir, results);
+  } finally {
+    for (const c of children) if (c.pid !== undefined && c.exitCode === null) process.kill(c.pid, "SIGTERM");
+    await rm(dir, { recursive: true, force: true });
+  }
+  console.log("\nfigure | measured | target");
+  for (const [name, target] of Object.entries(TARGETS))
+    console.log(`${name} | ${results[name] === undefined ? "not measured" : results[name]} | ${target}`);
+  if (jsonOut) await writeFile(jsonOut, JSON.stringify({ benchmark: "provider", results, targets: TARGETS }, null, 2));
+}
+
+async function paymentLayer(dir: string, results: Record<string, number>): Promise<void> {
+  // 1. The floor, on the core the servers will use, before anything else runs there.
+  const floor = JSON.parse((await child(SERVER_CORE, join(here, "floor.ts"), [], process.env, TSX)).line) as {
+    backend: string;
+    figures: Record<string, Stats>;
+    totalUs: number;
+  };
+  console.log(`\nfloor per paid request on core ${SERVER_CORE} (µs, median [range] over 7 rounds; secp256k1 ${floor.backend}):`);
+  for (const [name, f] of Object.entries(floor.figures)) console.log(`  ${name}: ${fmt(f, 1)}`);
+  console.log(`  total: ${floor.totalUs.toFixed(1)}`);
+  results["floor µs per paid request"] = +floor.totalUs.toFixed(1);
+
+  const { chain, network } = await startChain();
+  try {
+    const upstreamChild = await child(LOAD_CORE, join(dist, "testing", "fake-upstream-server.js"), []);
     const upstream = upstreamChild.line;
-    const profile = process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [];
-    const unpaidChild = await child(join(dist, "testing", "unpaid-server.js"), [upstream, MODEL], process.env, profile);
-    const unpaid = unpaidChild.line;
-
-    // The provider, as an operator runs it.
-    const port = 21000 + Math.floor(Math.random() * 20000);
+    const hono = await child(SERVER_CORE, join(dist, "testing", "unpaid-server.js"), [upstream, MODEL, "hono"]);
+    const bare = await child(SERVER_CORE, join(dist, "testing", "unpaid-server.js"), [upstream, MODEL, "bare"]);
     const responseKey = generatePrivateKey();
-    await writeFile(
-      join(dir, "0g-provider.json"),
-      JSON.stringify({
-        network: { name: "devnet", rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry },
-        keys: { provider: { env: "BENCH_PROVIDER_KEY" }, response: { env: "BENCH_RESPONSE_KEY" } },
-        server: { host: "127.0.0.1", port, publicUrl: `http://127.0.0.1:${port}` },
-        admin: { port: port + 1, tokenEnv: "BENCH_ADMIN_TOKEN" },
-        backend: { kind: "upstream", baseUrl: upstream, contextLength: 2048 },
-        service: { name: "chat", model: MODEL, inputPrice: "1000", outputPrice: "2000" },
-        database: "provider.db",
-        creditLimit: (10n ** 18n).toString(),
-        settlement: { intervalSeconds: 3600 },
-      }),
+    const config = await providerConfig(
+      dir,
+      "provider",
+      chain,
+      network,
+      { kind: "upstream", baseUrl: upstream, contextLength: 2048 },
+      MODEL,
+      responseKey,
     );
-    const providerWallet = chain.wallet(2);
-    await registerService(providerWallet as unknown as Parameters<typeof registerService>[0], chain.publicClient, network, {
-      name: "chat",
-      model: MODEL,
-      modelHash: keccak256(toHex(MODEL)),
-      quantization: "",
-      endpoint: `http://127.0.0.1:${port}`,
-      inputPrice: 1000n,
-      outputPrice: 2000n,
-      signer: privateKeyToAccount(responseKey).address,
-      metadata: "{}",
-    });
-    const providerChild = await child(
-      join(dist, "cli", "main.js"),
-      ["--config", join(dir, "0g-provider.json"), "--json", "start"],
-      {
-        ...process.env,
-        BENCH_PROVIDER_KEY: chain.anvil.privateKeys[2],
-        BENCH_RESPONSE_KEY: responseKey,
-        BENCH_ADMIN_TOKEN: adminToken,
-      },
-      profile,
-    );
-    const url = (JSON.parse(providerChild.line) as { url: string }).url;
+    const provider = await startProvider(config.path, chain, responseKey);
+    const paidUrl = (JSON.parse(provider.line) as { url: string }).url;
+    const setLatency = (ms: number) => ask(upstreamChild.proc, `latency ${ms}`);
 
-    // Users: one channel each.
-    // One extra user for the sequential run, so the load test's lanes start fresh.
-    const everyone = Array.from({ length: CLIENTS + 1 }, () => privateKeyToAccount(generatePrivateKey()));
-    const users = everyone.slice(1);
-    for (let i = 0; i < everyone.length; i += 16) {
+    // Users: one channel each; one more for the sequential client.
+    const keys = Array.from({ length: CLIENTS + 1 }, () => generatePrivateKey());
+    const accounts = keys.map((k) => privateKeyToAccount(k));
+    for (let i = 0; i < accounts.length; i += 16) {
       await Promise.all(
-        everyone.slice(i, i + 16).map(async (u) => {
+        accounts.slice(i, i + 16).map(async (u) => {
           await chain.testClient.setBalance({ address: u.address, value: 10n ** 19n });
           const w = createWalletClient({ account: u, chain: chain.chain, transport: http(chain.rpcUrl) });
           const hash = await w.writeContract({
             address: chain.deployment.escrow,
             abi: escrowAbi,
             functionName: "depositAndFund",
-            args: [providerWallet.account.address],
+            args: [chain.wallet(2).account.address],
             value: 10n ** 18n,
           });
           await chain.publicClient.waitForTransactionReceipt({ hash });
@@ -189,325 +288,256 @@ async function main(): Promise<void> {
     }
     const body = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "benchmark the payment layer" }], max_tokens: 8 });
 
-    // 1. Overhead per request, sequential, full client path.
-    const client = new ZeroGClient({ network, account: everyone[0]!, pollingIntervalMs: 20 });
-    const paid = createPaidFetch({
-      client,
-      store: new MemoryLaneStore(),
-      catalogueTtlSeconds: 3600,
-    });
-    await (await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body })).text(); // warm the catalogue
-    const post = (u: string, b: string, headers: Record<string, string> = {}) =>
-      fetch(`${u}/v1/chat/completions`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: b }).then(
-        (r) => r.text(),
+    // The sequential client (part 4) also tells the fee of this request, which the pre-signed tickets
+    // acknowledge as a real client does: each ticket's cumulative is the sum of the lane's earlier fees.
+    // The account core gives every tool (signingAccount: native secp256k1), as a user's client has it.
+    const client = new ZeroGClient({ network, account: signingAccount(keys[0]!), pollingIntervalMs: 20 });
+    const paid = createPaidFetch({ client, store: new MemoryLaneStore(), catalogueTtlSeconds: 3600 });
+    await (await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body })).text();
+    const fee = paid.receipts[0]!.fee;
+
+    // Tickets for every paid request of the load runs, signed before any clock starts, in nonce order.
+    const service = (await client.registry.read.getProviderServices([chain.wallet(2).account.address]))[0]!;
+    const domain = escrowDomain(chain.chain.id, chain.deployment.escrow);
+    const deadline = (await chain.now()) + 7200n;
+    const hash = requestHash("/v1/chat/completions", body);
+    const perUser = WARM + ROUNDS * (PER_ROUND[0]! + PER_ROUND[100]! + PER_ROUND[1000]!);
+    const signers = keys.slice(1).map((k) => signingAccount(k));
+    const tickets = await Promise.all(
+      signers.map(async (u) => {
+        const out: string[] = [];
+        for (let n = 1; n <= perUser; n++) {
+          const t = await signTicket(u, domain, {
+            user: u.address,
+            provider: chain.wallet(2).account.address,
+            nonce: BigInt(n),
+            cumulative: BigInt(n - 1) * fee,
+            terms: {
+              serviceId: service.id,
+              serviceVersion: service.version,
+              inputPrice: 1000n,
+              outputPrice: 2000n,
+              maxCost: 10n ** 12n,
+              requestHash: hash,
+              deadline,
+            },
+          });
+          out.push(encodeHeader(ticketToWire(t)));
+        }
+        return out;
+      }),
+    );
+    let used = 0;
+    const takeTickets = (n: number) => {
+      const slice = tickets.map((list) => list.slice(used, used + n));
+      used += n;
+      return slice;
+    };
+
+    const servers = {
+      paid: { url: paidUrl, proc: provider.proc },
+      hono: { url: hono.line, proc: hono.proc },
+      bare: { url: bare.line, proc: bare.proc },
+    };
+    type ServerName = keyof typeof servers;
+    let specCount = 0;
+    /** One load run against a server: requests/s, server CPU µs per request, and the load core's busy share. */
+    const load = async (name: ServerName, perClient: number) => {
+      const spec: Record<string, unknown> = { url: servers[name].url, body, requests: perClient };
+      if (name === "paid") spec.tickets = takeTickets(perClient);
+      else spec.clients = CLIENTS;
+      const specPath = join(dir, `load-${++specCount}.json`);
+      await writeFile(specPath, JSON.stringify(spec));
+      const server = servers[name].proc.pid;
+      const side = [upstreamChild.proc.pid, chain.anvil.pid];
+      const cpu0 = cpuMs(server);
+      const side0 = side.map(cpuMs);
+      const out = JSON.parse((await child(LOAD_CORE, join(here, "load-generator.ts"), [specPath], process.env, TSX)).line) as {
+        seconds: number;
+        requests: number;
+        failures: number;
+        cpuMs: number;
+      };
+      const cpu1 = cpuMs(server);
+      if (out.failures > 0) throw new Error(`${out.failures} of ${out.requests} requests to the ${name} server failed`);
+      let sideMs = 0;
+      side.forEach((pid, i) => {
+        sideMs += (cpuMs(pid) ?? 0) - (side0[i] ?? 0);
+      });
+      return {
+        rps: out.requests / out.seconds,
+        cpuUs: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) * 1000) / out.requests : Number.NaN,
+        loadCoreBusy: (out.cpuMs + sideMs) / (out.seconds * 1000),
+      };
+    };
+
+    // Every server warmed by the same load.
+    for (const name of ["paid", "hono", "bare"] as ServerName[]) await load(name, WARM);
+
+    // 2. Instant upstream.
+    const order: ServerName[] = ["paid", "hono", "bare"];
+    const runs: Record<ServerName, { rps: number[]; cpuUs: number[]; busy: number[] }> = {
+      paid: { rps: [], cpuUs: [], busy: [] },
+      hono: { rps: [], cpuUs: [], busy: [] },
+      bare: { rps: [], cpuUs: [], busy: [] },
+    };
+    const ratioHono: number[] = [];
+    const ratioBare: number[] = [];
+    const paymentCpu: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const round: Partial<Record<ServerName, Awaited<ReturnType<typeof load>>>> = {};
+      for (let k = 0; k < order.length; k++) {
+        const name = order[(r + k) % order.length]!;
+        const x = await load(name, PER_ROUND[0]!);
+        round[name] = x;
+        runs[name].rps.push(x.rps);
+        runs[name].cpuUs.push(x.cpuUs);
+        runs[name].busy.push(x.loadCoreBusy);
+      }
+      ratioHono.push(round.paid!.rps / round.hono!.rps);
+      ratioBare.push(round.paid!.rps / round.bare!.rps);
+      paymentCpu.push(round.paid!.cpuUs - round.hono!.cpuUs);
+    }
+    console.log(
+      `\ninstant upstream, ${CLIENTS} keep-alive clients, ${PER_ROUND[0]} requests each per round, ${ROUNDS} interleaved rounds:`,
+    );
+    for (const name of order) {
+      console.log(
+        `  ${name === "paid" ? "paid provider " : name === "hono" ? "unpaid, Hono   " : "unpaid, node:http"}: ${fmt(stats(runs[name].rps), 0)} req/s, server CPU ${fmt(stats(runs[name].cpuUs), 0)} µs/request, load core busy ${fmt(stats(runs[name].busy), 2)}`,
       );
-    for (let i = 0; i < 20; i++) await post(unpaid, body);
-    // Paired: each round times one unpaid and one paid request, so the overhead is a distribution of
-    // differences measured under the same conditions.
-    const base: number[] = [];
-    const withPay: number[] = [];
+    }
+    const pay = stats(paymentCpu);
+    console.log(
+      `  payment CPU per request (paid − Hono): ${fmt(pay, 0)} µs; floor ${floor.totalUs.toFixed(0)} µs; ratio ${(pay.median / floor.totalUs).toFixed(2)}`,
+    );
+    console.log(`  throughput ratio paid/Hono ${fmt(stats(ratioHono))}, paid/node:http ${fmt(stats(ratioBare))}`);
+    const busiest = Math.max(...Object.values(runs).flatMap((x) => x.busy));
+    if (busiest > 0.9) console.log(`  NOTE: the load core was ${busiest.toFixed(2)} busy: the generator may have limited these runs`);
+    results["payment CPU µs per request"] = +pay.median.toFixed(0);
+    results["payment CPU per request / floor"] = +(pay.median / floor.totalUs).toFixed(2);
+    results["server CPU µs per request, paid"] = +stats(runs.paid.cpuUs).median.toFixed(0);
+    results["server CPU µs per request, Hono unpaid"] = +stats(runs.hono.cpuUs).median.toFixed(0);
+    results["server CPU µs per request, node:http unpaid"] = +stats(runs.bare.cpuUs).median.toFixed(0);
+    results["throughput ratio paid/Hono, instant upstream"] = +stats(ratioHono).median.toFixed(3);
+    results["throughput ratio paid/node:http, instant upstream"] = +stats(ratioBare).median.toFixed(3);
+
+    // 3. Upstream latency: the backend bounds throughput.
+    for (const latency of [100, 1000]) {
+      await setLatency(latency);
+      const ratios: number[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        const first: ServerName = r % 2 === 0 ? "paid" : "hono";
+        const a = await load(first, PER_ROUND[latency]!);
+        const b = await load(first === "paid" ? "hono" : "paid", PER_ROUND[latency]!);
+        const [p, u] = first === "paid" ? [a, b] : [b, a];
+        ratios.push(p.rps / u.rps);
+      }
+      const key = `throughput ratio paid/Hono, upstream ${latency} ms`;
+      results[key] = +stats(ratios).median.toFixed(3);
+      console.log(`upstream answering in ${latency} ms: throughput ratio paid/Hono ${fmt(stats(ratios))}`);
+    }
+    await setLatency(0);
+
+    // 4. Latency overhead and client CPU, the client as shipped, sequential and paired.
+    const plain = async () => (await fetch(`${servers.hono.url}/v1/chat/completions`, { method: "POST", body })).text();
+    const viaPaid = async () => (await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body })).text();
+    for (let i = 0; i < 20; i++) {
+      await plain();
+      await viaPaid();
+    }
     const overhead: number[] = [];
+    let plainCpu = 0;
+    let paidCpu = 0;
     for (let i = 0; i < SEQUENTIAL; i++) {
+      let c = process.cpuUsage();
       let t = performance.now();
-      await post(unpaid, body);
+      await plain();
       const u = performance.now() - t;
+      let d = process.cpuUsage(c);
+      plainCpu += d.user + d.system;
+      c = process.cpuUsage();
       t = performance.now();
-      await (await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body })).text();
-      const p = performance.now() - t;
-      base.push(u);
-      withPay.push(p);
-      overhead.push(p - u);
+      await viaPaid();
+      overhead.push(performance.now() - t - u);
+      d = process.cpuUsage(c);
+      paidCpu += d.user + d.system;
     }
     await paid.close();
-    for (const xs of [base, withPay, overhead]) xs.sort((a, b) => a - b);
-    results["unpaid latency p50 ms"] = +percentile(base, 50).toFixed(3);
-    results["paid latency p50 ms"] = +percentile(withPay, 50).toFixed(3);
-    results["payment overhead p50 ms"] = +percentile(overhead, 50).toFixed(3);
-    results["payment overhead p99 ms"] = +percentile(overhead, 99).toFixed(3);
+    overhead.sort((a, b) => a - b);
+    results["latency overhead p50 ms"] = +percentile(overhead, 0.5).toFixed(3);
+    results["latency overhead p99 ms"] = +percentile(overhead, 0.99).toFixed(3);
+    results["client CPU ms per paid request"] = +((paidCpu - plainCpu) / SEQUENTIAL / 1000).toFixed(3);
     console.log(
-      `payment-layer overhead per request: p50 ${results["payment overhead p50 ms"]} ms, p99 ${results["payment overhead p99 ms"]} ms (unpaid p50 ${results["unpaid latency p50 ms"]} ms, paid p50 ${results["paid latency p50 ms"]} ms; client signs and verifies)`,
+      `latency overhead, client as shipped (${SEQUENTIAL} paired sequential requests): p50 ${results["latency overhead p50 ms"]} ms, p99 ${results["latency overhead p99 ms"]} ms; client CPU per paid request ${results["client CPU ms per paid request"]} ms (beyond a plain fetch)`,
     );
-
-    // 2. Throughput, 64 concurrent clients; tickets signed before the clock starts.
-    const domain = escrowDomain(chain.chain.id, chain.deployment.escrow);
-    const service = (await client.registry.read.getProviderServices([providerWallet.account.address]))[0]!;
-    const hash = requestHash("/v1/chat/completions", body);
-    const deadline = (await chain.now()) + 3600n;
-    let latencyOffset = 0;
-    const tickets: string[][] = await Promise.all(
-      users.map((u) =>
-        Promise.all(
-          Array.from({ length: PER_CLIENT }, async (_, i) =>
-            encodeHeader(
-              ticketToWire(
-                await signTicket(u, domain, {
-                  user: u.address,
-                  provider: providerWallet.account.address,
-                  nonce: BigInt(1 + i),
-                  cumulative: 0n,
-                  terms: {
-                    serviceId: service.id,
-                    serviceVersion: service.version,
-                    inputPrice: 1000n,
-                    outputPrice: 2000n,
-                    maxCost: 10n ** 12n,
-                    requestHash: hash,
-                    deadline,
-                  },
-                }),
-              ),
-            ),
-          ),
-        ),
-      ),
-    );
-    /** Requests per second, and the server's CPU ms per request (from /proc), for `perClient` requests per client. */
-    const load = async (
-      target: string,
-      server: ChildProcess,
-      headersFor: (client: number, i: number) => Record<string, string>,
-      perClient = PER_CLIENT,
-    ): Promise<{ rps: number; cpuPerRequest?: number }> => {
-      let failures = 0;
-      const cpu0 = cpuMs(server.pid);
-      const started = performance.now();
-      await Promise.all(
-        users.map(async (_, ci) => {
-          for (let i = 0; i < perClient; i++) {
-            const res = await fetch(`${target}/v1/chat/completions`, {
-              method: "POST",
-              headers: { "content-type": "application/json", ...headersFor(ci, i) },
-              body,
-            });
-            await res.arrayBuffer();
-            if (!res.ok) failures += 1;
-          }
-        }),
-      );
-      const seconds = (performance.now() - started) / 1000;
-      const cpu1 = cpuMs(server.pid);
-      if (failures > 0) throw new Error(`${failures} requests failed during the load test`);
-      const n = CLIENTS * perClient;
-      return { rps: n / seconds, ...(cpu0 !== undefined && cpu1 !== undefined ? { cpuPerRequest: (cpu1 - cpu0) / n } : {}) };
-    };
-    await load(unpaid, unpaidChild.proc, () => ({})); // warm up
-    const unpaidRun = await load(unpaid, unpaidChild.proc, () => ({}));
-    const paidRun = await load(url, providerChild.proc, (ci, i) => ({ [TICKET_HEADER]: tickets[ci]![i]! }));
-    const [unpaidRps, paidRps] = [unpaidRun.rps, paidRun.rps];
-    if (process.env.BENCH_PROFILE_DIR) {
-      const admin = (JSON.parse(providerChild.line) as { admin: string }).admin;
-      const m = await (await fetch(`${admin}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
-      console.log(
-        m
-          .split("\n")
-          .filter((l) => /_(sum|count) /.test(l))
-          .join("\n"),
-      );
-    }
-    results["unpaid throughput rps"] = Math.round(unpaidRps);
-    results["paid throughput rps"] = Math.round(paidRps);
-    results["throughput ratio paid/unpaid (64 clients)"] = +(paidRps / unpaidRps).toFixed(3);
-    console.log(
-      `throughput with ${CLIENTS} concurrent clients: paid ${Math.round(paidRps)} req/s, unpaid ${Math.round(unpaidRps)} req/s, ratio ${results["throughput ratio paid/unpaid (64 clients)"]} (target >= ${TARGET_THROUGHPUT})`,
-    );
-    if (paidRun.cpuPerRequest !== undefined && unpaidRun.cpuPerRequest !== undefined) {
-      results["server CPU ms per request, paid provider"] = +paidRun.cpuPerRequest.toFixed(3);
-      results["server CPU ms per request, unpaid server"] = +unpaidRun.cpuPerRequest.toFixed(3);
-      console.log(
-        `server CPU per request: paid provider ${results["server CPU ms per request, paid provider"]} ms, unpaid server ${results["server CPU ms per request, unpaid server"]} ms (the payment layer's cost is the difference; with an instant upstream the ratio cannot exceed unpaid/paid CPU where cores are saturated)`,
-      );
-    }
-
-    // 2b. The same with an upstream that takes as long as a short real answer: throughput is then bound by
-    // the backend, not the payment layer. Tickets continue each client's nonces.
-    for (const latency of LATENCIES_MS) {
-      await setLatency(upstreamChild.proc, latency);
-      const perClient = Math.max(2, Math.min(PER_CLIENT, Math.round(8000 / latency)));
-      const u = await load(unpaid, unpaidChild.proc, () => ({}), perClient);
-      const offset = PER_CLIENT;
-      const extra: string[][] = await Promise.all(
-        users.map((usr) =>
-          Promise.all(
-            Array.from({ length: perClient }, async (_, i) =>
-              encodeHeader(
-                ticketToWire(
-                  await signTicket(usr, domain, {
-                    user: usr.address,
-                    provider: providerWallet.account.address,
-                    nonce: BigInt(1 + offset + i + latencyOffset),
-                    cumulative: 0n,
-                    terms: {
-                      serviceId: service.id,
-                      serviceVersion: service.version,
-                      inputPrice: 1000n,
-                      outputPrice: 2000n,
-                      maxCost: 10n ** 12n,
-                      requestHash: hash,
-                      deadline,
-                    },
-                  }),
-                ),
-              ),
-            ),
-          ),
-        ),
-      );
-      latencyOffset += perClient;
-      const p = await load(url, providerChild.proc, (ci, i) => ({ [TICKET_HEADER]: extra[ci]![i]! }), perClient);
-      const key = `throughput ratio paid/unpaid (64 clients, upstream ${latency} ms)`;
-      results[key] = +(p.rps / u.rps).toFixed(3);
-      console.log(
-        `throughput with ${CLIENTS} clients, upstream answering in ${latency} ms: paid ${Math.round(p.rps)} req/s, unpaid ${Math.round(u.rps)} req/s, ratio ${results[key]}`,
-      );
-    }
-    await setLatency(upstreamChild.proc, 0);
-
-    // 3. llama backend through the provider against direct node-llama-cpp.
-    const llama = await llamaRatio(dir).catch((err: unknown) => {
-      console.log(`llama backend: not measured (${(err as Error).message})`);
-      return undefined;
-    });
-    if (llama) {
-      Object.assign(results, llama);
-      console.log(
-        `llama backend tokens/s: through the provider ${llama["llama tokens/s via provider"]}, direct ${llama["llama tokens/s direct"]}, ratio ${llama["llama tokens/s ratio provider/direct"]} (target >= ${TARGET_LLAMA})`,
-      );
-    }
-    if (jsonOut) {
-      await writeFile(
-        jsonOut,
-        JSON.stringify(
-          {
-            benchmark: "provider",
-            results,
-            targets: {
-              "throughput ratio paid/unpaid (64 clients)": `>= ${TARGET_THROUGHPUT}`,
-              "llama tokens/s ratio provider/direct": `>= ${TARGET_LLAMA}`,
-            },
-          },
-          null,
-          2,
-        ),
-      );
-    }
   } finally {
-    for (const c of children) if (c.pid !== undefined && c.exitCode === null) process.kill(c.pid, "SIGTERM");
+    for (const c of children.splice(0)) if (c.pid !== undefined && c.exitCode === null) process.kill(c.pid, "SIGTERM");
     await chain.stop();
-    await rm(dir, { recursive: true, force: true });
   }
 }
 
-/** Tokens/s of the random-weights model: direct LlamaBackend vs HTTP through a paid provider node. */
-async function llamaRatio(dir: string): Promise<Record<string, number>> {
+/** 5. Tokens/s of the random-weights model, streamed: through a paid provider node against direct node-llama-cpp. */
+async function llama(dir: string, results: Record<string, number>): Promise<void> {
   const { writeTestModel } = await import("../src/test-model/generate.js");
-  const { LlamaBackend } = await import("../src/backends/llama.js");
   const modelPath = join(dir, "random.gguf");
   await writeTestModel(modelPath, { kind: "random", seed: 1, size: "bench" });
   const TOKENS = 128;
-  const ROUNDS = 8;
-  const body = { model: "random", messages: [{ role: "user" as const, content: "count" }], max_tokens: TOKENS };
-
-  const direct = await LlamaBackend.load({ modelPath, modelId: "random", threads: 1, parallel: 1 });
-  await direct.complete(body, { maxOutputTokens: 8, signal: new AbortController().signal });
-  const directOnce = async (): Promise<number> =>
-    (await direct.complete(body, { maxOutputTokens: TOKENS, signal: new AbortController().signal })).usage.outputTokens;
-
-  const chain = await startLocalChain({ params: { minFund: 0n }, anvil: { accounts: 4 } });
-  let provider: ChildProcess | undefined;
+  const LLAMA_ROUNDS = 6;
+  const direct = await child(SERVER_CORE, join(here, "llama-direct.ts"), [modelPath, "1"], process.env, TSX);
+  const { chain, network } = await startChain();
   try {
-    const network = resolveNetwork("devnet", {
-      rpcUrl: chain.rpcUrl,
-      escrow: chain.deployment.escrow,
-      registry: chain.deployment.registry,
-    });
-    // The provider runs in its own process, as an operator runs it; the client here plays the user.
     const responseKey = generatePrivateKey();
-    const port = 21000 + Math.floor(Math.random() * 20000);
-    await writeFile(
-      join(dir, "llama-provider.json"),
-      JSON.stringify({
-        network: { name: "devnet", rpcUrl: chain.rpcUrl, escrow: chain.deployment.escrow, registry: chain.deployment.registry },
-        keys: { provider: { env: "BENCH_PROVIDER_KEY" }, response: { env: "BENCH_RESPONSE_KEY" } },
-        server: { host: "127.0.0.1", port, publicUrl: `http://127.0.0.1:${port}` },
-        admin: { port: port + 1, tokenEnv: "BENCH_ADMIN_TOKEN" },
-        backend: { kind: "llama", modelPath, threads: 1, parallel: 1 },
-        service: { name: "chat", model: "random", inputPrice: "1", outputPrice: "1" },
-        database: "llama.db",
-        creditLimit: (10n ** 18n).toString(),
-        settlement: { intervalSeconds: 3600 },
-      }),
+    const config = await providerConfig(
+      dir,
+      "llama",
+      chain,
+      network,
+      { kind: "llama", modelPath, threads: 1, parallel: 1 },
+      "random",
+      responseKey,
     );
-    await registerService(chain.wallet(2) as unknown as Parameters<typeof registerService>[0], chain.publicClient, network, {
-      name: "chat",
-      model: "random",
-      modelHash: keccak256(toHex("random")) as Hex,
-      quantization: "F32",
-      endpoint: `http://127.0.0.1:${port}`,
-      inputPrice: 1n,
-      outputPrice: 1n,
-      signer: privateKeyToAccount(responseKey).address,
-      metadata: "{}",
-    });
-    provider = (
-      await child(
-        join(dist, "cli", "main.js"),
-        ["--config", join(dir, "llama-provider.json"), "--json", "start"],
-        {
-          ...process.env,
-          BENCH_PROVIDER_KEY: chain.anvil.privateKeys[2],
-          BENCH_RESPONSE_KEY: responseKey,
-          BENCH_ADMIN_TOKEN: adminToken,
-        },
-        process.env.BENCH_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_PROFILE_DIR}`] : [],
-      )
-    ).proc;
-    {
-      const user = new ZeroGClient({ network, account: chain.wallet(1).account as LocalAccount, pollingIntervalMs: 20 });
-      await user.depositAndFund(chain.wallet(2).account.address, 10n ** 17n);
-      const paid = createPaidFetch({
-        network,
-        publicClient: user.publicClient,
-        domain: user.domain,
-        user: user.address,
-        signer: user.account,
-        store: new MemoryLaneStore(),
+    const provider = await startProvider(config.path, chain, responseKey);
+    const user = new ZeroGClient({ network, account: signingAccount(chain.anvil.privateKeys[1] as Hex), pollingIntervalMs: 20 });
+    await user.depositAndFund(chain.wallet(2).account.address, 10n ** 17n);
+    const paid = createPaidFetch({ client: user, store: new MemoryLaneStore(), catalogueTtlSeconds: 3600 });
+    const body = { model: "random", messages: [{ role: "user", content: "count" }], stream: true };
+    const viaProvider = async (max: number) => {
+      const t = performance.now();
+      const res = await paid("http://0g.invalid/v1/chat/completions", {
+        method: "POST",
+        body: JSON.stringify({ ...body, max_tokens: max }),
       });
-      const ask = async (max: number) => {
-        const res = await paid("http://0g.invalid/v1/chat/completions", {
-          method: "POST",
-          body: JSON.stringify({ ...body, max_tokens: max, stream: true }),
-        });
-        await res.text();
-        return paid.receipts.at(-1)!.receipt.outputTokens;
-      };
-      await ask(8);
-      // Interleaved rounds (direct, then through the provider), so that drift in the machine's load
-      // falls on both sides alike.
-      let directTokens = 0;
-      let directMs = 0;
-      let viaTokens = 0;
-      let viaMs = 0;
-      for (let i = 0; i < ROUNDS; i++) {
-        let t = performance.now();
-        directTokens += await directOnce();
-        directMs += performance.now() - t;
-        t = performance.now();
-        viaTokens += await ask(TOKENS);
-        viaMs += performance.now() - t;
-      }
-      const directTps = directTokens / (directMs / 1000);
-      const viaTps = viaTokens / (viaMs / 1000);
-      await paid.close();
-      return {
-        "llama tokens/s direct": +directTps.toFixed(1),
-        "llama tokens/s via provider": +viaTps.toFixed(1),
-        "llama tokens/s ratio provider/direct": +(viaTps / directTps).toFixed(3),
-      };
+      await res.text();
+      return { tokens: paid.receipts.at(-1)!.receipt.outputTokens, ms: performance.now() - t };
+    };
+    const viaDirect = async (max: number) => JSON.parse(await ask(direct.proc, `run ${max}`)) as { tokens: number; ms: number };
+    // Warm both alike.
+    await viaDirect(16);
+    await viaProvider(16);
+    const ratios: number[] = [];
+    const directTps: number[] = [];
+    const providerTps: number[] = [];
+    for (let r = 0; r < LLAMA_ROUNDS; r++) {
+      const first = r % 2 === 0 ? viaDirect : viaProvider;
+      const second = first === viaDirect ? viaProvider : viaDirect;
+      const a = await first(TOKENS);
+      const b = await second(TOKENS);
+      const [d, p] = first === viaDirect ? [a, b] : [b, a];
+      directTps.push(d.tokens / (d.ms / 1000));
+      providerTps.push(p.tokens / (p.ms / 1000));
+      ratios.push(p.tokens / p.ms / (d.tokens / d.ms));
     }
+    await paid.close();
+    results["llama tokens/s direct"] = +stats(directTps).median.toFixed(1);
+    results["llama tokens/s via provider"] = +stats(providerTps).median.toFixed(1);
+    results["llama tokens/s ratio provider/direct"] = +stats(ratios).median.toFixed(3);
+    console.log(
+      `llama (bench-size random model, 1 thread, ${TOKENS} tokens streamed, ${LLAMA_ROUNDS} interleaved rounds): direct ${fmt(stats(directTps), 1)} tok/s, through the provider ${fmt(stats(providerTps), 1)} tok/s, ratio ${fmt(stats(ratios))}`,
+    );
+    process.kill(provider.proc.pid!, "SIGTERM");
   } finally {
-    if (provider?.pid !== undefined && provider.exitCode === null) process.kill(provider.pid, "SIGTERM");
+    process.kill(direct.proc.pid!, "SIGTERM");
     await chain.stop();
-    await direct.close();
   }
 }
 
