@@ -47,6 +47,12 @@ describe("provider store migrations", () => {
   it("a new database is created at the current version", () => {
     const store = new ProviderStore(join(dir, "new.db"));
     expect(store.db.pragma("user_version", { simple: true })).toBe(STORE_SCHEMA_VERSION);
+    // Version 2: a receipt writes the primary key and the digest index only.
+    const indexes = store.db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'requests' AND sql IS NOT NULL")
+      .pluck()
+      .all();
+    expect(indexes).toEqual(["requests_digest"]);
     store.close();
   });
 
