@@ -61,6 +61,7 @@ export const ERROR_CODES = {
   LANE_LOCKED: "unexpected",
   LANE_STATE_CORRUPT: "unexpected",
   LANE_STORE_CLOSED: "unexpected",
+  STORE_COMMIT_FAILED: "unexpected",
   SHUTTING_DOWN: "unexpected",
   NODE_NOT_RUNNING: "network",
   ADMIN_REFUSED: "refused",

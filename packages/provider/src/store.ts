@@ -3,6 +3,7 @@ import { migrateStore } from "./store-migrations.js";
 import type { Address, Hex } from "viem";
 import {
   AdmissionError,
+  ZeroGError,
   EMPTY_NONCE_WINDOW,
   receiptFromWire,
   type NonceWindowState,
@@ -283,7 +284,9 @@ export class ProviderStore {
       // Nothing of the batch is durable: drop its reservations and read the lanes back as committed.
       for (const id of batch.reservations) this.reservations.delete(id);
       this.load();
-      batch.reject(error);
+      // Typed here, in this realm: the driver's own error class need not be this realm's Error.
+      const message = String((error as { message?: unknown } | null)?.message ?? error);
+      batch.reject(new ZeroGError("STORE_COMMIT_FAILED", `the database refused a commit: ${message}`, { cause: error }));
       return;
     }
     batch.resolve();

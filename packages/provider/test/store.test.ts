@@ -93,7 +93,10 @@ describe("ProviderStore write-through", () => {
     store.db.exec("CREATE TRIGGER refuse BEFORE INSERT ON requests BEGIN SELECT RAISE(ABORT, 'disk full'); END");
     admit(store, t3);
     await bill(store, t1, 40n);
-    await expect(store.durable()).rejects.toMatchObject({ message: "disk full" });
+    await expect(store.durable()).rejects.toMatchObject({
+      code: "STORE_COMMIT_FAILED",
+      message: "the database refused a commit: disk full",
+    });
     // Neither the receipt nor the third admission happened: its nonce is free again, nothing was billed.
     expect(store.lane(user.address, user.address)).toMatchObject({ highestNonce: 2n, billed: 0n });
     expect(store.requestByNonce(user.address, user.address, 3n)).toBeUndefined();
