@@ -114,7 +114,7 @@ export function createAdmission(
     };
     await withFreshFunds(async (funds) => ctx.store.admit({ ...admission, funds, now: Date.now() }, { dryRun: true }));
 
-    const raw = await readBody(c.req.raw, ctx.maxBodyBytes);
+    const raw = await readBody(c, ctx.maxBodyBytes);
     seen.bodyRead = true;
     if (requestHash(CHAT_COMPLETIONS_PATH, raw).toLowerCase() !== ticket.terms.requestHash.toLowerCase()) {
       throw new AdmissionError("request_hash_mismatch", "the ticket's request hash does not match the request body");

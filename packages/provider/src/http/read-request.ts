@@ -26,9 +26,54 @@ export function tooLarge(limit?: number): AdmissionError {
 
 /**
  * Read a request body, refusing it (413) as soon as it passes `limit` bytes: a body is never held in
- * memory beyond the limit, whatever its declared length.
+ * memory beyond the limit, whatever its declared length. On Node's server the body is read from the
+ * incoming message itself (no web stream is built for it); elsewhere from the request's web stream.
  */
-export async function readBody(req: Request, limit: number): Promise<Uint8Array> {
+export function readBody(c: Context, limit: number): Promise<Uint8Array> {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  // Only a body nobody started reading: once the adapter streams it, the web stream has it.
+  if (incoming && !incoming.readableDidRead && !incoming.readableEnded) return readIncoming(incoming, limit);
+  return readWebBody(c.req.raw, limit);
+}
+
+/** Node's incoming message, up to `limit` bytes; past it, reading stops (the refusal closes the connection). */
+function readIncoming(incoming: IncomingMessage, limit: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const done = () => {
+      incoming.off("data", onData);
+      incoming.off("end", onEnd);
+      incoming.off("error", onError);
+      incoming.off("aborted", onAborted);
+    };
+    const onData = (chunk: Buffer) => {
+      total += chunk.length;
+      if (total > limit) {
+        done();
+        incoming.pause();
+        reject(tooLarge(limit));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      done();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total));
+    };
+    const onError = (err: Error) => {
+      done();
+      reject(err);
+    };
+    const onAborted = () => onError(new Error("the client aborted the request"));
+    incoming.on("data", onData);
+    incoming.on("end", onEnd);
+    incoming.on("error", onError);
+    incoming.on("aborted", onAborted);
+  });
+}
+
+async function readWebBody(req: Request, limit: number): Promise<Uint8Array> {
   if (!req.body) return new Uint8Array(0);
   const reader = req.body.getReader();
   const chunks: Uint8Array[] = [];
