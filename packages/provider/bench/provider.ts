@@ -18,7 +18,7 @@
  *    directly, both in child processes on core 0, 1 thread, the client on core 1.
  *
  * Loopback only; every process it starts is stopped by PID. `--json out.json` writes the figures;
- * `--only=llama` runs part 5 alone.
+ * `--only=llama` runs part 5 alone, `--only=payment` parts 1-4.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -224,7 +224,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "0g-bench-"));
   try {
     if (only !== "llama") await paymentLayer(dir, results);
-    await llama(dir, results);
+    if (only !== "payment") await llama(dir, results);
   } finally {
     for (const c of children) if (c.pid !== undefined && c.exitCode === null) process.kill(c.pid, "SIGTERM");
     await rm(dir, { recursive: true, force: true });
@@ -266,6 +266,13 @@ async function paymentLayer(dir: string, results: Record<string, number>): Promi
     const provider = await startProvider(config.path, chain, responseKey);
     const paidUrl = (JSON.parse(provider.line) as { url: string }).url;
     const setLatency = (ms: number) => ask(upstreamChild.proc, `latency ${ms}`);
+    const adminUrl = (JSON.parse(provider.line) as { admin: string }).admin;
+    /** The provider's own admission time so far (sum and count of its histogram). */
+    const admissionTotals = async () => {
+      const text = await (await fetch(`${adminUrl}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })).text();
+      const read = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? Number.NaN);
+      return { sum: read("zg_provider_admission_seconds_sum"), count: read("zg_provider_admission_seconds_count") };
+    };
 
     // Users: one channel each; one more for the sequential client.
     const keys = Array.from({ length: CLIENTS + 1 }, () => generatePrivateKey());
@@ -356,6 +363,8 @@ async function paymentLayer(dir: string, results: Record<string, number>): Promi
         seconds: number;
         requests: number;
         failures: number;
+        p50Ms: number;
+        p99Ms: number;
         cpuMs: number;
       };
       const cpu1 = cpuMs(server);
@@ -368,6 +377,8 @@ async function paymentLayer(dir: string, results: Record<string, number>): Promi
         rps: out.requests / out.seconds,
         cpuUs: cpu0 !== undefined && cpu1 !== undefined ? ((cpu1 - cpu0) * 1000) / out.requests : Number.NaN,
         loadCoreBusy: (out.cpuMs + sideMs) / (out.seconds * 1000),
+        p50Ms: out.p50Ms,
+        p99Ms: out.p99Ms,
       };
     };
 
@@ -425,16 +436,24 @@ async function paymentLayer(dir: string, results: Record<string, number>): Promi
     for (const latency of [100, 1000]) {
       await setLatency(latency);
       const ratios: number[] = [];
+      const p50: { paid: number[]; hono: number[] } = { paid: [], hono: [] };
+      const admission0 = await admissionTotals();
       for (let r = 0; r < ROUNDS; r++) {
         const first: ServerName = r % 2 === 0 ? "paid" : "hono";
         const a = await load(first, PER_ROUND[latency]!);
         const b = await load(first === "paid" ? "hono" : "paid", PER_ROUND[latency]!);
         const [p, u] = first === "paid" ? [a, b] : [b, a];
         ratios.push(p.rps / u.rps);
+        p50.paid.push(p.p50Ms);
+        p50.hono.push(u.p50Ms);
       }
       const key = `throughput ratio paid/Hono, upstream ${latency} ms`;
       results[key] = +stats(ratios).median.toFixed(3);
-      console.log(`upstream answering in ${latency} ms: throughput ratio paid/Hono ${fmt(stats(ratios))}`);
+      const admission1 = await admissionTotals();
+      const admissionMs = ((admission1.sum - admission0.sum) * 1000) / (admission1.count - admission0.count);
+      console.log(
+        `upstream answering in ${latency} ms: throughput ratio paid/Hono ${fmt(stats(ratios))}; latency p50 paid ${fmt(stats(p50.paid), 1)} ms, Hono ${fmt(stats(p50.hono), 1)} ms; the provider's admission ${admissionMs.toFixed(1)} ms on average`,
+      );
     }
     await setLatency(0);
 

@@ -133,8 +133,19 @@ export class ChainState {
     const keys = [...new Set(signers.map((s) => s.toLowerCase()).filter((s) => s !== key))].sort();
     const gen = this.generation(key);
     const hit = this.snapshots.get(key);
-    if (hit && Date.now() - hit.at < (this.options.ttlMs ?? DEFAULT_CHAIN_CACHE_MS) && keys.every((k) => hit.value.keyLanes.has(k)))
+    const ttl = this.options.ttlMs ?? DEFAULT_CHAIN_CACHE_MS;
+    if (hit && Date.now() - hit.at < ttl && keys.every((k) => hit.value.keyLanes.has(k))) {
+      // Refresh ahead: past half its life, a snapshot in use is read again in the background, so that a
+      // channel with steady traffic never waits on the chain. What is served is never older than the TTL.
+      if (Date.now() - hit.at >= ttl / 2) void this.read(key, gen, keys, hit).catch(() => undefined);
       return hit.value;
+    }
+    return this.read(key, gen, keys, hit);
+  }
+
+  /** Read a snapshot (one read per user, generation and lanes at a time) and cache it. */
+  private read(key: string, gen: string, keys: string[], hit: { value: ChannelSnapshot } | undefined): Promise<ChannelSnapshot> {
+    const user = key as Address;
     // A read asks for every lane the cached snapshot had too, so that one snapshot serves all callers.
     const wanted = [...new Set([...keys, ...(hit ? [...hit.value.keyLanes.keys()] : [])])].sort();
     const flight = `${key}/${gen}/${wanted.join(",")}`;

@@ -77,4 +77,38 @@ describe("ChainState", () => {
       [user.address, ...keys.map((k) => k.address)].map((a) => a.toLowerCase()).sort(),
     );
   });
+
+  it("refreshes ahead: past half its life a snapshot is read again in the background, and never served past its TTL", async () => {
+    const publicClient = createPublicClient({
+      chain: chain.chain,
+      transport: custom({
+        async request({ method, params }: { method: string; params?: unknown }) {
+          calls.push({ method, params });
+          const result = await http(chain.rpcUrl)({ chain: chain.chain }).request({ method, params } as never);
+          if (delayAfterMs > 0 && method === "eth_call") await new Promise((r) => setTimeout(r, delayAfterMs));
+          return result;
+        },
+      }),
+      cacheTime: 0,
+    });
+    const ahead = new ChainState({ publicClient, escrow: chain.deployment.escrow, provider: provider(), confirmations: 0, ttlMs: 1000 });
+    const before = (await ahead.channel(user.address)).balance;
+    await user.depositAndFund(provider(), 7n, { allowUnlisted: true });
+    await new Promise((r) => setTimeout(r, 600)); // past half the TTL
+    delayAfterMs = 300;
+    calls.length = 0;
+    const started = performance.now();
+    expect((await ahead.channel(user.address)).balance).toBe(before); // the cached value, at once
+    expect(performance.now() - started).toBeLessThan(250);
+    await new Promise((r) => setTimeout(r, 500)); // the background read lands
+    delayAfterMs = 0;
+    expect(calls.some((c) => c.method === "eth_call")).toBe(true);
+    calls.length = 0;
+    expect((await ahead.channel(user.address)).balance).toBe(before + 7n); // refreshed, no read needed
+    expect(calls).toEqual([]);
+    // Past the TTL with no traffic, the caller waits for a fresh read.
+    await new Promise((r) => setTimeout(r, 1100));
+    await user.depositAndFund(provider(), 3n, { allowUnlisted: true });
+    expect((await ahead.channel(user.address)).balance).toBe(before + 10n);
+  });
 });
