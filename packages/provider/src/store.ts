@@ -1,4 +1,5 @@
 import Database from "better-sqlite3";
+import { WalCheckpointer } from "./store-checkpointer.js";
 import { migrateStore } from "./store-migrations.js";
 import type { Address, Hex } from "viem";
 import {
@@ -109,6 +110,8 @@ export interface RequestKey {
 export interface Admitted {
   lane: LaneRecord;
   free: bigint;
+  /** Settles once the admission is on disk (rejects with `STORE_COMMIT_FAILED` if its commit fails). */
+  committed: Promise<void>;
 }
 
 const lower = (a: string) => a.toLowerCase();
@@ -170,7 +173,18 @@ interface Batch {
   receipts: unknown[][];
   /** Reservations made in this batch: dropped if its commit fails. */
   reservations: string[];
+  /** When the batch opened (performance.now()). */
+  opened: number;
+  /** An early commit is scheduled. */
+  early: boolean;
 }
+
+/**
+ * The longest a write waits for its commit while the event loop is busy: the batch commits at the end of
+ * the turn, or in the next microtask once it is this old, so a long turn (a burst of requests) does not
+ * hold the requests admitted at its start.
+ */
+const MAX_BATCH_WAIT_MS = 2;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 const requestId = (user: string, signer: string, nonce: bigint) => `${lower(user)}:${lower(signer)}:${nonce}`;
@@ -180,7 +194,8 @@ const requestId = (user: string, signer: string, nonce: bigint) => `${lower(user
  * in-flight reservations live in memory, where admission checks and updates them synchronously, with no
  * I/O; every change to a lane and every receipt is written through to SQLite (WAL). The writes of one
  * turn of the event loop share one transaction, committed at the end of the turn; each lane changed
- * in it is written once, with its final state. A caller acts only after {@link durable}: a request runs
+ * in it is written once, with its final state (a batch older than 2 ms commits at once). A caller acts only
+ * once its write is committed (`admitted.committed`, the promise `bill` returns): a request runs
  * once its nonce mark and voucher are committed, a receipt is sent once it is committed. Reservations
  * are never written: a crash ends every request in flight, and so releases every reservation (see
  * docs/protocol.md, "What is durable when").
@@ -190,9 +205,8 @@ const requestId = (user: string, signer: string, nonce: bigint) => `${lower(user
  *
  * @example
  * const admitted = store.admit({ ticket, signer, digest, funds, policy, now: Date.now() }); // checks and reserves
- * await store.durable(); // the nonce mark and voucher are on disk: serve the request
- * store.bill({ user, signer, nonce }, receipt);
- * await store.durable(); // the receipt is on disk: send it
+ * await admitted.committed; // the nonce mark and voucher are on disk: serve the request
+ * await store.bill({ user, signer, nonce }, receipt); // the receipt is on disk: send it
  */
 export class ProviderStore {
   readonly db: Database.Database;
@@ -204,6 +218,7 @@ export class ProviderStore {
   private readonly statements = new Map<string, Database.Statement>();
   private readonly writeLaneRow: Database.Statement;
   private readonly insertReceipt: Database.Statement;
+  private readonly checkpointer: WalCheckpointer | undefined;
 
   /** A prepared statement, prepared once (for the reads and writes off the request path). */
   private q(sql: string): Database.Statement {
@@ -232,11 +247,14 @@ export class ProviderStore {
     );
     this.releasedAtOpen = this.q("UPDATE requests SET status = 'released' WHERE status = 'reserved'").run().changes;
     this.load();
+    // WAL checkpoints (which sync the database file) run in a worker, never in a commit on the event loop.
+    if (path !== ":memory:") this.checkpointer = new WalCheckpointer(this.db, path);
   }
 
   /** Commit what is queued, then close the database. */
   close(): void {
     this.flush();
+    this.checkpointer?.stop();
     this.db.close();
   }
 
@@ -263,9 +281,20 @@ export class ProviderStore {
     });
     // A commit that fails rejects the promise; a caller that never awaits it must not crash the node.
     promise.catch(() => undefined);
-    this.batch = { promise, resolve, reject, lanes: new Set(), receipts: [], reservations: [] };
+    this.batch = { promise, resolve, reject, lanes: new Set(), receipts: [], reservations: [], opened: performance.now(), early: false };
     setImmediate(() => this.flush());
     return this.batch;
+  }
+
+  /** After a write joined `batch`: commit it in the next microtask if it has waited long enough. */
+  private queued(batch: Batch): Promise<void> {
+    if (!batch.early && performance.now() - batch.opened >= MAX_BATCH_WAIT_MS) {
+      batch.early = true;
+      queueMicrotask(() => {
+        if (this.batch === batch) this.flush();
+      });
+    }
+    return batch.promise;
   }
 
   /** Commit the queued writes in one transaction. */
@@ -431,14 +460,14 @@ export class ProviderStore {
    * voucher, check the channel's free balance, the credit limit (with its ramp and the age of
    * unacknowledged fees) and a session lane's cap, and reserve `maxCost`. Throws `AdmissionError` with
    * the numbers; on any refusal nothing changes. Synchronous: two admissions never interleave. The lane
-   * is written in the current batch; serve the request after {@link durable}. With `dryRun` it only
+   * is written in the current batch; serve the request once `committed` settles. With `dryRun` it only
    * checks (a cheap pre-check the server runs before it reads the request body).
    */
   admit(input: AdmitInput, options: { dryRun?: boolean } = {}): Admitted {
     const step = this.laneStep(input);
     if (input.ticket.terms.maxCost === 0n) throw new AdmissionError("bad_ticket", "an ack-only ticket cannot pay for a request");
     const free = this.checkFunds(input, step);
-    if (options.dryRun) return { lane: step.lane, free };
+    if (options.dryRun) return { lane: step.lane, free, committed: RESOLVED };
     const lane = this.applyStep(input, step);
     const id = requestId(input.ticket.user, input.signer, input.ticket.nonce);
     const channel = this.channel(input.ticket.user);
@@ -446,8 +475,9 @@ export class ProviderStore {
     this.reservations.set(id, { lane, channel, nonce: input.ticket.nonce, digest: input.digest, maxCost, createdAt: input.now });
     lane.reserved += maxCost;
     channel.reserved += maxCost;
-    this.pending().reservations.push(id);
-    return { lane: step.lane, free };
+    const batch = this.pending();
+    batch.reservations.push(id);
+    return { lane: step.lane, free, committed: this.queued(batch) };
   }
 
   /**
@@ -472,7 +502,7 @@ export class ProviderStore {
       );
     }
     this.applyStep(input, step);
-    return { lane: step.lane, free: 0n };
+    return { lane: step.lane, free: 0n, committed: this.queued(this.pending()) };
   }
 
   /** The lane, the nonce it marks and the voucher upgrade a ticket brings (checks only, no changes). */
@@ -623,10 +653,11 @@ export class ProviderStore {
   }
 
   /**
-   * Record the receipt of a reserved request and add its fee to the lane's billed total; send the receipt
-   * after {@link durable}. A request is billed once: a released, billed or unknown one throws.
+   * Record the receipt of a reserved request and add its fee to the lane's billed total. Returns a promise
+   * that settles once the receipt is on disk: send it then. A request is billed once: a released, billed
+   * or unknown one throws.
    */
-  bill(key: RequestKey, receipt: SignedReceipt): void {
+  bill(key: RequestKey, receipt: SignedReceipt): Promise<void> {
     const id = requestId(key.user, key.signer, key.nonce);
     const r = this.reservations.get(id);
     if (!r) throw new Error(`no request ${id} in flight (unknown, released or billed already)`);
@@ -647,6 +678,7 @@ export class ProviderStore {
       JSON.stringify(receiptToWire(receipt)),
       r.createdAt,
     ]);
+    return this.queued(batch);
   }
 
   /** Drop a reservation that produced nothing billable (an error before any output). Unknown: nothing happens. */
@@ -667,7 +699,9 @@ export class ProviderStore {
     const lane = this.channels.get(lower(user))?.lanes.get(lower(signer));
     if (!lane || lane.settled === settled) return;
     lane.settled = settled;
-    this.pending().lanes.add(lane);
+    const batch = this.pending();
+    batch.lanes.add(lane);
+    void this.queued(batch);
   }
 
   /** Remember a settlement transaction. */

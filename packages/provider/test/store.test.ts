@@ -42,27 +42,30 @@ const ticket = (nonce: bigint, cumulative: bigint): Promise<SignedTicket> =>
   });
 const admit = (store: ProviderStore, t: SignedTicket) =>
   store.admit({ ticket: t, signer: user.address, digest: ticketDigest(domain, t), funds, policy, now: Number(t.nonce) });
-const bill = async (store: ProviderStore, t: SignedTicket, fee: bigint) =>
-  store.bill(
-    { user: user.address, signer: user.address, nonce: t.nonce },
-    await signReceipt(responseKey, domain, {
-      ticketDigest: ticketDigest(domain, t),
-      responseHash: keccak256(toHex(`response ${t.nonce}`)),
-      inputTokens: 1,
-      outputTokens: 1,
-      fee,
-    }),
-  );
+const receiptFor = (t: SignedTicket, fee: bigint) =>
+  signReceipt(responseKey, domain, {
+    ticketDigest: ticketDigest(domain, t),
+    responseHash: keccak256(toHex(`response ${t.nonce}`)),
+    inputTokens: 1,
+    outputTokens: 1,
+    fee,
+  });
+/** Bill `t`'s request; the promise settles when the receipt is on disk. */
+const bill = (store: ProviderStore, t: SignedTicket, receipt: Awaited<ReturnType<typeof receiptFor>>) =>
+  store.bill({ user: user.address, signer: user.address, nonce: t.nonce }, receipt);
 
 describe("ProviderStore write-through", () => {
   it("changes memory at once and the disk at the end of the turn, every write of the turn in one commit", async () => {
     const path = join(dir, "turn.db");
     const store = new ProviderStore(path);
     const [t1, t2, t3] = await Promise.all([ticket(1n, 0n), ticket(2n, 0n), ticket(3n, 0n)]);
+    const r1 = await receiptFor(t1, 40n);
+    // Signed beforehand, so every write below happens in one synchronous run.
     admit(store, t1);
     admit(store, t2);
-    await bill(store, t1, 40n);
+    const billed = bill(store, t1, r1);
     const commit = store.durable();
+    expect(billed).toBe(commit);
     admit(store, t3);
     expect(store.durable()).toBe(commit); // the same turn's writes join the same commit
     // Memory is current before the commit; another connection sees nothing yet.
@@ -91,12 +94,11 @@ describe("ProviderStore write-through", () => {
     await store.durable();
     // The disk refuses the next receipt (as a full disk would).
     store.db.exec("CREATE TRIGGER refuse BEFORE INSERT ON requests BEGIN SELECT RAISE(ABORT, 'disk full'); END");
-    admit(store, t3);
-    await bill(store, t1, 40n);
-    await expect(store.durable()).rejects.toMatchObject({
-      code: "STORE_COMMIT_FAILED",
-      message: "the database refused a commit: disk full",
-    });
+    const r1 = await receiptFor(t1, 40n);
+    const admitted = admit(store, t3);
+    const billed = bill(store, t1, r1);
+    await expect(billed).rejects.toMatchObject({ code: "STORE_COMMIT_FAILED", message: "the database refused a commit: disk full" });
+    await expect(admitted.committed).rejects.toMatchObject({ code: "STORE_COMMIT_FAILED" });
     // Neither the receipt nor the third admission happened: its nonce is free again, nothing was billed.
     expect(store.lane(user.address, user.address)).toMatchObject({ highestNonce: 2n, billed: 0n });
     expect(store.requestByNonce(user.address, user.address, 3n)).toBeUndefined();
@@ -104,11 +106,37 @@ describe("ProviderStore write-through", () => {
     expect(store.requestByNonce(user.address, user.address, 2n)).toMatchObject({ status: "reserved" });
     expect(store.totals().reserved).toBe(100n);
     store.db.exec("DROP TRIGGER refuse");
-    await bill(store, t2, 7n);
+    await bill(store, t2, await receiptFor(t2, 7n));
     admit(store, t3);
     await store.durable();
     expect(store.lane(user.address, user.address)).toMatchObject({ highestNonce: 3n, billed: 7n });
     expect(store.totals().reserved).toBe(100n);
     store.close();
+  });
+});
+
+describe("ProviderStore WAL checkpoints", () => {
+  it("run in a worker thread: the store's own connection never checkpoints in a commit, and the WAL is still checkpointed", async () => {
+    const path = join(dir, "checkpoint.db");
+    const store = new ProviderStore(path);
+    // Automatic checkpoints (a sync of the database file inside some commit) are off on this connection.
+    expect(store.db.pragma("wal_autocheckpoint", { simple: true })).toBe(0);
+    for (let n = 1n; n <= 40n; n++) {
+      admit(store, await ticket(n, 0n));
+      await store.durable();
+    }
+    // The worker's passive checkpoint copies the WAL into the database within its interval.
+    let checkpointed = false;
+    for (let i = 0; i < 40 && !checkpointed; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      const [row] = store.db.pragma("wal_checkpoint(NOOP)") as { busy: number; log: number; checkpointed: number }[];
+      checkpointed = row!.log > 0 && row!.checkpointed === row!.log;
+    }
+    expect(checkpointed).toBe(true);
+    store.close();
+    // After close the database holds everything, WAL or not.
+    const reopened = new ProviderStore(path);
+    expect(reopened.lane(user.address, user.address).highestNonce).toBe(40n);
+    reopened.close();
   });
 });

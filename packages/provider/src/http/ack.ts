@@ -22,7 +22,7 @@ export function ackRoute(app: Hono, ctx: ProviderContext, refusals: Refusals): v
       if (!checked.ackOnly)
         throw new AdmissionError("bad_ticket", "an acknowledgement carries an ack-only ticket (maxCost 0, requestHash 0)");
       const admitted = ctx.store.acknowledge({ ticket, signer: checked.signer, digest: checked.digest, now: Date.now() });
-      await ctx.store.durable();
+      await admitted.committed;
       return c.json({ ok: true, acked: admitted.lane.acked.toString() });
     } catch (err) {
       return refusals.answer(c, err, address, signer);

@@ -167,8 +167,11 @@ export function createAdmission(
       });
     }
 
-    await withFreshFunds(async (funds) => ctx.store.admit({ ...admission, funds, now: Date.now() }));
-    await ctx.store.durable(); // the nonce mark and the voucher are on disk before the request runs
+    let committed: Promise<void> = Promise.resolve();
+    await withFreshFunds(async (funds) => {
+      committed = ctx.store.admit({ ...admission, funds, now: Date.now() }).committed;
+    });
+    await committed; // the nonce mark and the voucher are on disk before the request runs
     return {
       ticket,
       digest: checked.digest,

@@ -77,8 +77,7 @@ export function chatCompletionsRoute(app: Hono, ctx: ProviderContext, refusals: 
       outputTokens: usage.outputTokens,
       fee,
     });
-    ctx.store.bill(a.key, receipt);
-    await ctx.store.durable(); // the receipt is on disk before it is sent
+    await ctx.store.bill(a.key, receipt); // the receipt is on disk before it is sent
     ctx.metrics.tokens.inc({ kind: "input" }, usage.inputTokens);
     ctx.metrics.tokens.inc({ kind: "output" }, usage.outputTokens);
     ctx.metrics.billedWei.inc(Number(fee));
