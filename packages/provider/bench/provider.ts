@@ -91,17 +91,24 @@ function child(
       ? spawn("taskset", ["-c", core, process.execPath, ...argv], { cwd: root, env, stdio: ["pipe", "pipe", "inherit"] })
       : spawn(process.execPath, argv, { cwd: root, env, stdio: ["pipe", "pipe", "inherit"] });
     children.push(proc);
+    proc.once("exit", (code) => reject(new Error(`${script} exited ${code}`)));
+    void nextLine(proc).then((line) => resolve({ proc, line }));
+  });
+}
+
+/** A child's next line on stdout. */
+function nextLine(proc: ChildProcess): Promise<string> {
+  return new Promise((resolve) => {
     let out = "";
     const onData = (c: Buffer) => {
       out += c.toString();
       const nl = out.indexOf("\n");
       if (nl >= 0) {
         proc.stdout!.off("data", onData);
-        resolve({ proc, line: out.slice(0, nl) });
+        resolve(out.slice(0, nl));
       }
     };
     proc.stdout!.on("data", onData);
-    proc.once("exit", (code) => reject(new Error(`${script} exited ${code}`)));
   });
 }
 const TSX = ["--conditions=@0g-compute/source", "--import", "tsx"];
@@ -121,19 +128,9 @@ function cpuMs(pid: number | undefined): number | undefined {
 
 /** Send a line to a child and wait for its next stdout line. */
 function ask(proc: ChildProcess, line: string): Promise<string> {
-  return new Promise((resolve) => {
-    let out = "";
-    const onData = (c: Buffer) => {
-      out += c.toString();
-      const nl = out.indexOf("\n");
-      if (nl >= 0) {
-        proc.stdout!.off("data", onData);
-        resolve(out.slice(0, nl));
-      }
-    };
-    proc.stdout!.on("data", onData);
-    proc.stdin!.write(`${line}\n`);
-  });
+  const answer = nextLine(proc);
+  proc.stdin!.write(`${line}\n`);
+  return answer;
 }
 
 interface Stats {
