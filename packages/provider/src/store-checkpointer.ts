@@ -21,8 +21,14 @@ const timer = setInterval(() => {
 }, workerData.intervalMs);
 parentPort.on("message", () => {
   clearInterval(timer);
-  db.close();
-  parentPort.close();
+  try {
+    db.close();
+  } finally {
+    // Tell the waiting owner that this connection is closed.
+    Atomics.store(workerData.closed, 0, 1);
+    Atomics.notify(workerData.closed, 0);
+    parentPort.close();
+  }
 });
 `;
 
@@ -38,6 +44,8 @@ parentPort.on("message", () => {
  */
 export class WalCheckpointer {
   private readonly worker: Worker | undefined;
+  /** Set to 1 by the worker once its connection is closed. */
+  private readonly closed = new Int32Array(new SharedArrayBuffer(4));
 
   constructor(
     private readonly db: Database.Database,
@@ -46,9 +54,10 @@ export class WalCheckpointer {
   ) {
     try {
       const driver = createRequire(import.meta.url).resolve("better-sqlite3");
-      this.worker = new Worker(PROGRAM, { eval: true, workerData: { driver, path, intervalMs } });
+      this.worker = new Worker(PROGRAM, { eval: true, workerData: { driver, path, intervalMs, closed: this.closed } });
       this.worker.on("message", () => this.fallBack());
       this.worker.on("error", () => this.fallBack());
+      this.worker.on("exit", () => Atomics.store(this.closed, 0, 1));
       // After the listeners (adding one refs the worker again): an open store never keeps a process alive.
       this.worker.unref();
       db.pragma("wal_autocheckpoint = 0");
@@ -66,9 +75,16 @@ export class WalCheckpointer {
     if (this.db.open) this.db.pragma("wal_autocheckpoint = 1000");
   }
 
-  /** Stop the worker (its connection closes); the database's own close checkpoints what is left. */
-  stop(): void {
-    this.worker?.postMessage("stop");
+  /**
+   * Stop the worker and wait (at most `timeoutMs`) until its connection is closed, so that the owner's
+   * `db.close()` is the last connection: SQLite then checkpoints what is left and removes the WAL and
+   * shared-memory files before `close()` returns, and nothing writes next to the database afterwards.
+   */
+  stop(timeoutMs = 5000): void {
+    if (this.worker !== undefined && Atomics.load(this.closed, 0) === 0 && this.worker.threadId !== -1) {
+      this.worker.postMessage("stop");
+      Atomics.wait(this.closed, 0, 0, timeoutMs);
+    }
     if (this.db.open) this.db.pragma("wal_autocheckpoint = 1000");
   }
 }

@@ -1,6 +1,7 @@
 // The store's write-through: lane state changes in memory at once, the writes of one turn share one
 // commit, and a commit that fails leaves memory as the disk has it.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -134,6 +135,10 @@ describe("ProviderStore WAL checkpoints", () => {
     }
     expect(checkpointed).toBe(true);
     store.close();
+    // The worker's connection is closed before the store's, so the store's close removes the WAL and
+    // shared-memory files: nothing is left to be written next to the database after close returns.
+    expect(existsSync(`${path}-wal`)).toBe(false);
+    expect(existsSync(`${path}-shm`)).toBe(false);
     // After close the database holds everything, WAL or not.
     const reopened = new ProviderStore(path);
     expect(reopened.lane(user.address, user.address).highestNonce).toBe(40n);
