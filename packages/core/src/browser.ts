@@ -28,6 +28,7 @@ export * from "./wire.js";
 export * from "./lane-store.js";
 export * from "./session.js";
 export * from "./pricing.js";
+export * from "./provider-transport.js";
 export * from "./paid-fetch.js";
 export * from "./budget.js";
 export * from "./indexeddb-lane-store.js";

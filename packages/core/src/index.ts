@@ -13,5 +13,7 @@ export * from "./file-lane-store.js";
 export * from "./spending-limit.js";
 export * from "./network-env.js";
 export * from "./cli-errors.js";
+// Installs undici's keep-alive transport for every request to a provider.
+export * from "./undici-transport.js";
 // Installs libsecp256k1 for every signature and recovery of the SDK when its binding loads.
 export * from "./native-secp256k1.js";

@@ -16,6 +16,7 @@ import { type InvalidArgumentError, ZeroGError } from "./errors.js";
 import { requestHash, responseHash, StreamHasher } from "./hashing.js";
 import { processLaneStore, type LaneState, type LaneStore } from "./lane-store.js";
 import type { NetworkConfig } from "./network.js";
+import { providerTransport, type ProviderReply } from "./provider-transport.js";
 import { DEFAULT_MAX_TOKENS, inputTokenBound, maxCostFor, requestedMaxTokens } from "./pricing.js";
 import { ReceiptError } from "./receipt.js";
 import { PaymentSession, type VerifiedReceipt } from "./session.js";
@@ -81,7 +82,10 @@ export interface PaidFetchSettings {
   beforeRequest?: (service: ServiceInfo, maxCost: bigint, lane: LaneState) => Promise<void>;
   /** Caps on fees: each attempt reserves its maximum cost first and commits the verified fee (see {@link SpendingLimit}). */
   spendingLimit?: SpendingLimit;
-  /** Transport to the providers (default global fetch). */
+  /**
+   * `fetch` to reach providers with (tests, proxies). Default: the SDK's transport (in Node.js, undici's
+   * `request` on a keep-alive pool; in browsers, the global `fetch`).
+   */
   fetch?: typeof fetch;
   ackDelayMs?: number;
 }
@@ -132,7 +136,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         }
       : options;
   const store = options.store ?? processLaneStore;
-  const doFetch = options.fetch ?? fetch;
+  const transport = providerTransport(options.fetch);
   const receipts: VerifiedReceipt[] = [];
   const sessions = new Map<string, PaymentSession>();
   const failedUntil = new Map<string, number>();
@@ -142,7 +146,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     const ttl = (options.catalogueTtlSeconds ?? 60) * 1000;
     if (!catalogue || Date.now() - catalogue.at > ttl) {
       const all = filterServices(await listServices(payer.publicClient, payer.network), options.select ?? {});
-      const health = await checkHealth(all, { fetch: doFetch });
+      const health = await checkHealth(all, options.fetch ? { fetch: options.fetch } : {});
       catalogue = { at: Date.now(), services: rankServices(health, options.select?.sortBy ?? "price") };
     }
     const now = Date.now();
@@ -161,7 +165,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         signer: payer.signer,
         service,
         store,
-        fetch: doFetch,
+        ...(options.fetch ? { fetch: options.fetch } : {}),
         ...(options.ackDelayMs === undefined ? {} : { ackDelayMs: options.ackDelayMs }),
       });
       sessions.set(key, s);
@@ -238,15 +242,13 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         hold?.release();
         throw err;
       }
-      let res: Response;
+      let res: ProviderReply;
       try {
-        const headers = new Headers(init.headers);
-        headers.delete("authorization");
-        headers.delete("content-length");
-        headers.set("content-type", "application/json");
-        headers.set("accept-encoding", "identity");
-        headers.set(TICKET_HEADER, encodeHeader(ticketToWire(ticket)));
-        res = await doFetch(new URL(path, service.endpoint), {
+        const headers = forwardedHeaders(init.headers);
+        headers["content-type"] = "application/json";
+        headers["accept-encoding"] = "identity";
+        headers[TICKET_HEADER] = encodeHeader(ticketToWire(ticket));
+        res = await transport(new URL(path, service.endpoint), {
           method: "POST",
           headers,
           body: rawBytes,
@@ -259,7 +261,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         failures.push({ provider: service.provider, error: err instanceof Error ? err.message : String(err) });
         continue;
       }
-      if (!res.ok) {
+      if (res.status < 200 || res.status > 299) {
         hold?.release();
         const error = await readProviderError(res);
         if (error.providerCode === "terms_changed" && !retriedTerms) {
@@ -317,14 +319,14 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
   }
 
   async function verifyPlain(
-    res: Response,
+    res: ProviderReply,
     session: PaymentSession,
     ticket: SignedTicket,
     bounds: { maxInputTokens: number; maxTokens: number },
     hold?: SpendingReservation,
   ): Promise<Response> {
-    const bytes = new Uint8Array(await res.arrayBuffer());
-    const header = res.headers.get(RECEIPT_HEADER);
+    const bytes = await res.bytes();
+    const header = res.headers[RECEIPT_HEADER];
     if (!header) throw new ReceiptError("bad_signature", "the provider sent no receipt");
     const receipt = receiptFromWire(decodeHeader("receipt", header));
     const verified = await session.acceptReceipt(ticket, receipt, {
@@ -335,11 +337,11 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     hold?.commit(verified.fee);
     receipts.push(verified);
     options.onReceipt?.(verified);
-    return new Response(bytes, { status: res.status, statusText: res.statusText, headers: endToEndHeaders(res.headers) });
+    return new Response(bytes, { status: res.status, headers: endToEndHeaders(res.headers) });
   }
 
   function verifyStream(
-    res: Response,
+    res: ProviderReply,
     session: PaymentSession,
     ticket: SignedTicket,
     bounds: { maxInputTokens: number; maxTokens: number },
@@ -400,11 +402,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         }
       },
     });
-    return new Response(res.body!.pipeThrough(transform), {
-      status: res.status,
-      statusText: res.statusText,
-      headers: endToEndHeaders(res.headers),
-    });
+    return new Response(res.stream().pipeThrough(transform), { status: res.status, headers: endToEndHeaders(res.headers) });
   }
 
   async function modelsResponse(): Promise<Response> {
@@ -436,11 +434,13 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
       );
     }
     const bodyText =
-      init.body !== undefined && init.body !== null
-        ? await new Response(init.body as ConstructorParameters<typeof Response>[0]).text()
-        : request
-          ? await request.text()
-          : "";
+      typeof init.body === "string"
+        ? init.body
+        : init.body !== undefined && init.body !== null
+          ? await new Response(init.body as ConstructorParameters<typeof Response>[0]).text()
+          : request
+            ? await request.text()
+            : "";
     const headers = init.headers ?? request?.headers;
     return paidRequest(
       canonical,
@@ -461,14 +461,40 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
   return paidFetch;
 }
 
-/** The provider's response headers minus hop-by-hop and framing ones (the body is re-framed locally). */
-function endToEndHeaders(from: Headers): Headers {
-  const headers = new Headers(from);
-  for (const h of ["connection", "keep-alive", "transfer-encoding", "content-length", "content-encoding", "date"]) headers.delete(h);
-  return headers;
+/** Headers that describe one hop or the framing of one body: never copied from one exchange to another. */
+const HOP_HEADERS = new Set([
+  "connection",
+  "keep-alive",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  "expect",
+  "host",
+  "content-length",
+  "content-encoding",
+  "proxy-authorization",
+  "proxy-connection",
+]);
+
+/** The caller's request headers to forward to a provider, lower-cased: no credentials, nothing hop-by-hop. */
+function forwardedHeaders(from: RequestInit["headers"]): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (from === undefined) return out;
+  new Headers(from).forEach((value, name) => {
+    if (name !== "authorization" && !HOP_HEADERS.has(name)) out[name] = value;
+  });
+  return out;
 }
 
-async function readProviderError(res: Response): Promise<ProviderError> {
+/** The provider's response headers minus hop-by-hop and framing ones (the body is re-framed locally). */
+function endToEndHeaders(from: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(from)) if (!HOP_HEADERS.has(name) && name !== "date") out[name] = value;
+  return out;
+}
+
+async function readProviderError(res: ProviderReply): Promise<ProviderError> {
   const text = await res.text();
   try {
     const body = JSON.parse(text) as { error?: { code?: string; message?: string; details?: Record<string, unknown> } };

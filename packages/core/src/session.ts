@@ -3,8 +3,9 @@ import type { EscrowDomain } from "./domain.js";
 import type { ServiceInfo } from "./discovery.js";
 import { ZERO_HASH } from "./hashing.js";
 import type { LaneId, LaneStore } from "./lane-store.js";
+import { providerTransport } from "./provider-transport.js";
 import { verifyReceipt, type SignedReceipt } from "./receipt.js";
-import { recoverTicketSigner, signTicket, ticketDigest, unixSeconds, type SignedTicket, type Terms } from "./ticket.js";
+import { recoverTicketSigner, signTicketWithDigest, ticketDigest, unixSeconds, type SignedTicket, type Terms } from "./ticket.js";
 import { encodeHeader, ProviderError, TICKET_HEADER, ticketFromWire, ticketToWire } from "./wire.js";
 
 /** Options for {@link PaymentSession}. */
@@ -21,6 +22,7 @@ export interface PaymentSessionOptions {
   ticketLifetimeSeconds?: number;
   /** Milliseconds after a receipt before an ack-only ticket is sent if no request carried it (default 2000). */
   ackDelayMs?: number;
+  /** `fetch` to reach the provider with; default the SDK's transport (see `createPaidFetch`). */
   fetch?: typeof fetch;
   /** Unix seconds of this machine's clock now (tests may fix it); deadlines are this plus the provider's clock offset. */
   now?: () => bigint;
@@ -56,6 +58,8 @@ export class PaymentSession {
   readonly service: ServiceInfo;
   private readonly options: PaymentSessionOptions;
   private readonly accepted = new Set<string>();
+  /** Digests of the tickets this session signed (a receipt's check needs them again). */
+  private readonly digests = new WeakMap<SignedTicket, Hex>();
   private ackTimer: NodeJS.Timeout | undefined;
   private acking: Promise<void> | undefined;
   /** The provider's clock minus ours (seconds), learned from a `ticket_expired` refusal. */
@@ -91,13 +95,17 @@ export class PaymentSession {
   async signTicket(requestHash: Hex, maxCost: bigint): Promise<SignedTicket> {
     this.cancelAck();
     const state = await this.options.store.update(this.lane, (s) => ({ ...s, nextNonce: s.nextNonce + 1n }));
-    return signTicket(this.options.signer, this.options.domain, {
+    const { ticket, digest } = await signTicketWithDigest(this.options.signer, this.options.domain, {
       user: this.options.user,
       provider: this.service.provider,
       nonce: state.nextNonce - 1n,
       cumulative: state.acked,
       terms: this.terms(requestHash, maxCost),
     });
+    // Frozen: the digest kept for it stays the digest of what it says.
+    Object.freeze(ticket.terms);
+    this.digests.set(Object.freeze(ticket), digest);
+    return ticket;
   }
 
   /**
@@ -109,7 +117,7 @@ export class PaymentSession {
     receipt: SignedReceipt,
     observed: { responseHash: Hex; maxInputTokens?: number; maxOutputTokens?: number },
   ): Promise<VerifiedReceipt> {
-    const digest = ticketDigest(this.options.domain, ticket);
+    const digest = this.digests.get(ticket) ?? ticketDigest(this.options.domain, ticket);
     const signers = [this.service.signer];
     if (this.service.previousSigner !== "0x0000000000000000000000000000000000000000") signers.push(this.service.previousSigner);
     const fee = await verifyReceipt(receipt, {
@@ -227,13 +235,12 @@ export class PaymentSession {
       return;
     }
     const ticket = await this.signTicket(ZERO_HASH, 0n);
-    const doFetch = this.options.fetch ?? fetch;
-    const res = await doFetch(new URL("/v1/ack", this.service.endpoint), {
+    const res = await providerTransport(this.options.fetch)(new URL("/v1/ack", this.service.endpoint), {
       method: "POST",
       headers: { [TICKET_HEADER]: encodeHeader(ticketToWire(ticket)) },
     });
     const text = await res.text();
-    if (!res.ok) {
+    if (res.status < 200 || res.status > 299) {
       let code = "ack_failed";
       let message = text;
       try {

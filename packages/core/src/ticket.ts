@@ -148,12 +148,28 @@ export function ticketDigest(domain: EscrowDomain, ticket: Ticket): Hex {
  * });
  */
 export async function signTicket(signer: LocalAccount, domain: EscrowDomain, ticket: Ticket): Promise<SignedTicket> {
+  return (await signTicketWithDigest(signer, domain, ticket)).ticket;
+}
+
+/**
+ * {@link signTicket}, also returning the ticket's digest (what a receipt for it refers to), so a client
+ * that signs and later checks the receipt hashes the ticket once.
+ *
+ * @example
+ * const { ticket, digest } = await signTicketWithDigest(account, domain, unsigned);
+ */
+export async function signTicketWithDigest(
+  signer: LocalAccount,
+  domain: EscrowDomain,
+  ticket: Ticket,
+): Promise<{ ticket: SignedTicket; digest: Hex }> {
   validateTicket(ticket);
+  const digest = ticketDigest(domain, ticket);
   // Sign the digest directly when the account can (same signature as signTypedData, without re-encoding).
   const signature = signer.sign
-    ? await signer.sign({ hash: ticketDigest(domain, ticket) })
+    ? await signer.sign({ hash: digest })
     : await signer.signTypedData({ domain, types: TICKET_TYPES, primaryType: "Ticket", message: toMessage(ticket) });
-  return { ...ticket, signature };
+  return { ticket: { ...ticket, signature }, digest };
 }
 
 /** The address that signed a ticket (the user, or a session key). Throws on a malformed signature. */

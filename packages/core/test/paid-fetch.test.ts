@@ -128,6 +128,31 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
     expect(models.data.map((m) => m.owned_by)).toEqual([chain.wallet(2).account.address, chain.wallet(3).account.address]);
   });
 
+  it("forwards the caller's headers to the provider, never its credentials or another hop's framing", async () => {
+    const paid = make();
+    const res = await paid(`${BASE}/chat/completions`, {
+      method: "POST",
+      headers: {
+        authorization: "Bearer sk-not-for-providers",
+        "proxy-authorization": "Basic c2VjcmV0",
+        connection: "upgrade",
+        upgrade: "websocket",
+        "content-length": "1",
+        "x-request-id": "trace-7",
+      },
+      body: JSON.stringify({ model: "peer-model", messages: [{ role: "user", content: "hi" }], max_tokens: 16 }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+    const seen = cheap.lastHeaders;
+    expect(seen["x-request-id"]).toBe("trace-7");
+    expect(seen.authorization).toBeUndefined();
+    expect(seen["proxy-authorization"]).toBeUndefined();
+    expect(seen.upgrade).toBeUndefined();
+    expect(seen["content-type"]).toBe("application/json");
+    expect(Number(seen["content-length"])).toBeGreaterThan(1);
+  });
+
   it("streams through the openai client and verifies the receipt in the last event", async () => {
     paid = make();
     const openai = new OpenAI({ baseURL: BASE, apiKey: "unused", fetch: paid, maxRetries: 0 });

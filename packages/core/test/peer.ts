@@ -36,6 +36,8 @@ export interface Peer {
   acked: Map<string, bigint>;
   requests: number;
   acks: number;
+  /** Headers of the last request that carried a ticket. */
+  lastHeaders: IncomingMessage["headers"];
   /** Seconds this peer's clock runs ahead of the wall clock (negative: behind). */
   clockOffset: number;
   close(): Promise<void>;
@@ -58,6 +60,7 @@ export async function startPeer(options: {
     acked: new Map(),
     requests: 0,
     acks: 0,
+    lastHeaders: {},
     clockOffset: 0,
     close: async () => undefined,
   };
@@ -78,6 +81,7 @@ export async function startPeer(options: {
     if (peer.mode === "refuse-402")
       return send(res, 402, protocolErrorBody("insufficient_balance", "channel too small", { free: "0", needed: "1" }));
     const header = req.headers[TICKET_HEADER];
+    if (header !== undefined) peer.lastHeaders = req.headers;
     if (typeof header !== "string") return send(res, 401, protocolErrorBody("ticket_missing", "no ticket"));
     try {
       const ticket = ticketFromWire(decodeHeader("ticket", header));

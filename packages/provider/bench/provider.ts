@@ -18,7 +18,7 @@
  *    directly, both in child processes on core 0, 1 thread, the client on core 1.
  *
  * Loopback only; every process it starts is stopped by PID. `--json out.json` writes the figures;
- * `--only=llama` runs part 5 alone, `--only=payment` parts 1-4.
+ * `--only=llama` runs part 5 alone, `--only=payment` parts 1-4, `--only=client` part 4.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -42,6 +42,7 @@ import {
   signingAccount,
   signTicket,
   ticketToWire,
+  undiciTransport,
   ZeroGClient,
 } from "@0g-compute/core";
 import { registerService } from "../src/registration.js";
@@ -56,7 +57,7 @@ const ROUNDS = 3;
 const WARM = 20;
 /** Requests per client per round, by upstream latency. */
 const PER_ROUND: Record<number, number> = { 0: 40, 100: 10, 1000: 3 };
-const SEQUENTIAL = 200;
+const SEQUENTIAL = 400;
 const TARGETS = {
   "payment CPU per request / floor": "<= 1.25",
   "latency overhead p50 ms": "<= 1",
@@ -123,6 +124,19 @@ function cpuMs(pid: number | undefined): number | undefined {
     return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime in clock ticks of 10 ms
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * CPU time of this process's main thread in µs: from the scheduler (ns) on Linux, so V8's compiler and
+ * GC helper threads do not count; elsewhere the whole process's user + system time.
+ */
+function mainThreadCpuUs(): number {
+  try {
+    return Number(readFileSync(`/proc/self/task/${process.pid}/schedstat`, "utf8").split(" ")[0]) / 1000;
+  } catch {
+    const u = process.cpuUsage();
+    return u.user + u.system;
   }
 }
 
@@ -220,8 +234,8 @@ async function main(): Promise<void> {
   );
   const dir = await mkdtemp(join(tmpdir(), "0g-bench-"));
   try {
-    if (only !== "llama") await paymentLayer(dir, results);
-    if (only !== "payment") await llama(dir, results);
+    if (only !== "llama") await paymentLayer(dir, results, only === "client");
+    if (only === undefined || only === "llama") await llama(dir, results);
   } finally {
     for (const c of children) if (c.pid !== undefined && c.exitCode === null) process.kill(c.pid, "SIGTERM");
     await rm(dir, { recursive: true, force: true });
@@ -232,8 +246,8 @@ async function main(): Promise<void> {
   if (jsonOut) await writeFile(jsonOut, JSON.stringify({ benchmark: "provider", results, targets: TARGETS }, null, 2));
 }
 
-async function paymentLayer(dir: string, results: Record<string, number>): Promise<void> {
-  // 1. The floor, on the core the servers will use, before anything else runs there.
+/** Part 1: the floor per paid request (µs), timed in a child on the servers' core. */
+async function measureFloor(results: Record<string, number>): Promise<number> {
   const floor = JSON.parse((await child(SERVER_CORE, join(here, "floor.ts"), [], process.env, TSX)).line) as {
     backend: string;
     figures: Record<string, Stats>;
@@ -243,6 +257,12 @@ async function paymentLayer(dir: string, results: Record<string, number>): Promi
   for (const [name, f] of Object.entries(floor.figures)) console.log(`  ${name}: ${fmt(f, 1)}`);
   console.log(`  total: ${floor.totalUs.toFixed(1)}`);
   results["floor µs per paid request"] = +floor.totalUs.toFixed(1);
+  return floor.totalUs;
+}
+
+async function paymentLayer(dir: string, results: Record<string, number>, clientOnly: boolean): Promise<void> {
+  // 1. The floor, on the core the servers will use, before anything else runs there.
+  const floorUs = clientOnly ? Number.NaN : await measureFloor(results);
 
   const { chain, network } = await startChain();
   try {
@@ -379,112 +399,136 @@ async function paymentLayer(dir: string, results: Record<string, number>): Promi
       };
     };
 
-    // Every server warmed by the same load.
-    for (const name of ["paid", "hono", "bare"] as ServerName[]) await load(name, WARM);
+    if (!clientOnly) await serverRuns();
+    async function serverRuns(): Promise<void> {
+      // Every server warmed by the same load.
+      for (const name of ["paid", "hono", "bare"] as ServerName[]) await load(name, WARM);
 
-    // 2. Instant upstream.
-    const order: ServerName[] = ["paid", "hono", "bare"];
-    const runs: Record<ServerName, { rps: number[]; cpuUs: number[]; busy: number[] }> = {
-      paid: { rps: [], cpuUs: [], busy: [] },
-      hono: { rps: [], cpuUs: [], busy: [] },
-      bare: { rps: [], cpuUs: [], busy: [] },
-    };
-    const ratioHono: number[] = [];
-    const ratioBare: number[] = [];
-    const paymentCpu: number[] = [];
-    for (let r = 0; r < ROUNDS; r++) {
-      const round: Partial<Record<ServerName, Awaited<ReturnType<typeof load>>>> = {};
-      for (let k = 0; k < order.length; k++) {
-        const name = order[(r + k) % order.length]!;
-        const x = await load(name, PER_ROUND[0]!);
-        round[name] = x;
-        runs[name].rps.push(x.rps);
-        runs[name].cpuUs.push(x.cpuUs);
-        runs[name].busy.push(x.loadCoreBusy);
-      }
-      ratioHono.push(round.paid!.rps / round.hono!.rps);
-      ratioBare.push(round.paid!.rps / round.bare!.rps);
-      paymentCpu.push(round.paid!.cpuUs - round.hono!.cpuUs);
-    }
-    console.log(
-      `\ninstant upstream, ${CLIENTS} keep-alive clients, ${PER_ROUND[0]} requests each per round, ${ROUNDS} interleaved rounds:`,
-    );
-    for (const name of order) {
-      console.log(
-        `  ${name === "paid" ? "paid provider " : name === "hono" ? "unpaid, Hono   " : "unpaid, node:http"}: ${fmt(stats(runs[name].rps), 0)} req/s, server CPU ${fmt(stats(runs[name].cpuUs), 0)} µs/request, load core busy ${fmt(stats(runs[name].busy), 2)}`,
-      );
-    }
-    const pay = stats(paymentCpu);
-    console.log(
-      `  payment CPU per request (paid − Hono): ${fmt(pay, 0)} µs; floor ${floor.totalUs.toFixed(0)} µs; ratio ${(pay.median / floor.totalUs).toFixed(2)}`,
-    );
-    console.log(`  throughput ratio paid/Hono ${fmt(stats(ratioHono))}, paid/node:http ${fmt(stats(ratioBare))}`);
-    const busiest = Math.max(...Object.values(runs).flatMap((x) => x.busy));
-    if (busiest > 0.9) console.log(`  NOTE: the load core was ${busiest.toFixed(2)} busy: the generator may have limited these runs`);
-    results["payment CPU µs per request"] = +pay.median.toFixed(0);
-    results["payment CPU per request / floor"] = +(pay.median / floor.totalUs).toFixed(2);
-    results["server CPU µs per request, paid"] = +stats(runs.paid.cpuUs).median.toFixed(0);
-    results["server CPU µs per request, Hono unpaid"] = +stats(runs.hono.cpuUs).median.toFixed(0);
-    results["server CPU µs per request, node:http unpaid"] = +stats(runs.bare.cpuUs).median.toFixed(0);
-    results["throughput ratio paid/Hono, instant upstream"] = +stats(ratioHono).median.toFixed(3);
-    results["throughput ratio paid/node:http, instant upstream"] = +stats(ratioBare).median.toFixed(3);
-
-    // 3. Upstream latency: the backend bounds throughput.
-    for (const latency of [100, 1000]) {
-      await setLatency(latency);
-      const ratios: number[] = [];
-      const p50: { paid: number[]; hono: number[] } = { paid: [], hono: [] };
-      const admission0 = await admissionTotals();
+      // 2. Instant upstream.
+      const order: ServerName[] = ["paid", "hono", "bare"];
+      const runs: Record<ServerName, { rps: number[]; cpuUs: number[]; busy: number[] }> = {
+        paid: { rps: [], cpuUs: [], busy: [] },
+        hono: { rps: [], cpuUs: [], busy: [] },
+        bare: { rps: [], cpuUs: [], busy: [] },
+      };
+      const ratioHono: number[] = [];
+      const ratioBare: number[] = [];
+      const paymentCpu: number[] = [];
       for (let r = 0; r < ROUNDS; r++) {
-        const first: ServerName = r % 2 === 0 ? "paid" : "hono";
-        const a = await load(first, PER_ROUND[latency]!);
-        const b = await load(first === "paid" ? "hono" : "paid", PER_ROUND[latency]!);
-        const [p, u] = first === "paid" ? [a, b] : [b, a];
-        ratios.push(p.rps / u.rps);
-        p50.paid.push(p.p50Ms);
-        p50.hono.push(u.p50Ms);
+        const round: Partial<Record<ServerName, Awaited<ReturnType<typeof load>>>> = {};
+        for (let k = 0; k < order.length; k++) {
+          const name = order[(r + k) % order.length]!;
+          const x = await load(name, PER_ROUND[0]!);
+          round[name] = x;
+          runs[name].rps.push(x.rps);
+          runs[name].cpuUs.push(x.cpuUs);
+          runs[name].busy.push(x.loadCoreBusy);
+        }
+        ratioHono.push(round.paid!.rps / round.hono!.rps);
+        ratioBare.push(round.paid!.rps / round.bare!.rps);
+        paymentCpu.push(round.paid!.cpuUs - round.hono!.cpuUs);
       }
-      const key = `throughput ratio paid/Hono, upstream ${latency} ms`;
-      results[key] = +stats(ratios).median.toFixed(3);
-      const admission1 = await admissionTotals();
-      const admissionMs = ((admission1.sum - admission0.sum) * 1000) / (admission1.count - admission0.count);
       console.log(
-        `upstream answering in ${latency} ms: throughput ratio paid/Hono ${fmt(stats(ratios))}; latency p50 paid ${fmt(stats(p50.paid), 1)} ms, Hono ${fmt(stats(p50.hono), 1)} ms; the provider's admission ${admissionMs.toFixed(1)} ms on average`,
+        `\ninstant upstream, ${CLIENTS} keep-alive clients, ${PER_ROUND[0]} requests each per round, ${ROUNDS} interleaved rounds:`,
       );
-    }
-    await setLatency(0);
+      for (const name of order) {
+        console.log(
+          `  ${name === "paid" ? "paid provider " : name === "hono" ? "unpaid, Hono   " : "unpaid, node:http"}: ${fmt(stats(runs[name].rps), 0)} req/s, server CPU ${fmt(stats(runs[name].cpuUs), 0)} µs/request, load core busy ${fmt(stats(runs[name].busy), 2)}`,
+        );
+      }
+      const pay = stats(paymentCpu);
+      console.log(
+        `  payment CPU per request (paid − Hono): ${fmt(pay, 0)} µs; floor ${floorUs.toFixed(0)} µs; ratio ${(pay.median / floorUs).toFixed(2)}`,
+      );
+      console.log(`  throughput ratio paid/Hono ${fmt(stats(ratioHono))}, paid/node:http ${fmt(stats(ratioBare))}`);
+      const busiest = Math.max(...Object.values(runs).flatMap((x) => x.busy));
+      if (busiest > 0.9) console.log(`  NOTE: the load core was ${busiest.toFixed(2)} busy: the generator may have limited these runs`);
+      results["payment CPU µs per request"] = +pay.median.toFixed(0);
+      results["payment CPU per request / floor"] = +(pay.median / floorUs).toFixed(2);
+      results["server CPU µs per request, paid"] = +stats(runs.paid.cpuUs).median.toFixed(0);
+      results["server CPU µs per request, Hono unpaid"] = +stats(runs.hono.cpuUs).median.toFixed(0);
+      results["server CPU µs per request, node:http unpaid"] = +stats(runs.bare.cpuUs).median.toFixed(0);
+      results["throughput ratio paid/Hono, instant upstream"] = +stats(ratioHono).median.toFixed(3);
+      results["throughput ratio paid/node:http, instant upstream"] = +stats(ratioBare).median.toFixed(3);
 
-    // 4. Latency overhead and client CPU, the client as shipped, sequential and paired.
-    const plain = async () => (await fetch(`${servers.hono.url}/v1/chat/completions`, { method: "POST", body })).text();
-    const viaPaid = async () => (await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body })).text();
-    for (let i = 0; i < 20; i++) {
-      await plain();
-      await viaPaid();
+      // 3. Upstream latency: the backend bounds throughput.
+      for (const latency of [100, 1000]) {
+        await setLatency(latency);
+        const ratios: number[] = [];
+        const p50: { paid: number[]; hono: number[] } = { paid: [], hono: [] };
+        const admission0 = await admissionTotals();
+        for (let r = 0; r < ROUNDS; r++) {
+          const first: ServerName = r % 2 === 0 ? "paid" : "hono";
+          const a = await load(first, PER_ROUND[latency]!);
+          const b = await load(first === "paid" ? "hono" : "paid", PER_ROUND[latency]!);
+          const [p, u] = first === "paid" ? [a, b] : [b, a];
+          ratios.push(p.rps / u.rps);
+          p50.paid.push(p.p50Ms);
+          p50.hono.push(u.p50Ms);
+        }
+        const key = `throughput ratio paid/Hono, upstream ${latency} ms`;
+        results[key] = +stats(ratios).median.toFixed(3);
+        const admission1 = await admissionTotals();
+        const admissionMs = ((admission1.sum - admission0.sum) * 1000) / (admission1.count - admission0.count);
+        console.log(
+          `upstream answering in ${latency} ms: throughput ratio paid/Hono ${fmt(stats(ratios))}; latency p50 paid ${fmt(stats(p50.paid), 1)} ms, Hono ${fmt(stats(p50.hono), 1)} ms; the provider's admission ${admissionMs.toFixed(1)} ms on average`,
+        );
+      }
+      await setLatency(0);
     }
+
+    // 4. Latency overhead and client CPU, the client as shipped, sequential and interleaved: each paid
+    // request next to the same unpaid request sent through the same transport (core's, undici) and
+    // through a plain `fetch`. The overhead and the client's CPU are paid minus the same transport; the
+    // plain fetch is printed for scale.
+    const url = new URL(`${servers.hono.url}/v1/chat/completions`);
+    const bodyBytes = new TextEncoder().encode(body);
+    const ways = {
+      transport: async () =>
+        (await undiciTransport(url, { method: "POST", headers: { "content-type": "application/json" }, body: bodyBytes })).text(),
+      fetch: async () => (await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body })).text(),
+      paid: async () => (await paid("http://0g.invalid/v1/chat/completions", { method: "POST", body })).text(),
+    };
+    type Way = keyof typeof ways;
+    for (let i = 0; i < 300; i++) for (const way of Object.values(ways)) await way();
+    const ms: Record<Way, number[]> = { transport: [], fetch: [], paid: [] };
+    const cpuUs: Record<Way, number> = { transport: 0, fetch: 0, paid: 0 };
     const overhead: number[] = [];
-    let plainCpu = 0;
-    let paidCpu = 0;
+    const order = Object.keys(ways) as Way[];
     for (let i = 0; i < SEQUENTIAL; i++) {
-      let c = process.cpuUsage();
-      let t = performance.now();
-      await plain();
-      const u = performance.now() - t;
-      let d = process.cpuUsage(c);
-      plainCpu += d.user + d.system;
-      c = process.cpuUsage();
-      t = performance.now();
-      await viaPaid();
-      overhead.push(performance.now() - t - u);
-      d = process.cpuUsage(c);
-      paidCpu += d.user + d.system;
+      for (let k = 0; k < order.length; k++) {
+        const way = order[(i + k) % order.length]!;
+        const c = mainThreadCpuUs();
+        const t = performance.now();
+        await ways[way]();
+        ms[way].push(performance.now() - t);
+        cpuUs[way] += mainThreadCpuUs() - c;
+      }
+      overhead.push(ms.paid.at(-1)! - ms.transport.at(-1)!);
     }
     await paid.close();
     overhead.sort((a, b) => a - b);
+    const p50 = (xs: number[]) =>
+      percentile(
+        [...xs].sort((a, b) => a - b),
+        0.5,
+      );
     results["latency overhead p50 ms"] = +percentile(overhead, 0.5).toFixed(3);
     results["latency overhead p99 ms"] = +percentile(overhead, 0.99).toFixed(3);
-    results["client CPU ms per paid request"] = +((paidCpu - plainCpu) / SEQUENTIAL / 1000).toFixed(3);
+    results["client CPU ms per paid request"] = +((cpuUs.paid - cpuUs.transport) / SEQUENTIAL / 1000).toFixed(3);
+    results["client CPU ms per plain fetch"] = +(cpuUs.fetch / SEQUENTIAL / 1000).toFixed(3);
+    results["client CPU ms per unpaid request, core's transport"] = +(cpuUs.transport / SEQUENTIAL / 1000).toFixed(3);
     console.log(
-      `latency overhead, client as shipped (${SEQUENTIAL} paired sequential requests): p50 ${results["latency overhead p50 ms"]} ms, p99 ${results["latency overhead p99 ms"]} ms; client CPU per paid request ${results["client CPU ms per paid request"]} ms (beyond a plain fetch)`,
+      `\nclient as shipped, ${SEQUENTIAL} sequential rounds (unpaid via core's transport, unpaid via fetch, paid; order rotating):`,
+    );
+    console.log(
+      `  latency p50: unpaid ${p50(ms.transport).toFixed(2)} ms, plain fetch ${p50(ms.fetch).toFixed(2)} ms, paid ${p50(ms.paid).toFixed(2)} ms`,
+    );
+    console.log(
+      `  latency overhead (paid − unpaid, same transport): p50 ${results["latency overhead p50 ms"]} ms, p99 ${results["latency overhead p99 ms"]} ms`,
+    );
+    console.log(
+      `  client CPU per request: unpaid ${results["client CPU ms per unpaid request, core's transport"]} ms, plain fetch ${results["client CPU ms per plain fetch"]} ms; paid adds ${results["client CPU ms per paid request"]} ms`,
     );
   } finally {
     for (const c of children.splice(0)) if (c.pid !== undefined && c.exitCode === null) process.kill(c.pid, "SIGTERM");
