@@ -12,7 +12,7 @@ export interface ProviderRequest {
   method: "GET" | "POST";
   /** Header names in lower case. */
   headers: Record<string, string>;
-  body?: Uint8Array;
+  body?: Uint8Array<ArrayBuffer>;
   signal?: AbortSignal;
 }
 
@@ -22,7 +22,7 @@ export interface ProviderReply {
   /** Response headers, names in lower case (a repeated header joined with ", "). */
   readonly headers: Record<string, string>;
   /** The whole body. */
-  bytes(): Promise<Uint8Array>;
+  bytes(): Promise<Uint8Array<ArrayBuffer>>;
   /** The whole body as UTF-8 text. */
   text(): Promise<string>;
   /** The body as a web stream (for streamed answers). */
