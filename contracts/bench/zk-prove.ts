@@ -1,17 +1,28 @@
 /**
  * One proving run, in its own process so that its peak memory (maxRSS, worker threads included) is the
  * prover's alone. Builds a full batch for the circuit in `<artifacts dir>`: Q deposits, then K users'
- * EdDSA-signed vouchers over a tree of K funded channels, and proves it. Prints one JSON line.
+ * EdDSA-signed vouchers over a tree of K funded channels, computes the witness, then proves it (each
+ * timed). Prints one JSON line.
+ *
+ * With a timing-only key (contracts/zk/timing-key.ts) the proof is timed the same way and then checked
+ * NOT to verify: the key has no setup behind it, and the run says so.
  *
  * Usage: tsx --conditions=@0g-compute/source contracts/bench/zk-prove.ts <artifacts.json>
+ *        tsx --conditions=@0g-compute/source contracts/bench/zk-prove.ts --timing-only <config.json> <wasm> <zkey>
  */
 import { readFileSync } from "node:fs";
+import type { ZkCircuitConfig } from "../zk/build.js";
 import * as snarkjs from "snarkjs";
 import { buildZkBatch, signZkVoucher, zkKeyFromSecret, ZkChannelTree } from "@0g-compute/core/zk";
 import type { ZkArtifacts } from "../zk/build.js";
+import { isTimingOnlyZkey } from "../zk/timing-key.js";
 
 async function main(): Promise<void> {
-  const art = JSON.parse(readFileSync(process.argv[2]!, "utf8")) as ZkArtifacts;
+  const timingOnly = process.argv[2] === "--timing-only";
+  const art: Pick<ZkArtifacts, "config" | "wasm" | "zkey"> & { vkey?: unknown } = timingOnly
+    ? { config: JSON.parse(readFileSync(process.argv[3]!, "utf8")) as ZkCircuitConfig, wasm: process.argv[4]!, zkey: process.argv[5]! }
+    : (JSON.parse(readFileSync(process.argv[2]!, "utf8")) as ZkArtifacts);
+  if (timingOnly !== isTimingOnlyZkey(art.zkey)) throw new Error(`${art.zkey}: the key's kind does not match the run's`);
   const { batchSize: K, queueSlots: Q, depth: D } = art.config;
   const scope = {
     chainId: 31337,
@@ -26,9 +37,14 @@ async function main(): Promise<void> {
   const batch = buildZkBatch({ shape: art.config, scope, tree, oldQueueHash: 0n, pendingQueue, vouchers });
   if (batch.applied.length !== K || batch.nQueue !== Q) throw new Error("bench batch is not full");
   const t0 = Date.now();
-  const { proof, publicSignals } = await snarkjs.groth16.fullProve(batch.input, art.wasm, art.zkey);
-  const proveMs = Date.now() - t0;
-  const ok = await snarkjs.groth16.verify(art.vkey, publicSignals, proof);
+  const witness = { type: "mem" } as { type: "mem" };
+  await snarkjs.wtns.calculate(batch.input, art.wasm, witness);
+  const witnessMs = Date.now() - t0;
+  const t1 = Date.now();
+  const { proof, publicSignals } = await snarkjs.groth16.prove(art.zkey, witness);
+  const proveMs = Date.now() - t1;
+  const vkey = art.vkey ?? (await snarkjs.zKey.exportVerificationKey(art.zkey));
+  const ok = await snarkjs.groth16.verify(vkey, publicSignals, proof);
   await (globalThis as { curve_bn128?: { terminate(): Promise<void> } }).curve_bn128?.terminate();
   const usage = process.resourceUsage();
   process.stdout.write(
@@ -36,7 +52,9 @@ async function main(): Promise<void> {
       K,
       Q,
       D,
+      witnessMs,
       proveMs,
+      timingOnly,
       verified: ok,
       maxRssMiB: Math.round(usage.maxRSS / 1024),
       cpuMs: Math.round((usage.userCPUTime + usage.systemCPUTime) / 1000),

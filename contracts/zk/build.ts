@@ -161,18 +161,21 @@ async function compileCircuit(config: ZkCircuitConfig, dir: string): Promise<voi
 }
 
 /**
- * Compile only (no keys), to count constraints: cached like the full build.
+ * Compile only (no keys), to count constraints (and to time a prover on a timing-only key, see
+ * `timing-key.ts`): cached like the full build.
  *
  * @example
  * const { constraints } = await countZkConstraints({ batchSize: 64, queueSlots: 16, depth: 16 });
  */
-export async function countZkConstraints(config: ZkCircuitConfig): Promise<{ constraints: number; power: number }> {
+export async function countZkConstraints(
+  config: ZkCircuitConfig,
+): Promise<{ constraints: number; power: number; dir: string; r1cs: string; wasm: string }> {
   const dir = join(ZK_BUILD_DIR, `k${config.batchSize}-q${config.queueSlots}-d${config.depth}-${toolchainHash(config)}`);
   const r1cs = join(dir, "main.r1cs");
   if (!existsSync(r1cs)) await compileCircuit(config, dir);
   const info = await snarkjs.r1cs.info(r1cs);
   await (globalThis as { curve_bn128?: { terminate(): Promise<void> } }).curve_bn128?.terminate();
-  return { constraints: info.nConstraints, power: circuitPower(info) };
+  return { constraints: info.nConstraints, power: circuitPower(info), dir, r1cs, wasm: join(dir, "main_js", "main.wasm") };
 }
 
 /** The snarkjs domain power for a circuit (how snarkjs sizes it). */

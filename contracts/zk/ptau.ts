@@ -109,7 +109,7 @@ function lagrangeAt(tau: bigint, omega: bigint, p: number, truncated: boolean): 
 }
 
 /** Fixed-base multiplication of the group generator by many scalars; returns affine points in snarkjs's LEM form. */
-class FixedBase {
+export class FixedBase {
   private readonly table: Uint8Array;
   private readonly sA: number;
   private readonly sJ: number;
