@@ -133,16 +133,32 @@ export function receiptFromWire(value: unknown): SignedReceipt {
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** base64url without padding (RFC 4648 §5), with the platform's `btoa`: the same in Node.js and browsers. */
+/** Node.js's native base64 (absent in browsers, which use atob/btoa). */
+const nodeBuffer = (
+  globalThis as {
+    Buffer?: {
+      from(buffer: ArrayBufferLike, offset: number, length: number): { toString(encoding: "base64url"): string };
+      from(text: string, encoding: "base64url"): Uint8Array;
+    };
+  }
+).Buffer;
+
+/** base64url without padding (RFC 4648 §5): Node's native encoder, else `btoa`; the same text either way. */
 function toBase64url(bytes: Uint8Array): string {
+  if (nodeBuffer) return nodeBuffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64url");
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
   return btoa(binary).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
 }
 
-/** Inverse of {@link toBase64url}; throws on any character outside the base64url alphabet. */
+/**
+ * Inverse of {@link toBase64url}; throws on any character outside the base64url alphabet and on a length
+ * no encoding has (4n + 1), as `atob` does, so one header has one text in every runtime.
+ */
 function fromBase64url(text: string): Uint8Array {
-  if (!/^[A-Za-z0-9_-]*$/.test(text)) throw new Error("not base64url");
+  if (!/^[A-Za-z0-9_-]*$/.test(text) || text.length % 4 === 1) throw new Error("not base64url");
+  // Node's decoder skips what is not base64 and a dangling last character: only after the checks above.
+  if (nodeBuffer) return nodeBuffer.from(text, "base64url");
   const binary = atob(text.replace(/-/g, "+").replace(/_/g, "/"));
   const bytes = new Uint8Array(binary.length);
   for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);

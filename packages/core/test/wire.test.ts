@@ -18,5 +18,9 @@ describe("header encoding", () => {
       expect(() => decodeHeader("test", bad)).toThrow(WireFormatError);
     }
     expect(() => decodeHeader("test", "a".repeat(8193))).toThrow(/too long/);
+    // A dangling last character (length 4n + 1) is no encoding of anything, even where a decoder would skip it.
+    const header = encodeHeader([1, 22]);
+    expect(header.length % 4).toBe(0);
+    expect(() => decodeHeader("test", `${header}A`)).toThrow(WireFormatError);
   });
 });

@@ -12,8 +12,11 @@
  *    throughput and server CPU per request (/proc) of the paid provider, the same backend behind Hono
  *    unpaid (the provider's HTTP stack) and behind bare node:http unpaid. Payment CPU = paid − Hono.
  * 3. Upstream answering in 100 ms and in 1 s: throughput paid / Hono.
- * 4. Latency overhead with the client as shipped (createPaidFetch: signing, verification): sequential
- *    paired requests, paid minus unpaid, p50 and p99; and the client's CPU per paid request.
+ * 4. The client as shipped (createPaidFetch: signing, verification, core's undici transport): sequential
+ *    rounds of one unpaid request through the same transport, one through plain `fetch` and one paid,
+ *    order rotating. Latency overhead = paid − unpaid (same transport), p50 and p99; the client's CPU
+ *    per paid request beyond the unpaid one, on the main thread (/proc schedstat, so V8's compiler and
+ *    GC helper threads do not count); plain `fetch` printed for scale.
  * 5. llama: output tokens/s streamed through the provider (HTTP, paid) against node-llama-cpp driven
  *    directly, both in child processes on core 0, 1 thread, the client on core 1.
  *
