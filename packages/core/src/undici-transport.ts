@@ -2,8 +2,12 @@ import { Readable } from "node:stream";
 import { Agent, request } from "undici";
 import { setDefaultProviderTransport, type ProviderTransport } from "./provider-transport.js";
 
-/** Keep-alive connections to providers; bodies and headers may take as long as a generation does. */
-const pool = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 });
+/**
+ * Keep-alive connections to providers. A plain answer's headers come after the whole generation (they
+ * carry its receipt), so waits are long: 10 minutes for the headers and between two body chunks, the
+ * OpenAI SDK's own default request timeout; a caller's signal ends a request sooner.
+ */
+const pool = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 600_000, bodyTimeout: 600_000 });
 
 /**
  * The Node.js transport to providers: undici's `request` over a keep-alive pool of its own. The same
