@@ -224,6 +224,7 @@ async function main(): Promise<void> {
     );
     if (run.status !== 0) throw new Error(`prover failed: ${run.stderr}`);
     const out = JSON.parse(run.stdout.trim().split("\n").pop()!) as {
+      witnessMs: number;
       proveMs: number;
       maxRssMiB: number;
       cpuMs: number;
@@ -232,7 +233,8 @@ async function main(): Promise<void> {
     };
     log(`K=${k}: proved with Q=${out.Q}, ${art.constraints} constraints`);
     if (!out.verified) throw new Error("bench proof did not verify");
-    proving.set(k, out);
+    // The prover as the provider runs it (fullProve): witness and proof together.
+    proving.set(k, { ...out, proveMs: out.witnessMs + out.proveMs });
   }
 
   // 2b. Proving at scale on timing-only keys.
@@ -259,7 +261,12 @@ async function main(): Promise<void> {
       { encoding: "utf8", maxBuffer: 1 << 20 },
     );
     if (run.status !== 0) throw new Error(`timing prover failed: ${run.stderr}`);
-    const out = JSON.parse(run.stdout.trim().split("\n").pop()!) as { witnessMs: number; proveMs: number; maxRssMiB: number; verified: boolean };
+    const out = JSON.parse(run.stdout.trim().split("\n").pop()!) as {
+      witnessMs: number;
+      proveMs: number;
+      maxRssMiB: number;
+      verified: boolean;
+    };
     if (out.verified) throw new Error("a proof from a timing-only key verified: the key is not what it claims");
     timing.set(k, { constraints: circuit.constraints, keyS, ...out });
   }
@@ -337,9 +344,10 @@ async function main(): Promise<void> {
   }
   const at64 = gas.get(64);
   if (at64) console.log(`target gas per settled user at K=64 <= 4000: ${at64.zk <= 4000 ? "met" : "NOT met"} (${at64.zk})`);
-  const p64 = proving.get(64) ?? timing.get(64);
+  const t64 = timing.get(64);
+  const p64 = proving.get(64)?.proveMs ?? (t64 ? t64.witnessMs + t64.proveMs : undefined);
   console.log(
-    `target proving at K=64 <= 300 s: ${p64 ? (p64.proveMs <= 300_000 ? "met" : "NOT met") + ` (${(p64.proveMs / 1000).toFixed(0)} s${proving.has(64) ? "" : ", timing-only key"})` : "not measured (no K=64 keys and no --timing 64)"}`,
+    `target proving at K=64 (witness + proof) <= 300 s: ${p64 !== undefined ? (p64 <= 300_000 ? "met" : "NOT met") + ` (${(p64 / 1000).toFixed(0)} s${proving.has(64) ? "" : ", timing-only key"})` : "not measured (no K=64 keys and no --timing 64)"}`,
   );
   const jsonOut = arg("json");
   const targets = { "K=64 gas per settled user, ZK mode": "<= 4000", "K=64 proving s": "<= 300" };

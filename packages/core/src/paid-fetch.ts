@@ -216,6 +216,8 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     const maxInputTokens = inputTokenBound(body, rawBytes.length);
     const hash = requestHash(path, rawBytes);
 
+    // The caller's headers, checked once: a malformed one is the caller's error, not a provider's failure.
+    const forwarded = forwardedHeaders(init.headers);
     const failures: { provider: Address; error: string }[] = [];
     let retriedTerms = false;
     let retriedClock = false;
@@ -244,10 +246,12 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
       }
       let res: ProviderReply;
       try {
-        const headers = forwardedHeaders(init.headers);
-        headers["content-type"] = "application/json";
-        headers["accept-encoding"] = "identity";
-        headers[TICKET_HEADER] = encodeHeader(ticketToWire(ticket));
+        const headers = {
+          ...forwarded,
+          "content-type": "application/json",
+          "accept-encoding": "identity",
+          [TICKET_HEADER]: encodeHeader(ticketToWire(ticket)),
+        };
         res = await transport(new URL(path, service.endpoint), {
           method: "POST",
           headers,
@@ -302,7 +306,13 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         }
         throw error;
       }
-      await session.delivered(ticket);
+      try {
+        await session.delivered(ticket);
+      } catch (err) {
+        res.cancel();
+        hold?.release();
+        throw err;
+      }
       const bounds = { maxInputTokens, maxTokens };
       if (stream) return verifyStream(res, session, ticket, bounds, hold);
       try {
@@ -337,7 +347,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     hold?.commit(verified.fee);
     receipts.push(verified);
     options.onReceipt?.(verified);
-    return new Response(bytes, { status: res.status, headers: endToEndHeaders(res.headers) });
+    return new Response(bytes, { status: res.status, statusText: res.statusText, headers: endToEndHeaders(res.headers) });
   }
 
   function verifyStream(
@@ -402,7 +412,11 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         }
       },
     });
-    return new Response(res.stream().pipeThrough(transform), { status: res.status, headers: endToEndHeaders(res.headers) });
+    return new Response(res.stream().pipeThrough(transform), {
+      status: res.status,
+      statusText: res.statusText,
+      headers: endToEndHeaders(res.headers),
+    });
   }
 
   async function modelsResponse(): Promise<Response> {
@@ -477,12 +491,15 @@ const HOP_HEADERS = new Set([
   "proxy-connection",
 ]);
 
+/** The caller's credentials (for whatever it called before, or for a gateway in front): never sent to a provider. */
+const CREDENTIAL_HEADERS = new Set(["authorization", "cookie", "api-key", "x-api-key"]);
+
 /** The caller's request headers to forward to a provider, lower-cased: no credentials, nothing hop-by-hop. */
 function forwardedHeaders(from: RequestInit["headers"]): Record<string, string> {
   const out: Record<string, string> = {};
   if (from === undefined) return out;
   new Headers(from).forEach((value, name) => {
-    if (name !== "authorization" && !HOP_HEADERS.has(name)) out[name] = value;
+    if (!CREDENTIAL_HEADERS.has(name) && !HOP_HEADERS.has(name)) out[name] = value;
   });
   return out;
 }

@@ -19,6 +19,7 @@ export interface ProviderRequest {
 /** A provider's answer: status and headers at once, the body read exactly once by one of the methods. */
 export interface ProviderReply {
   readonly status: number;
+  readonly statusText: string;
   /** Response headers, names in lower case (a repeated header joined with ", "). */
   readonly headers: Record<string, string>;
   /** The whole body. */
@@ -27,6 +28,8 @@ export interface ProviderReply {
   text(): Promise<string>;
   /** The body as a web stream (for streamed answers). */
   stream(): ReadableStream<Uint8Array>;
+  /** Discard the body unread (its connection is closed, not left waiting). */
+  cancel(): void;
 }
 
 /**
@@ -60,10 +63,12 @@ export function fetchTransport(doFetch: typeof fetch = fetch): ProviderTransport
     });
     return {
       status: res.status,
+      statusText: res.statusText,
       headers,
       bytes: async () => new Uint8Array(await res.arrayBuffer()),
       text: () => res.text(),
       stream: () => res.body ?? new ReadableStream({ start: (c) => c.close() }),
+      cancel: () => void res.body?.cancel().catch(() => undefined),
     };
   };
 }

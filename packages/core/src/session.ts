@@ -238,6 +238,8 @@ export class PaymentSession {
     const res = await providerTransport(this.options.fetch)(new URL("/v1/ack", this.service.endpoint), {
       method: "POST",
       headers: { [TICKET_HEADER]: encodeHeader(ticketToWire(ticket)) },
+      // An acknowledgement is small and answered at once: a provider that holds it does not hold close().
+      signal: AbortSignal.timeout(ACK_TIMEOUT_MS),
     });
     const text = await res.text();
     if (res.status < 200 || res.status > 299) {
@@ -273,6 +275,9 @@ export class PaymentSession {
     this.ackTimer = undefined;
   }
 }
+
+/** How long an acknowledgement may take before it is given up (and sent again with the next request). */
+const ACK_TIMEOUT_MS = 30_000;
 
 /**
  * Sessions that verified fees no acknowledgement has confirmed yet. A session leaves the set only once the

@@ -1,5 +1,5 @@
 import { Readable } from "node:stream";
-import { Agent, request } from "undici";
+import { Agent, interceptors, request } from "undici";
 import { setDefaultProviderTransport, type ProviderTransport } from "./provider-transport.js";
 
 /**
@@ -7,7 +7,13 @@ import { setDefaultProviderTransport, type ProviderTransport } from "./provider-
  * carry its receipt), so waits are long: 10 minutes for the headers and between two body chunks, the
  * OpenAI SDK's own default request timeout; a caller's signal ends a request sooner.
  */
-const pool = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 600_000, bodyTimeout: 600_000 });
+const pool = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 600_000, bodyTimeout: 600_000 }).compose(
+  // As fetch did: an endpoint behind a redirect (http -> https, a moved path) still answers.
+  interceptors.redirect({ maxRedirections: 3 }),
+);
+
+/** Sent when the caller names no user agent (some front ends refuse requests without one, as fetch sends). */
+const USER_AGENT = "0g-compute";
 
 /**
  * The Node.js transport to providers: undici's `request` over a keep-alive pool of its own. The same
@@ -23,7 +29,7 @@ const pool = new Agent({ keepAliveTimeout: 30_000, headersTimeout: 600_000, body
 export const undiciTransport: ProviderTransport = async (url, init) => {
   const res = await request(url, {
     method: init.method,
-    headers: init.headers,
+    headers: "user-agent" in init.headers ? init.headers : { ...init.headers, "user-agent": USER_AGENT },
     dispatcher: pool,
     ...(init.body === undefined ? {} : { body: init.body }),
     ...(init.signal === undefined ? {} : { signal: init.signal }),
@@ -34,10 +40,12 @@ export const undiciTransport: ProviderTransport = async (url, init) => {
   }
   return {
     status: res.statusCode,
+    statusText: res.statusText ?? "",
     headers,
     bytes: async () => new Uint8Array(await res.body.arrayBuffer()),
     text: () => res.body.text(),
     stream: () => Readable.toWeb(res.body) as ReadableStream<Uint8Array>,
+    cancel: () => res.body.destroy(),
   };
 };
 

@@ -133,15 +133,20 @@ export function receiptFromWire(value: unknown): SignedReceipt {
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** Node.js's native base64 (absent in browsers, which use atob/btoa). */
-const nodeBuffer = (
+/**
+ * Node.js's native base64 (absent in browsers, which use atob/btoa). A page's `Buffer` polyfill has no
+ * base64url, so only a `Buffer` that says it supports it is used.
+ */
+const globalBuffer = (
   globalThis as {
     Buffer?: {
+      isEncoding?(encoding: string): boolean;
       from(buffer: ArrayBufferLike, offset: number, length: number): { toString(encoding: "base64url"): string };
       from(text: string, encoding: "base64url"): Uint8Array;
     };
   }
 ).Buffer;
+const nodeBuffer = typeof globalBuffer?.isEncoding === "function" && globalBuffer.isEncoding("base64url") ? globalBuffer : undefined;
 
 /** base64url without padding (RFC 4648 §5): Node's native encoder, else `btoa`; the same text either way. */
 function toBase64url(bytes: Uint8Array): string {

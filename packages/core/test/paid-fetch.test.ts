@@ -134,6 +134,8 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
       method: "POST",
       headers: {
         authorization: "Bearer sk-not-for-providers",
+        cookie: "session=not-for-providers",
+        "x-api-key": "not-for-providers",
         "proxy-authorization": "Basic c2VjcmV0",
         connection: "upgrade",
         upgrade: "websocket",
@@ -147,6 +149,8 @@ describe("createPaidFetch against protocol peers on a local chain", () => {
     const seen = cheap.lastHeaders;
     expect(seen["x-request-id"]).toBe("trace-7");
     expect(seen.authorization).toBeUndefined();
+    expect(seen.cookie).toBeUndefined();
+    expect(seen["x-api-key"]).toBeUndefined();
     expect(seen["proxy-authorization"]).toBeUndefined();
     expect(seen.upgrade).toBeUndefined();
     expect(seen["content-type"]).toBe("application/json");

@@ -15,6 +15,7 @@ beforeAll(async () => {
     for await (const c of req) chunks.push(c as Buffer);
     seen.push({ method: req.method!, headers: req.headers, body: Buffer.concat(chunks).toString() });
     if (req.url === "/hang") return; // never answers: only an abort ends it
+    if (req.url === "/moved") return res.writeHead(308, { location: "/echo" }).end();
     if (req.url === "/stream") {
       res.writeHead(200, { "content-type": "text/event-stream" });
       res.write("data: one\n\n");
@@ -76,6 +77,16 @@ describe.each(transports)("%s transport", (_name, transport) => {
     const port = (closed.address() as AddressInfo).port;
     await new Promise((resolve) => closed.close(resolve));
     await expect(transport(new URL(`http://127.0.0.1:${port}/`), { method: "GET", headers: {} })).rejects.toThrow();
+  });
+});
+
+describe("undici transport", () => {
+  // (Node 20's fetch fails this redirect: it cannot resend a byte body.)
+  it("follows a redirect with the same method and body, and names a user agent", async () => {
+    const reply = await undiciTransport(new URL("/moved", base), { method: "POST", headers: {}, body: new TextEncoder().encode("again") });
+    expect(reply.status).toBe(201);
+    expect(JSON.parse(await reply.text())).toEqual({ echo: "again" });
+    expect(seen.at(-1)!.headers?.["user-agent"]).toBe("0g-compute");
   });
 });
 

@@ -10,6 +10,11 @@ import type Database from "better-sqlite3";
 /** The worker's program (CommonJS, run with `eval`): its own connection, one passive checkpoint per interval. */
 const PROGRAM = `
 const { workerData, parentPort } = require("node:worker_threads");
+// However this thread ends (even failing to open the database), the owner waiting in stop() is told.
+process.on("exit", () => {
+  Atomics.store(workerData.closed, 0, 1);
+  Atomics.notify(workerData.closed, 0);
+});
 const Database = require(workerData.driver);
 const db = new Database(workerData.path, { timeout: 5000 });
 const timer = setInterval(() => {
