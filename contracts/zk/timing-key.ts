@@ -10,7 +10,7 @@
  * and a proof made with it verifies against no real verification key. Its file name and its hash section
  * say so, and nothing in the project loads it except `bench:zk`.
  */
-import { closeSync, openSync, readFileSync, readSync, renameSync, writeSync } from "node:fs";
+import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
 import { buildBn128 } from "ffjavascript";
 import { FixedBase } from "./ptau.js";
 
@@ -64,12 +64,18 @@ const le = (v: bigint, n: number): Buffer => {
  * const shape = await writeTimingOnlyZkey("zk-build/k64.../main.r1cs", "zk-build/timing-only/k64.zkey");
  * await snarkjs.groth16.prove("zk-build/timing-only/k64.zkey", witness); // time it; never verify or settle
  */
-export async function writeTimingOnlyZkey(r1csPath: string, zkeyPath: string, log: (m: string) => void = () => undefined): Promise<R1csShape> {
+export async function writeTimingOnlyZkey(
+  r1csPath: string,
+  zkeyPath: string,
+  log: (m: string) => void = () => undefined,
+): Promise<R1csShape> {
   const r1cs = readFileSync(r1csPath);
   const s = sections(r1cs, "r1cs");
   const header = s.get(1)!;
   const n8 = r1cs.readUInt32LE(header.offset);
-  if (n8 !== 32) throw new Error("only BN254 circuits are supported");
+  let prime = 0n;
+  for (let i = 31; i >= 0; i--) prime = (prime << 8n) | BigInt(r1cs[header.offset + 4 + i]!);
+  if (n8 !== 32 || prime !== R) throw new Error("only BN254 circuits are supported");
   let h = header.offset + 4 + n8;
   const nWires = r1cs.readUInt32LE(h);
   const nPubOut = r1cs.readUInt32LE(h + 4);
@@ -165,7 +171,10 @@ export async function writeTimingOnlyZkey(r1csPath: string, zkeyPath: string, lo
     const [beta2, gamma2, delta2] = [await g2.multiply([17n]), await g2.multiply([19n]), await g2.multiply([23n])];
     const head = [u32(32), le(Q, 32), u32(32), le(R, 32), u32(nWires), u32(nPublic), u32(domainSize)];
     const headParts = [...head, alpha1, beta1, beta2, gamma2, delta1, delta2];
-    sectionHead(2, headParts.reduce((sum, p) => sum + p.length, 0));
+    sectionHead(
+      2,
+      headParts.reduce((sum, p) => sum + p.length, 0),
+    );
     for (const p of headParts) write(p);
     await points(3, g1, 64, nPublic + 1, 1n << 40n);
     sectionHead(4, coefs.length);
@@ -179,6 +188,9 @@ export async function writeTimingOnlyZkey(r1csPath: string, zkeyPath: string, lo
     sectionHead(10, 64 + 4);
     write(LABEL);
     write(u32(0)); // no contributions
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
   } finally {
     closeSync(fd);
     await curve.terminate();
