@@ -64,7 +64,7 @@ describe("timing-only proving key", () => {
     } as const;
     const tree = new ZkChannelTree(CI_CIRCUIT.depth);
     const keys = [zkKeyFromSecret(new Uint8Array(32).fill(1)), zkKeyFromSecret(new Uint8Array(32).fill(2))];
-    keys.forEach((k, i) => tree.set(i, { keyHash: k.keyHash, funded: 1000n, paid: 0n }));
+    for (const [i, k] of keys.entries()) tree.set(i, { keyHash: k.keyHash, funded: 1000n, paid: 0n });
     const vouchers = keys.map((k, i) => signZkVoucher(k, { ...scope, leafIndex: i }, 100n + BigInt(i)));
     const batch = buildZkBatch({ shape: art.config, scope, tree, oldQueueHash: 0n, pendingQueue: [], vouchers });
     const witness = { type: "mem" } as { type: "mem" };
