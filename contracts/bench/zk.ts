@@ -339,6 +339,7 @@ async function main(): Promise<void> {
       );
       results[`K=${k} witness s (timing-only key)`] = +(t.witnessMs / 1000).toFixed(1);
       results[`K=${k} proving s (timing-only key)`] = +(t.proveMs / 1000).toFixed(1);
+      results[`K=${k} witness + proving s (timing-only key)`] = +((t.witnessMs + t.proveMs) / 1000).toFixed(1);
       results[`K=${k} proving peak MiB (timing-only key)`] = t.maxRssMiB;
     }
   }
@@ -350,7 +351,12 @@ async function main(): Promise<void> {
     `target proving at K=64 (witness + proof) <= 300 s: ${p64 !== undefined ? (p64 <= 300_000 ? "met" : "NOT met") + ` (${(p64 / 1000).toFixed(0)} s${proving.has(64) ? "" : ", timing-only key"})` : "not measured (no K=64 keys and no --timing 64)"}`,
   );
   const jsonOut = arg("json");
-  const targets = { "K=64 gas per settled user, ZK mode": "<= 4000", "K=64 proving s": "<= 300" };
+  const targets = {
+    "K=64 gas per settled user, ZK mode": "<= 4000",
+    "K=64 proving s": "<= 300",
+    "K=64 witness + proving s (timing-only key)": "<= 300",
+    "K=64 proving peak MiB (timing-only key)": "<= 8192",
+  };
   if (jsonOut) writeFileSync(jsonOut, JSON.stringify({ benchmark: "zk", depth: DEPTH, results, targets }, null, 2));
 }
 
