@@ -172,10 +172,12 @@ export async function countZkConstraints(
 ): Promise<{ constraints: number; power: number; dir: string; r1cs: string; wasm: string }> {
   const dir = join(ZK_BUILD_DIR, `k${config.batchSize}-q${config.queueSlots}-d${config.depth}-${toolchainHash(config)}`);
   const r1cs = join(dir, "main.r1cs");
-  if (!existsSync(r1cs)) await compileCircuit(config, dir);
+  const wasm = join(dir, "main_js", "main.wasm");
+  // Both outputs, so a compile cut short (tens of minutes at K = 64) runs again instead of half-serving.
+  if (!existsSync(r1cs) || !existsSync(wasm)) await compileCircuit(config, dir);
   const info = await snarkjs.r1cs.info(r1cs);
   await (globalThis as { curve_bn128?: { terminate(): Promise<void> } }).curve_bn128?.terminate();
-  return { constraints: info.nConstraints, power: circuitPower(info), dir, r1cs, wasm: join(dir, "main_js", "main.wasm") };
+  return { constraints: info.nConstraints, power: circuitPower(info), dir, r1cs, wasm };
 }
 
 /** The snarkjs domain power for a circuit (how snarkjs sizes it). */
