@@ -259,11 +259,18 @@ export class ZeroGClient {
    */
   async requestWithdraw(provider: Address, amount: bigint | "all"): Promise<TxResult & { amount: bigint; unlockAt: bigint }> {
     if (amount !== "all") return this.requestWithdrawOf(provider, amount);
+    // "All" is the balance read now; the provider may settle at any moment and lower it, before the
+    // simulation (INSUFFICIENT_CHANNEL) or between the simulation and the block (a mined revert, while the
+    // balance is now below the amount asked). Either way, read the balance again and ask again.
     for (let attempt = 1; ; attempt++) {
+      const balance = (await this.channel(provider)).balance;
       try {
-        return await this.requestWithdrawOf(provider, (await this.channel(provider)).balance);
+        return await this.requestWithdrawOf(provider, balance);
       } catch (err) {
-        if (attempt >= 3 || !(err instanceof ZeroGError && err.code === "INSUFFICIENT_CHANNEL")) throw err;
+        const raced =
+          err instanceof ZeroGError &&
+          (err.code === "INSUFFICIENT_CHANNEL" || (err.code === "TX_REVERTED" && (await this.channel(provider)).balance < balance));
+        if (attempt >= 3 || !raced) throw err;
       }
     }
   }

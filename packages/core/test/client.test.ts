@@ -1,16 +1,19 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from "@jest/globals";
 import { getContract, keccak256, toHex, type Hex, type LocalAccount } from "viem";
 import { generatePrivateKey, privateKeyToAccount } from "viem/accounts";
-import { serviceRegistryAbi } from "@0g-compute/contracts";
+import { escrowAbi, serviceRegistryAbi } from "@0g-compute/contracts";
 import { startLocalChain, type LocalChain } from "@0g-compute/contracts/testing";
 import {
   ContractRevertError,
+  escrowDomain,
   InvalidArgumentError,
   parseAmount,
   formatAmount,
   resolveNetwork,
   RpcError,
   sendContractTransaction,
+  signTicket,
+  toVoucher,
   ZeroGClient,
   NetworkConfigError,
   type TxProgress,
@@ -131,6 +134,63 @@ describe("ZeroGClient against a local chain", () => {
       expect(reads).toBe(2);
     } finally {
       spy.mockRestore();
+    }
+  });
+
+  it('withdraw "all" asks again when a settlement is mined between its simulation and its own block', async () => {
+    const p = provider.address;
+    await client.depositAndFund(p, 5000n);
+    // The provider holds a voucher for 100 of it.
+    const domain = escrowDomain(chain.chain.id, chain.deployment.escrow);
+    const voucher = toVoucher(
+      await signTicket(client.account, domain, {
+        user: client.address,
+        provider: p,
+        nonce: 1n,
+        cumulative: 100n,
+        terms: {
+          serviceId: `0x${"ab".repeat(32)}`,
+          serviceVersion: 1,
+          inputPrice: 1n,
+          outputPrice: 1n,
+          maxCost: 100n,
+          requestHash: `0x${"cd".repeat(32)}`,
+          deadline: 4_000_000_000n,
+        },
+      }),
+    );
+    // Blocks are mined by hand: the withdrawal (simulated against 5000) waits in the pool, the settlement
+    // joins it with a higher tip, and one block mines the settlement first.
+    await chain.testClient.setAutomine(false);
+    const write = client.walletClient.writeContract.bind(client.walletClient);
+    let sent!: () => void;
+    const inPool = new Promise<void>((resolve) => (sent = resolve));
+    const spy = jest.spyOn(client.walletClient, "writeContract").mockImplementation(async (args) => {
+      const hash = await write(args);
+      sent();
+      return hash;
+    });
+    try {
+      const pending = client.requestWithdraw(p, "all");
+      await inPool;
+      spy.mockRestore();
+      const fees = await chain.publicClient.estimateFeesPerGas();
+      await chain.wallet(2).writeContract({
+        address: chain.deployment.escrow,
+        abi: escrowAbi,
+        functionName: "settle",
+        args: [p, [voucher]],
+        maxFeePerGas: fees.maxFeePerGas * 4n,
+        maxPriorityFeePerGas: fees.maxFeePerGas * 2n,
+      });
+      await chain.testClient.mine({ blocks: 1 });
+      await chain.testClient.setAutomine(true);
+      const req = await pending;
+      expect(req.amount).toBe(4900n);
+      expect((await client.channel(p)).pendingWithdraw).toBe(4900n);
+    } finally {
+      spy.mockRestore();
+      await chain.testClient.setAutomine(true);
     }
   });
 
