@@ -3,27 +3,19 @@
 // sections of the same sizes (what its multi-exponentiations depend on). The prover accepts it; its proof
 // verifies neither against the real key nor against its own; it is recognisable as timing-only.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
-import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as snarkjs from "snarkjs";
 import { buildZkBatch, signZkVoucher, zkKeyFromSecret, ZkChannelTree } from "@0g-compute/core/zk";
 import { CI_CIRCUIT, ensureZkArtifacts, type ZkArtifacts } from "../zk/build.js";
+import { readSections } from "../zk/binfile.js";
 import { isTimingOnlyZkey, writeTimingOnlyZkey } from "../zk/timing-key.js";
 
 /** Sections of a snarkjs binary file: id -> bytes. */
 function sectionsOf(path: string): Map<number, Buffer> {
-  const file = readFileSync(path);
-  const out = new Map<number, Buffer>();
-  let at = 12;
-  for (let i = 0; i < file.readUInt32LE(8); i++) {
-    const id = file.readUInt32LE(at);
-    const size = Number(file.readBigUInt64LE(at + 4));
-    out.set(id, file.subarray(at + 12, at + 12 + size));
-    at += 12 + size;
-  }
-  return out;
+  const { file, sections } = readSections(path, "zkey");
+  return new Map([...sections].map(([id, { offset, size }]) => [id, file.subarray(offset, offset + size)]));
 }
 
 describe("timing-only proving key", () => {

@@ -14,7 +14,7 @@
  * including the top tauG1 level, which snarkjs builds from 2^(P+1)-1 powers and one zero point.
  */
 import { createHash } from "node:crypto";
-import { openSync, writeSync, closeSync, renameSync } from "node:fs";
+import { BinFileWriter, le, u32 } from "./binfile.js";
 import { buildBn128, type Bn128, type TaskCommand, type WasmGroup } from "ffjavascript";
 
 /** The BN254 scalar field order. */
@@ -206,48 +206,18 @@ export async function generateTestPtau(path: string, power: number, options: Tes
     const g2 = new FixedBase(curve, "G2");
     const omega = (p: number): bigint => curve.Fr.toObject(curve.Fr.w[p]!);
     const n = 1 << power;
-    const tmp = `${path}.tmp-${process.pid}`;
-    const fd = openSync(tmp, "w");
+    const out = new BinFileWriter(path, "ptau", 1, 11);
     try {
-      const write = (b: Uint8Array): void => {
-        let off = 0;
-        while (off < b.length) off += writeSync(fd, b, off, b.length - off);
-      };
-      const u32 = (v: number): Uint8Array => {
-        const b = new Uint8Array(4);
-        new DataView(b.buffer).setUint32(0, v, true);
-        return b;
-      };
-      const u64 = (v: number): Uint8Array => {
-        const b = new Uint8Array(8);
-        new DataView(b.buffer).setBigUint64(0, BigInt(v), true);
-        return b;
-      };
-      const section = (id: number, parts: Uint8Array[]): void => {
-        const size = parts.reduce((s, p) => s + p.length, 0);
-        write(u32(id));
-        write(u64(size));
-        for (const p of parts) write(p);
-      };
-      write(new TextEncoder().encode("ptau"));
-      write(u32(1)); // version
-      write(u32(11)); // sections
-      const q = new Uint8Array(32);
-      let qv = BN254_Q;
-      for (let i = 0; i < 32; i++) {
-        q[i] = Number(qv & 0xffn);
-        qv >>= 8n;
-      }
-      section(1, [u32(32), q, u32(power), u32(power)]);
+      out.section(1, [u32(32), le(BN254_Q, 32), u32(power), u32(power)]);
 
       const tauPowers = powers(tau, 2 * n);
       log(`ptau ${power}: powers`);
-      section(2, [await g1.multiply(tauPowers.slice(0, 2 * n - 1))]);
-      section(3, [await g2.multiply(tauPowers.slice(0, n))]);
-      section(4, [await g1.multiply(tauPowers.slice(0, n).map((t) => (t * alpha) % R))]);
-      section(5, [await g1.multiply(tauPowers.slice(0, n).map((t) => (t * beta) % R))]);
-      section(6, [await g2.multiply([beta])]);
-      section(7, [u32(0)]); // no recorded contributions: the secrets come from the seed
+      out.section(2, [await g1.multiply(tauPowers.slice(0, 2 * n - 1))]);
+      out.section(3, [await g2.multiply(tauPowers.slice(0, n))]);
+      out.section(4, [await g1.multiply(tauPowers.slice(0, n).map((t) => (t * alpha) % R))]);
+      out.section(5, [await g1.multiply(tauPowers.slice(0, n).map((t) => (t * beta) % R))]);
+      out.section(6, [await g2.multiply([beta])]);
+      out.section(7, [u32(0)]); // no recorded contributions: the secrets come from the seed
 
       const levels: bigint[][] = [];
       for (let p = 0; p <= power; p++) levels.push(lagrangeAt(tau, omega(p), p, false));
@@ -255,20 +225,21 @@ export async function generateTestPtau(path: string, power: number, options: Tes
       const tauG1: Uint8Array[] = [];
       for (const l of levels) tauG1.push(await g1.multiply(l));
       tauG1.push(await g1.multiply(lagrangeAt(tau, omega(power + 1), power + 1, true)));
-      section(12, tauG1);
+      out.section(12, tauG1);
       const tauG2: Uint8Array[] = [];
       for (const l of levels) tauG2.push(await g2.multiply(l));
-      section(13, tauG2);
+      out.section(13, tauG2);
       const alphaG1: Uint8Array[] = [];
       for (const l of levels) alphaG1.push(await g1.multiply(l.map((v) => (v * alpha) % R)));
-      section(14, alphaG1);
+      out.section(14, alphaG1);
       const betaG1: Uint8Array[] = [];
       for (const l of levels) betaG1.push(await g1.multiply(l.map((v) => (v * beta) % R)));
-      section(15, betaG1);
-    } finally {
-      closeSync(fd);
+      out.section(15, betaG1);
+    } catch (err) {
+      out.abort();
+      throw err;
     }
-    renameSync(tmp, path);
+    out.commit();
   } finally {
     await curve.terminate();
   }

@@ -10,7 +10,7 @@
  * and a proof made with it verifies against no real verification key. Its file name and its hash section
  * say so, and nothing in the project loads it except `bench:zk`.
  */
-import { closeSync, openSync, readFileSync, readSync, renameSync, rmSync, writeSync } from "node:fs";
+import { BinFileWriter, le, readSections, readSectionStart, u32 } from "./binfile.js";
 import { buildBn128 } from "ffjavascript";
 import { FixedBase } from "./ptau.js";
 
@@ -32,31 +32,6 @@ export interface R1csShape {
   domainSize: number;
 }
 
-/** Sections of a snarkjs binary file (`r1cs`, `zkey`...): id -> [offset, size] of each. */
-function sections(file: Buffer, magic: string): Map<number, { offset: number; size: number }> {
-  if (file.toString("latin1", 0, 4) !== magic) throw new Error(`not a ${magic} file`);
-  const count = file.readUInt32LE(8);
-  const out = new Map<number, { offset: number; size: number }>();
-  let at = 12;
-  for (let i = 0; i < count; i++) {
-    const id = file.readUInt32LE(at);
-    const size = Number(file.readBigUInt64LE(at + 4));
-    out.set(id, { offset: at + 12, size });
-    at += 12 + size;
-  }
-  return out;
-}
-
-const le = (v: bigint, n: number): Buffer => {
-  const b = Buffer.alloc(n);
-  let x = v;
-  for (let i = 0; i < n; i++) {
-    b[i] = Number(x & 0xffn);
-    x >>= 8n;
-  }
-  return b;
-};
-
 /**
  * Write a timing-only proving key for the circuit `r1csPath` to `zkeyPath` (see the module's comment).
  *
@@ -69,8 +44,7 @@ export async function writeTimingOnlyZkey(
   zkeyPath: string,
   log: (m: string) => void = () => undefined,
 ): Promise<R1csShape> {
-  const r1cs = readFileSync(r1csPath);
-  const s = sections(r1cs, "r1cs");
+  const { file: r1cs, sections: s } = readSections(r1csPath, "r1cs");
   const header = s.get(1)!;
   const n8 = r1cs.readUInt32LE(header.offset);
   let prime = 0n;
@@ -89,8 +63,8 @@ export async function writeTimingOnlyZkey(
   // The coefficient section: A and B entries of every constraint, then one A entry per public signal
   // (and the constant one) on the constraints after the last, as `zkey new` writes them.
   const constraints = s.get(2)!;
-  const converted = new Map<string, Buffer>();
-  const value = (at: number): Buffer => {
+  const converted = new Map<string, Uint8Array>();
+  const value = (at: number): Uint8Array => {
     const raw = r1cs.toString("latin1", at, at + 32);
     let v = converted.get(raw);
     if (!v) {
@@ -120,105 +94,58 @@ export async function writeTimingOnlyZkey(
   const coefs = Buffer.alloc(4 + nCoefs * 44);
   coefs.writeUInt32LE(nCoefs, 0);
   let pos = 4;
-  const entry = (matrix: number, constraint: number, signal: number, v: Buffer): void => {
+  const entry = (matrix: number, constraint: number, signal: number, v: Uint8Array): void => {
     coefs.writeUInt32LE(matrix, pos);
     coefs.writeUInt32LE(constraint, pos + 4);
     coefs.writeUInt32LE(signal, pos + 8);
-    v.copy(coefs, pos + 12);
+    coefs.set(v, pos + 12);
     pos += 44;
   };
   eachEntry((matrix, c, signal, valueAt) => entry(matrix, c, signal, value(valueAt)));
-  const one = le(R2 % R, 32);
+  const one = le(R2, 32);
   for (let p = 0; p <= nPublic; p++) entry(0, nConstraints + p, p, one);
   log(`timing-only key: ${nConstraints} constraints, ${nWires} signals, ${nCoefs} coefficients, domain 2^${Math.log2(domainSize)}`);
 
   const curve = await buildBn128(true);
-  const tmp = `${zkeyPath}.tmp-${process.pid}`;
-  const fd = openSync(tmp, "w");
+  const out = new BinFileWriter(zkeyPath, "zkey", 1, 10);
   try {
-    const write = (b: Uint8Array): void => {
-      let off = 0;
-      while (off < b.length) off += writeSync(fd, b, off, b.length - off);
-    };
-    const u32 = (v: number): Buffer => {
-      const b = Buffer.alloc(4);
-      b.writeUInt32LE(v);
-      return b;
-    };
-    const sectionHead = (id: number, size: number): void => {
-      const b = Buffer.alloc(12);
-      b.writeUInt32LE(id, 0);
-      b.writeBigUInt64LE(BigInt(size), 4);
-      write(b);
-    };
     const g1 = new FixedBase(curve, "G1");
     const g2 = new FixedBase(curve, "G2");
     /** `count` points k*G for k = base+1, base+2, ...: distinct, unrelated to any setup, cheap to make. */
     const points = async (id: number, group: FixedBase, size: number, count: number, base: bigint): Promise<void> => {
-      sectionHead(id, count * size);
+      out.sectionHead(id, count * size);
       const chunk = 1 << 15;
       for (let start = 0; start < count; start += chunk) {
         const n = Math.min(chunk, count - start);
-        write(await group.multiply(Array.from({ length: n }, (_, i) => base + BigInt(start + i + 1))));
+        out.write(await group.multiply(Array.from({ length: n }, (_, i) => base + BigInt(start + i + 1))));
       }
     };
-    write(Buffer.from("zkey", "latin1"));
-    write(u32(1)); // version
-    write(u32(10)); // sections
-    sectionHead(1, 4);
-    write(u32(1)); // Groth16
+    out.section(1, [u32(1)]); // Groth16
     const [alpha1, beta1, delta1] = [await g1.multiply([7n]), await g1.multiply([11n]), await g1.multiply([13n])];
     const [beta2, gamma2, delta2] = [await g2.multiply([17n]), await g2.multiply([19n]), await g2.multiply([23n])];
     const head = [u32(32), le(Q, 32), u32(32), le(R, 32), u32(nWires), u32(nPublic), u32(domainSize)];
-    const headParts = [...head, alpha1, beta1, beta2, gamma2, delta1, delta2];
-    sectionHead(
-      2,
-      headParts.reduce((sum, p) => sum + p.length, 0),
-    );
-    for (const p of headParts) write(p);
+    out.section(2, [...head, alpha1, beta1, beta2, gamma2, delta1, delta2]);
     await points(3, g1, 64, nPublic + 1, 1n << 40n);
-    sectionHead(4, coefs.length);
-    write(coefs);
+    out.section(4, [coefs]);
     log("timing-only key: point sections");
     await points(5, g1, 64, nWires, 1n << 24n);
     await points(6, g1, 64, nWires, 2n << 24n);
     await points(7, g2, 128, nWires, 3n << 24n);
     await points(8, g1, 64, nWires - nPublic - 1, 4n << 24n);
     await points(9, g1, 64, domainSize, 5n << 24n);
-    sectionHead(10, 64 + 4);
-    write(LABEL);
-    write(u32(0)); // no contributions
+    out.section(10, [LABEL, u32(0)]); // the label where the hash goes; no contributions
   } catch (err) {
-    rmSync(tmp, { force: true });
+    out.abort();
     throw err;
   } finally {
-    closeSync(fd);
     await curve.terminate();
   }
-  renameSync(tmp, zkeyPath);
+  out.commit();
   return shape;
 }
 
 /** Whether a zkey file is one of these timing-only keys (its hash section carries the label). */
 export function isTimingOnlyZkey(zkeyPath: string): boolean {
-  const fd = openSync(zkeyPath, "r");
-  try {
-    const read = (at: number, n: number): Buffer => {
-      const b = Buffer.alloc(n);
-      readSync(fd, b, 0, n, at);
-      return b;
-    };
-    const head = read(0, 12);
-    if (head.toString("latin1", 0, 4) !== "zkey") return false;
-    let at = 12;
-    for (let i = 0; i < head.readUInt32LE(8); i++) {
-      const s = read(at, 12);
-      const size = Number(s.readBigUInt64LE(4));
-      if (s.readUInt32LE(0) === 10) return Buffer.from(LABEL).equals(read(at + 12, 64));
-      at += 12 + size;
-    }
-    return false;
-  } finally {
-    closeSync(fd);
-  }
+  const hash = readSectionStart(zkeyPath, "zkey", 10, LABEL.length);
+  return hash !== undefined && Buffer.from(LABEL).equals(hash);
 }
