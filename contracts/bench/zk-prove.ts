@@ -7,21 +7,20 @@
  * With a timing-only key (contracts/zk/timing-key.ts) the proof is timed the same way and then checked
  * NOT to verify: the key has no setup behind it, and the run says so.
  *
- * Usage: tsx --conditions=@0g-compute/source contracts/bench/zk-prove.ts <artifacts.json>
+ * Usage: tsx --conditions=@0g-compute/source contracts/bench/zk-prove.ts <artifacts dir>
  *        tsx --conditions=@0g-compute/source contracts/bench/zk-prove.ts --timing-only <config.json> <wasm> <zkey>
  */
 import { readFileSync } from "node:fs";
-import type { ZkCircuitConfig } from "../zk/build.js";
 import * as snarkjs from "snarkjs";
 import { buildZkBatch, signZkVoucher, zkKeyFromSecret, ZkChannelTree } from "@0g-compute/core/zk";
-import type { ZkArtifacts } from "../zk/build.js";
+import { loadZkArtifacts, type ZkArtifacts, type ZkCircuitConfig } from "../zk/build.js";
 import { isTimingOnlyZkey } from "../zk/timing-key.js";
 
 async function main(): Promise<void> {
   const timingOnly = process.argv[2] === "--timing-only";
   const art: Pick<ZkArtifacts, "config" | "wasm" | "zkey"> & { vkey?: unknown } = timingOnly
     ? { config: JSON.parse(readFileSync(process.argv[3]!, "utf8")) as ZkCircuitConfig, wasm: process.argv[4]!, zkey: process.argv[5]! }
-    : (JSON.parse(readFileSync(process.argv[2]!, "utf8")) as ZkArtifacts);
+    : loadZkArtifacts(process.argv[2]!);
   if (timingOnly !== isTimingOnlyZkey(art.zkey)) throw new Error(`${art.zkey}: the key's kind does not match the run's`);
   const { batchSize: K, queueSlots: Q, depth: D } = art.config;
   const scope = {

@@ -34,7 +34,7 @@ import { escrowDomain, signTicket, toVoucher, type Terms } from "@0g-compute/cor
 import { signZkVoucher, zkKeyFromSecret } from "@0g-compute/core/zk";
 import { acceptingVerifierAbi, acceptingVerifierBytecode, deployZkEscrow, escrowAbi, zkEscrowAbi } from "../ts/index.js";
 import { startLocalChain, type LocalChain } from "../ts/testing.js";
-import { CI_CIRCUIT, ZK_BUILD_DIR, countZkConstraints, ensureZkArtifacts, type ZkArtifacts, type ZkCircuitConfig } from "../zk/build.js";
+import { CI_CIRCUIT, ZK_BUILD_DIR, countZkConstraints, ensureZkArtifacts, loadZkArtifacts, type ZkArtifacts, type ZkCircuitConfig } from "../zk/build.js";
 import { isTimingOnlyZkey, writeTimingOnlyZkey } from "../zk/timing-key.js";
 import { LOCK, openAndDeposit, setupZk } from "../test/zk-helpers.js";
 
@@ -178,7 +178,7 @@ function builtArtifacts(config: ZkCircuitConfig): ZkArtifacts | undefined {
   for (const d of readdirSync(ZK_BUILD_DIR)) {
     const file = join(ZK_BUILD_DIR, d, "artifacts.json");
     if (d.startsWith(`k${config.batchSize}-q`) && d.includes(`-d${config.depth}-`) && !d.endsWith(".lock") && existsSync(file)) {
-      return JSON.parse(readFileSync(file, "utf8")) as ZkArtifacts;
+      return loadZkArtifacts(join(ZK_BUILD_DIR, d));
     }
   }
   return undefined;
@@ -219,7 +219,7 @@ async function main(): Promise<void> {
     log(`proving K=${k}`);
     const run = spawnSync(
       process.execPath,
-      ["--conditions=@0g-compute/source", "--import", "tsx", join(here, "zk-prove.ts"), join(art.dir, "artifacts.json")],
+      ["--conditions=@0g-compute/source", "--import", "tsx", join(here, "zk-prove.ts"), art.dir],
       { encoding: "utf8", maxBuffer: 1 << 20 },
     );
     if (run.status !== 0) throw new Error(`prover failed: ${run.stderr}`);

@@ -28,7 +28,7 @@ describe("timing-only proving key", () => {
     dir = await mkdtemp(join(tmpdir(), "0g-timing-key-"));
     timingKey = join(dir, "timing-only.zkey");
     await writeTimingOnlyZkey(join(art.dir, "main.r1cs"), timingKey);
-  });
+  }, 600_000);
   afterAll(async () => {
     await (globalThis as { curve_bn128?: { terminate(): Promise<void> } }).curve_bn128?.terminate();
     await rm(dir, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 /**
- * Builds everything a ZK settlement circuit needs, cached under `contracts/zk-build/` by a hash of the
- * circuit source, the toolchain versions and the shape (K voucher slots, Q queue slots, tree depth D):
+ * Builds everything a ZK settlement circuit needs, cached outside the repository (see
+ * {@link ZK_BUILD_DIR}) by a hash of the circuit source, the toolchain versions and the shape (K voucher
+ * slots, Q queue slots, tree depth D), so a fresh clone on the same machine reuses what was built:
  *
  *   1. circom 2 (the `circom2` WebAssembly build, `--O2`) -> r1cs + witness generator (wasm)
  *   2. powers of tau: an operator-supplied ceremony file (`ptauFile`), or for tests and benchmarks a
@@ -15,19 +16,26 @@
  */
 import { spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync, renameSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync, renameSync } from "node:fs";
 import { createRequire } from "node:module";
+import { homedir } from "node:os";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import * as snarkjs from "snarkjs";
 import { compileStandalone } from "../scripts/compile.js";
+import { withBuildLock } from "./build-lock.js";
 import { generateTestPtau } from "./ptau.js";
 
 const require = createRequire(import.meta.url);
 const contractsDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const circuitFile = join(contractsDir, "circuits", "zk_settlement.circom");
-/** Where built circuits, keys and test ptau files are cached (git-ignored). */
-export const ZK_BUILD_DIR = join(contractsDir, "zk-build");
+/**
+ * Where built circuits, keys and test ptau files are cached: `$ZG_ZK_BUILD_DIR` when set, else
+ * `0g-compute/zk-build` in the user's cache folder (`$XDG_CACHE_HOME`, default `~/.cache`). Entries are
+ * named by their inputs' hash, so clones and versions of the project share it safely.
+ */
+export const ZK_BUILD_DIR =
+  process.env.ZG_ZK_BUILD_DIR || join(process.env.XDG_CACHE_HOME || join(homedir(), ".cache"), "0g-compute", "zk-build");
 /** Bump when the build steps change in a way that changes their output. */
 const SETUP_VERSION = "1";
 
@@ -113,29 +121,6 @@ function run(cmd: string, args: string[], cwd: string): Promise<void> {
   });
 }
 
-async function withLock<T>(lockDir: string, ready: () => boolean, work: () => Promise<T>, waitForOther: () => T): Promise<T> {
-  for (;;) {
-    try {
-      mkdirSync(lockDir);
-      break;
-    } catch {
-      // Another process builds the same thing: wait for it (or take over a lock older than 30 minutes).
-      if (ready()) return waitForOther();
-      try {
-        if (Date.now() - statSync(lockDir).mtimeMs > 30 * 60_000) rmSync(lockDir, { recursive: true, force: true });
-      } catch {
-        // gone already
-      }
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
-  try {
-    return await work();
-  } finally {
-    rmSync(lockDir, { recursive: true, force: true });
-  }
-}
-
 /** Compile the circuit for `config` into `dir` (circom2, --O2): main.r1cs and main_js/main.wasm. */
 async function compileCircuit(config: ZkCircuitConfig, dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
@@ -190,7 +175,7 @@ async function ensureTestPtau(power: number, log: (m: string) => void = () => un
   const dir = join(ZK_BUILD_DIR, "ptau");
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `test_seeded_${power}.ptau`);
-  return withLock(
+  return withBuildLock(
     `${file}.lock`,
     () => existsSync(file),
     async () => {
@@ -202,6 +187,22 @@ async function ensureTestPtau(power: number, log: (m: string) => void = () => un
     },
     () => file,
   );
+}
+
+/**
+ * The artifacts built into `dir` (an entry of {@link ZK_BUILD_DIR}), with paths under `dir` wherever the
+ * entry was built.
+ *
+ * @example
+ * const art = loadZkArtifacts(join(ZK_BUILD_DIR, "k2-q1-d4-cc93e8115e00599e"));
+ */
+export function loadZkArtifacts(dir: string): ZkArtifacts {
+  return {
+    ...(JSON.parse(readFileSync(join(dir, "artifacts.json"), "utf8")) as ZkArtifacts),
+    dir,
+    wasm: join(dir, "main_js", "main.wasm"),
+    zkey: join(dir, "final.zkey"),
+  };
 }
 
 /**
@@ -219,10 +220,10 @@ export async function ensureZkArtifacts(config: ZkCircuitConfig, options: ZkBuil
   const name = `k${config.batchSize}-q${config.queueSlots}-d${config.depth}-${hash}`;
   const dir = join(ZK_BUILD_DIR, name);
   const doneFile = join(dir, "artifacts.json");
-  const load = (): ZkArtifacts => JSON.parse(readFileSync(doneFile, "utf8")) as ZkArtifacts;
+  const load = (): ZkArtifacts => loadZkArtifacts(dir);
   if (existsSync(doneFile)) return load();
   mkdirSync(ZK_BUILD_DIR, { recursive: true });
-  return withLock(
+  return withBuildLock(
     `${dir}.lock`,
     () => existsSync(doneFile),
     async () => {

@@ -36,8 +36,8 @@ export interface R1csShape {
  * Write a timing-only proving key for the circuit `r1csPath` to `zkeyPath` (see the module's comment).
  *
  * @example
- * const shape = await writeTimingOnlyZkey("zk-build/k64.../main.r1cs", "zk-build/timing-only/k64.zkey");
- * await snarkjs.groth16.prove("zk-build/timing-only/k64.zkey", witness); // time it; never verify or settle
+ * const shape = await writeTimingOnlyZkey(join(circuit.dir, "main.r1cs"), "timing-only.zkey");
+ * await snarkjs.groth16.prove("timing-only.zkey", witness); // time it; never verify or settle
  */
 export async function writeTimingOnlyZkey(
   r1csPath: string,
