@@ -25,7 +25,7 @@
  * Targets at K = 64: gas per settled user <= 4,000; proving <= 5 minutes.
  */
 import { spawnSync } from "node:child_process";
-import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createWalletClient, getContract, http, parseEventLogs, type LocalAccount } from "viem";
@@ -34,7 +34,15 @@ import { escrowDomain, signTicket, toVoucher, type Terms } from "@0g-compute/cor
 import { signZkVoucher, zkKeyFromSecret } from "@0g-compute/core/zk";
 import { acceptingVerifierAbi, acceptingVerifierBytecode, deployZkEscrow, escrowAbi, zkEscrowAbi } from "../ts/index.js";
 import { startLocalChain, type LocalChain } from "../ts/testing.js";
-import { CI_CIRCUIT, ZK_BUILD_DIR, countZkConstraints, ensureZkArtifacts, loadZkArtifacts, type ZkArtifacts, type ZkCircuitConfig } from "../zk/build.js";
+import {
+  CI_CIRCUIT,
+  ZK_BUILD_DIR,
+  countZkConstraints,
+  ensureZkArtifacts,
+  loadZkArtifacts,
+  type ZkArtifacts,
+  type ZkCircuitConfig,
+} from "../zk/build.js";
 import { isTimingOnlyZkey, writeTimingOnlyZkey } from "../zk/timing-key.js";
 import { LOCK, openAndDeposit, setupZk } from "../test/zk-helpers.js";
 
@@ -217,11 +225,10 @@ async function main(): Promise<void> {
       continue;
     }
     log(`proving K=${k}`);
-    const run = spawnSync(
-      process.execPath,
-      ["--conditions=@0g-compute/source", "--import", "tsx", join(here, "zk-prove.ts"), art.dir],
-      { encoding: "utf8", maxBuffer: 1 << 20 },
-    );
+    const run = spawnSync(process.execPath, ["--conditions=@0g-compute/source", "--import", "tsx", join(here, "zk-prove.ts"), art.dir], {
+      encoding: "utf8",
+      maxBuffer: 1 << 20,
+    });
     if (run.status !== 0) throw new Error(`prover failed: ${run.stderr}`);
     const out = JSON.parse(run.stdout.trim().split("\n").pop()!) as {
       witnessMs: number;
