@@ -92,6 +92,8 @@ function toServiceInfo(s: RawService): ServiceInfo {
 export interface ServiceFilter {
   /** Exact model id, or a pattern. */
   model?: string | RegExp;
+  /** What the service sells (see {@link serviceKind}). */
+  kind?: ServiceKind;
   provider?: Address;
   maxInputPrice?: bigint;
   maxOutputPrice?: bigint;
@@ -101,10 +103,32 @@ export interface ServiceFilter {
   allowInsecure?: boolean;
 }
 
+/** What a service sells: chat completions, or embeddings (`POST /v1/embeddings`, billed by input tokens). */
+export type ServiceKind = "chat" | "embedding";
+
+/**
+ * What a service sells, from its listing's metadata (`"kind": "embedding"`; chat when absent), and the
+ * vector size an embedding service listed (`"dimensions"`).
+ *
+ * @example
+ * const embedders = services.filter((s) => serviceKind(s) === "embedding");
+ * embeddingDimensions(embedders[0]); // e.g. 384
+ */
+export function serviceKind(service: Pick<ServiceInfo, "metadata">): ServiceKind {
+  return service.metadata.kind === "embedding" ? "embedding" : "chat";
+}
+
+/** The vector size an embedding service listed, if it did. */
+export function embeddingDimensions(service: Pick<ServiceInfo, "metadata">): number | undefined {
+  const d = service.metadata.dimensions;
+  return typeof d === "number" && Number.isInteger(d) && d > 0 ? d : undefined;
+}
+
 /** Keep the services that match every given criterion. */
 export function filterServices(services: readonly ServiceInfo[], filter: ServiceFilter = {}): ServiceInfo[] {
   return services.filter((s) => {
     if (!filter.includeInactive && !s.active) return false;
+    if (filter.kind !== undefined && serviceKind(s) !== filter.kind) return false;
     if (!filter.allowInsecure && !isEndpointAllowed(s.endpoint)) return false;
     if (filter.model !== undefined && !(typeof filter.model === "string" ? s.model === filter.model : filter.model.test(s.model)))
       return false;

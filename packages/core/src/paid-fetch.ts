@@ -2,7 +2,9 @@ import type { Address, Chain, Hex, LocalAccount, PublicClient, Transport } from 
 import type { ZeroGClient } from "./client.js";
 import {
   checkHealth,
+  embeddingDimensions,
   filterServices,
+  serviceKind,
   listServices,
   ModelNotFoundError,
   NoProviderError,
@@ -17,7 +19,14 @@ import { requestHash, responseHash, StreamHasher } from "./hashing.js";
 import { processLaneStore, type LaneState, type LaneStore } from "./lane-store.js";
 import type { NetworkConfig } from "./network.js";
 import { providerTransport, type ProviderReply } from "./provider-transport.js";
-import { DEFAULT_MAX_TOKENS, inputTokenBound, maxCostFor, requestedMaxTokens } from "./pricing.js";
+import {
+  DEFAULT_MAX_TOKENS,
+  EMBEDDINGS_PATH,
+  embeddingInputTokenBound,
+  inputTokenBound,
+  maxCostFor,
+  requestedMaxTokens,
+} from "./pricing.js";
 import { ReceiptError } from "./receipt.js";
 import { PaymentSession, type VerifiedReceipt } from "./session.js";
 import type { SpendingLimit, SpendingReservation } from "./spending-limit.js";
@@ -108,7 +117,7 @@ export class PaymentRequestError extends ZeroGError {
   }
 }
 
-const PAID_PATHS = new Set(["/v1/chat/completions"]);
+const PAID_PATHS = new Set(["/v1/chat/completions", EMBEDDINGS_PATH]);
 
 /**
  * Create a `fetch` that any OpenAI-compatible client can use: it picks a provider from the on-chain
@@ -182,19 +191,24 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     } catch {
       throw new PaymentRequestError("REQUEST_NOT_JSON", "the request body must be a JSON object");
     }
-    let maxTokens: number;
-    try {
-      const requested = requestedMaxTokens(body);
-      if (requested === undefined) body.max_tokens = options.defaultMaxTokens ?? DEFAULT_MAX_TOKENS;
-      maxTokens = requested ?? (body.max_tokens as number);
-    } catch (err) {
-      throw new PaymentRequestError("INVALID_REQUEST", (err as Error).message, (err as InvalidArgumentError).hint);
+    // Embeddings have no output tokens: their cost is bounded by their input alone.
+    const embeddings = path === EMBEDDINGS_PATH;
+    let maxTokens = 0;
+    if (!embeddings) {
+      try {
+        const requested = requestedMaxTokens(body);
+        if (requested === undefined) body.max_tokens = options.defaultMaxTokens ?? DEFAULT_MAX_TOKENS;
+        maxTokens = requested ?? (body.max_tokens as number);
+      } catch (err) {
+        throw new PaymentRequestError("INVALID_REQUEST", (err as Error).message, (err as InvalidArgumentError).hint);
+      }
     }
     if (body.model !== undefined && (typeof body.model !== "string" || body.model === "")) {
       throw new PaymentRequestError("INVALID_REQUEST", "model must be a non-empty string");
     }
-    const all = await candidates();
-    if (all.length === 0) throw new NoProviderError("no service matches the selection");
+    const kind = embeddings ? "embedding" : "chat";
+    const all = (await candidates()).filter((s) => serviceKind(s) === kind);
+    if (all.length === 0) throw new NoProviderError(`no ${kind} service matches the selection`);
     // A request names its model, and only services of that model answer it. Without one it goes to the one
     // model the selection offers, never to whichever service is cheapest.
     if (body.model === undefined) {
@@ -210,10 +224,10 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     const wanted = body.model as string;
     const list = all.filter((s) => s.model === wanted);
     if (list.length === 0) throw new ModelNotFoundError(wanted, [...new Set(all.map((s) => s.model))]);
-    const stream = body.stream === true;
+    const stream = !embeddings && body.stream === true;
     const raw = JSON.stringify(body);
     const rawBytes = new TextEncoder().encode(raw);
-    const maxInputTokens = inputTokenBound(body, rawBytes.length);
+    const maxInputTokens = embeddings ? embeddingInputTokenBound(rawBytes.length) : inputTokenBound(body, rawBytes.length);
     const hash = requestHash(path, rawBytes);
 
     // The caller's headers, checked once: a malformed one is the caller's error, not a provider's failure.
@@ -430,6 +444,8 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
       input_price_per_token: s.inputPrice.toString(),
       output_price_per_token: s.outputPrice.toString(),
       endpoint: s.endpoint,
+      kind: serviceKind(s),
+      ...(embeddingDimensions(s) === undefined ? {} : { dimensions: embeddingDimensions(s) }),
     }));
     return new Response(JSON.stringify({ object: "list", data }), { headers: { "content-type": "application/json" } });
   }

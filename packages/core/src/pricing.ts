@@ -56,6 +56,24 @@ export function inputTokenBound(body: ChatRequestShape, rawBytes: number): numbe
   return bound;
 }
 
+/** The path of the paid embeddings endpoint, as hashed into a ticket's request hash. */
+export const EMBEDDINGS_PATH = "/v1/embeddings";
+
+/**
+ * The most input tokens an embeddings request of `rawBytes` bytes (the exact bytes sent) can be billed
+ * for: its bytes. Each input travels as a JSON string; every token of its text renders to at least one of
+ * the text's bytes, and the string's two quotes cover the at most two special tokens (beginning and end)
+ * an embedding model adds around an input. An embeddings request has no output tokens, so its maximum
+ * cost is this bound at the input price (`maxCostFor(prices, bound, 0)`).
+ *
+ * @example
+ * const raw = new TextEncoder().encode(JSON.stringify({ model: "embed", input: ["a cat", "a dog"] }));
+ * const maxCost = maxCostFor(service, embeddingInputTokenBound(raw.length), 0);
+ */
+export function embeddingInputTokenBound(rawBytes: number): number {
+  return rawBytes;
+}
+
 /**
  * The maximum cost a ticket authorizes: the input bound and `maxTokens` at the service's prices.
  * Throws {@link InvalidArgumentError} when it would not fit the ticket's uint128.

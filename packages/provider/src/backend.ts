@@ -61,6 +61,22 @@ export const chatBodySchema = z.looseObject({
   n: z.literal(1).optional(),
 });
 export type ChatBody = z.infer<typeof chatBodySchema>;
+
+/** Most inputs one embeddings request may carry (OpenAI's own limit). */
+export const MAX_EMBEDDING_INPUTS = 2048;
+
+/**
+ * `POST /v1/embeddings` as the provider serves it: one text or a list of texts (token-id inputs are
+ * refused), vectors as JSON floats or base64 (little-endian float32), `dimensions` where the model allows it.
+ */
+export const embeddingsBodySchema = z.looseObject({
+  model: z.string().min(1).optional(),
+  input: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(MAX_EMBEDDING_INPUTS)]),
+  encoding_format: z.enum(["float", "base64"]).optional(),
+  dimensions: z.number().int().positive().optional(),
+  user: z.string().optional(),
+});
+export type EmbeddingsBody = z.infer<typeof embeddingsBodySchema>;
 export type ChatMessage = z.infer<typeof messageSchema>;
 
 /** A model a backend serves. */
@@ -68,8 +84,10 @@ export interface BackendModel {
   /** The model id clients send (the registry's `model`). */
   id: string;
   contextLength: number;
-  /** e.g. ["chat", "tools", "json_schema", "stream"] */
+  /** e.g. ["chat", "tools", "json_schema", "stream"], or ["embeddings"] for an embedding model. */
   capabilities: string[];
+  /** An embedding model's vector size. */
+  embeddingLength?: number;
 }
 
 /** Token counts of one generation. */
@@ -94,6 +112,20 @@ export type ChatCompletion = Record<string, unknown> & { choices: unknown[] };
  */
 export type ChatCompletionChunk = Record<string, unknown> & { choices: unknown[] };
 
+/** What an embedding backend returned: one vector per input, in order, and the input tokens it used. */
+export interface EmbeddingResult {
+  vectors: Float32Array[];
+  inputTokens: number;
+}
+
+/** Options of one embeddings request. */
+export interface EmbeddingOptions {
+  /** Fires when the client goes away: stop, and bill nothing. */
+  signal: AbortSignal;
+  /** The vector size asked for (checked against the model at admission; upstreams decide themselves). */
+  dimensions?: number;
+}
+
 /**
  * An inference engine behind the provider: the embedded llama.cpp or an upstream OpenAI-compatible
  * server. The provider handles money; a backend only generates and counts tokens exactly.
@@ -107,6 +139,10 @@ export interface Backend {
   complete(body: ChatBody, limits: GenerationLimits): Promise<{ completion: ChatCompletion; usage: Usage }>;
   /** A stream of chunks (no usage chunk); returns the usage when done or aborted. */
   stream(body: ChatBody, limits: GenerationLimits): AsyncGenerator<ChatCompletionChunk, Usage>;
+  /** Exact tokens of each input of an embeddings request, when the backend can tell (llama); set only by embedding backends. */
+  countEmbeddingTokens?(inputs: string[]): Promise<number[] | undefined>;
+  /** Embeddings of `inputs`, in order; set only by backends that serve an embedding model. */
+  embed?(inputs: string[], options: EmbeddingOptions): Promise<EmbeddingResult>;
   close(): Promise<void>;
 }
 

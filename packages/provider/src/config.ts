@@ -68,10 +68,14 @@ export const providerConfigSchema = z.strictObject({
       apiKeyEnv: z.string().optional(),
       upstreamModel: z.string().optional(),
       contextLength: z.number().int().positive().default(8192),
+      /** The vector size of an upstream embedding model (required when `service.kind` is "embedding"). */
+      dimensions: z.number().int().positive().optional(),
     }),
   ]),
   service: z.strictObject({
     name: z.string().min(1).max(64).default("chat"),
+    /** What the service sells: chat completions, or embeddings (`POST /v1/embeddings`, billed by input tokens). */
+    kind: z.enum(["chat", "embedding"]).default("chat"),
     model: z.string().min(1).max(128),
     quantization: z.string().max(32).default(""),
     /** bytes32 hex; defaults to the sha256 of the GGUF file for a llama backend. */
@@ -209,22 +213,61 @@ export async function fileHash(path: string): Promise<Hex> {
 /** Build the configured backend. */
 export async function backendOf(config: ProviderConfig, dir: string): Promise<Backend> {
   const b = config.backend;
+  const embedding = config.service.kind === "embedding";
   if (b.kind === "upstream") {
+    if (embedding && b.dimensions === undefined)
+      throw new ConfigError("backend.dimensions is missing", "an upstream embedding service needs its vector size");
     const apiKey = b.apiKeyEnv ? process.env[b.apiKeyEnv] : undefined;
     return new UpstreamBackend({
       baseUrl: b.baseUrl,
       ...(apiKey ? { apiKey } : {}),
       models: [
-        { id: config.service.model, contextLength: b.contextLength, ...(b.upstreamModel ? { upstreamModel: b.upstreamModel } : {}) },
+        {
+          id: config.service.model,
+          contextLength: b.contextLength,
+          ...(b.upstreamModel ? { upstreamModel: b.upstreamModel } : {}),
+          ...(embedding ? { capabilities: ["embeddings", "dimensions"], ...(b.dimensions ? { embeddingLength: b.dimensions } : {}) } : {}),
+        },
       ],
     });
   }
-  const { LlamaBackend } = await import("./backends/llama.js");
-  return LlamaBackend.load({
+  const llamaOptions = {
     modelPath: configPath(dir, b.modelPath),
     modelId: config.service.model,
     threads: b.threads,
     parallel: b.parallel,
     ...(b.contextSize ? { contextSize: b.contextSize } : {}),
+  };
+  if (embedding) {
+    const { LlamaEmbeddingBackend } = await import("./backends/llama-embeddings.js");
+    return LlamaEmbeddingBackend.load(llamaOptions);
+  }
+  const { LlamaBackend } = await import("./backends/llama.js");
+  return LlamaBackend.load(llamaOptions);
+}
+
+/**
+ * The listing's metadata (JSON): the context length, what the service sells and, for embeddings, the
+ * vector size (read from the GGUF file's header for a llama backend), then the configured metadata.
+ *
+ * @example
+ * const metadata = await listingMetadata(config, dir); // '{"contextLength":2048,"kind":"embedding","dimensions":384}'
+ */
+export async function listingMetadata(config: ProviderConfig, dir: string): Promise<string> {
+  const b = config.backend;
+  const contextLength = b.kind === "upstream" ? b.contextLength : b.contextSize;
+  let dimensions: number | undefined;
+  if (config.service.kind === "embedding") {
+    if (b.kind === "upstream") dimensions = b.dimensions;
+    else {
+      const { readGgufFileInfo } = await import("node-llama-cpp");
+      const info = await readGgufFileInfo(configPath(dir, b.modelPath), { readTensorInfo: false, logWarnings: false });
+      dimensions = (info.architectureMetadata as { embedding_length?: number }).embedding_length;
+    }
+  }
+  return JSON.stringify({
+    ...(contextLength ? { contextLength } : {}),
+    ...(config.service.kind === "embedding" ? { kind: "embedding", ...(dimensions ? { dimensions } : {}) } : {}),
+    ...config.service.metadata,
   });
 }

@@ -44,7 +44,7 @@ export interface ProviderFixture {
   rawTicket(
     signer: LocalAccount,
     body: string,
-    over?: { user?: Hex; nonce?: bigint; cumulative?: bigint; terms?: Partial<Terms> },
+    over?: { user?: Hex; nonce?: bigint; cumulative?: bigint; terms?: Partial<Terms>; path?: string },
   ): Promise<string>;
   restart(over?: Partial<ProviderNodeOptions>): Promise<ProviderNode>;
   stop(): Promise<void>;
@@ -54,6 +54,7 @@ export async function startProviderFixture(
   backend: () => Backend,
   model: string,
   over: Partial<ProviderNodeOptions> = {},
+  listing: { name?: string; metadata?: Record<string, unknown> } = {},
 ): Promise<ProviderFixture> {
   const chain = await startLocalChain({ params: { lockSeconds: 600n, minFund: 0n } });
   const dir = await mkdtemp(join(tmpdir(), "0g-provider-"));
@@ -81,7 +82,7 @@ export async function startProviderFixture(
     chain.publicClient,
     network,
     {
-      name: "chat",
+      name: listing.name ?? "chat",
       model,
       modelHash: keccak256(toHex(model)),
       quantization: "F32",
@@ -89,7 +90,7 @@ export async function startProviderFixture(
       inputPrice: INPUT_PRICE,
       outputPrice: OUTPUT_PRICE,
       signer: responseKey.address,
-      metadata: JSON.stringify({ contextLength: 2048 }),
+      metadata: JSON.stringify(listing.metadata ?? { contextLength: 2048 }),
     },
   );
   await node.services.refresh();
@@ -131,7 +132,7 @@ export async function startProviderFixture(
         inputPrice: INPUT_PRICE,
         outputPrice: OUTPUT_PRICE,
         maxCost: 10n ** 10n,
-        requestHash: requestHash("/v1/chat/completions", body),
+        requestHash: requestHash(o.path ?? "/v1/chat/completions", body),
         deadline: (await chain.now()) + 600n,
         ...o.terms,
       };

@@ -7,7 +7,8 @@ import { BackendError } from "../backend.js";
 /**
  * The worker's program. It loads the model's vocabulary only (no weights, no context) with the same
  * node-llama-cpp the backend uses, and answers each `{ id, text }` (a serialized LlamaText) with its
- * token count. Kept as source text and evaluated, so that the worker runs the same way from the compiled
+ * token count, and each `{ id, plain }` (a string, tokenized as node-llama-cpp tokenizes a plain text
+ * input) with its token ids. Kept as source text and evaluated, so that the worker runs the same way from the compiled
  * package and from TypeScript sources under a test runner (a worker does not inherit a loader).
  */
 const WORKER_SOURCE = `
@@ -16,9 +17,10 @@ const { parentPort, workerData } = require("node:worker_threads");
   const { getLlama, LlamaLogLevel, LlamaText } = await import(workerData.moduleUrl);
   const llama = await getLlama({ gpu: false, build: "never", logLevel: LlamaLogLevel.error, maxThreads: 1 });
   const model = await llama.loadModel({ modelPath: workerData.modelPath, vocabOnly: true });
-  parentPort.on("message", ({ id, text }) => {
+  parentPort.on("message", ({ id, text, plain }) => {
     try {
-      parentPort.postMessage({ id, tokens: LlamaText.fromJSON(text).tokenize(model.tokenizer).length });
+      if (plain !== undefined) parentPort.postMessage({ id, ids: Array.from(model.tokenizer(plain, false)) });
+      else parentPort.postMessage({ id, tokens: LlamaText.fromJSON(text).tokenize(model.tokenizer).length });
     } catch (err) {
       parentPort.postMessage({ id, error: String((err && err.message) || err) });
     }
@@ -27,7 +29,12 @@ const { parentPort, workerData } = require("node:worker_threads");
 })().catch((err) => parentPort.postMessage({ fatal: String((err && err.message) || err) }));
 `;
 
-type Reply = { ready: true } | { fatal: string } | { id: number; tokens: number } | { id: number; error: string };
+type Reply =
+  | { ready: true }
+  | { fatal: string }
+  | { id: number; tokens: number }
+  | { id: number; ids: number[] }
+  | { id: number; error: string };
 
 /**
  * Counts the tokens of rendered prompts in a worker thread, off the event loop.
@@ -43,7 +50,7 @@ type Reply = { ready: true } | { fatal: string } | { id: number; tokens: number 
  * await tokenizer.close();
  */
 export class LlamaTokenizer {
-  private readonly pending = new Map<number, { resolve: (n: number) => void; reject: (err: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (n: number | number[]) => void; reject: (err: Error) => void }>();
   private nextId = 1;
   private failure: BackendError | undefined;
 
@@ -54,6 +61,7 @@ export class LlamaTokenizer {
       if (!entry) return;
       this.pending.delete(reply.id);
       if ("tokens" in reply) entry.resolve(reply.tokens);
+      else if ("ids" in reply) entry.resolve(reply.ids);
       else entry.reject(new BackendError(`cannot tokenize the prompt: ${reply.error}`, { status: 400 }));
     });
     const fail = (err: BackendError) => {
@@ -93,11 +101,20 @@ export class LlamaTokenizer {
 
   /** The number of tokens of `text`, as the model's tokenizer counts them. */
   count(text: LlamaText): Promise<number> {
+    return this.ask({ text: text.toJSON() }) as Promise<number>;
+  }
+
+  /** The token ids of a plain text, as node-llama-cpp tokenizes a string input (no special tokens added). */
+  tokenize(plain: string): Promise<number[]> {
+    return this.ask({ plain }) as Promise<number[]>;
+  }
+
+  private ask(message: { text: unknown } | { plain: string }): Promise<number | number[]> {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<number | number[]>((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ id, text: text.toJSON() });
+      this.worker.postMessage({ id, ...message });
     });
   }
 

@@ -7,6 +7,8 @@ import {
   type ChatBody,
   type ChatCompletion,
   type ChatCompletionChunk,
+  type EmbeddingOptions,
+  type EmbeddingResult,
   type GenerationLimits,
   type Usage,
 } from "../backend.js";
@@ -17,8 +19,11 @@ export interface UpstreamOptions {
   baseUrl: string;
   /** Bearer key for the upstream, if it needs one. */
   apiKey?: string;
-  /** Models served: the id clients use, the upstream's own name, and the context length. */
-  models: { id: string; upstreamModel?: string; contextLength: number; capabilities?: string[] }[];
+  /**
+   * Models served: the id clients use, the upstream's own name, and the context length. An embedding model
+   * has the capabilities `["embeddings"]` and its vector size as `embeddingLength`.
+   */
+  models: { id: string; upstreamModel?: string; contextLength: number; capabilities?: string[]; embeddingLength?: number }[];
   /**
    * Longest wait for the upstream's answer to start, and then for each next piece of it (default 120 s): a
    * long generation that keeps streaming is never cut, a stalled one is.
@@ -43,11 +48,13 @@ export class UpstreamBackend implements Backend {
   readonly kind = "upstream" as const;
   private readonly pool: Agent;
   private readonly url: string;
+  private readonly embeddingsUrl: string;
 
   constructor(private readonly options: UpstreamOptions) {
     const timeout = options.timeoutMs ?? 120_000;
     this.pool = new Agent({ keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout });
     this.url = `${options.baseUrl.replace(/\/+$/, "")}/chat/completions`;
+    this.embeddingsUrl = `${options.baseUrl.replace(/\/+$/, "")}/embeddings`;
   }
 
   models(): BackendModel[] {
@@ -55,6 +62,7 @@ export class UpstreamBackend implements Backend {
       id: m.id,
       contextLength: m.contextLength,
       capabilities: m.capabilities ?? ["chat", "stream", "tools", "json_schema"],
+      ...(m.embeddingLength === undefined ? {} : { embeddingLength: m.embeddingLength }),
     }));
   }
 
@@ -144,6 +152,60 @@ export class UpstreamBackend implements Backend {
       throw new BackendError("upstream stream ended without usage; refusing to bill on a guess");
     }
     return { inputTokens: usage.prompt_tokens, outputTokens: Math.min(usage.completion_tokens, limits.maxOutputTokens) };
+  }
+
+  /**
+   * The upstream's `/v1/embeddings`, asked for float vectors (the provider encodes them as the client
+   * asked). Its `usage.prompt_tokens` is required: an answer without it is a backend error, never billed on
+   * a guess; so is one with another number of vectors than inputs.
+   */
+  async embed(inputs: string[], options: EmbeddingOptions): Promise<EmbeddingResult> {
+    const model = this.options.models.find((m) => m.capabilities?.includes("embeddings")) ?? this.options.models[0];
+    const body = {
+      model: model?.upstreamModel ?? model?.id,
+      input: inputs,
+      encoding_format: "float",
+      ...(options.dimensions === undefined ? {} : { dimensions: options.dimensions }),
+    };
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(this.embeddingsUrl, {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}) },
+        body: JSON.stringify(body),
+        signal: options.signal,
+        dispatcher: this.pool,
+      });
+    } catch (cause) {
+      throw new BackendError(`upstream unreachable: ${(cause as Error).message}`, { cause });
+    }
+    if (res.statusCode < 200 || res.statusCode >= 300) throw await UpstreamBackend.failure(res);
+    let answer: { data?: { index?: number; embedding?: unknown }[]; usage?: UpstreamUsage };
+    try {
+      answer = JSON.parse(await res.body.text()) as typeof answer;
+    } catch (cause) {
+      throw new BackendError("upstream answered invalid JSON", { cause });
+    }
+    if (typeof answer.usage?.prompt_tokens !== "number")
+      throw new BackendError("upstream answered without usage; refusing to bill on a guess");
+    const data = Array.isArray(answer.data) ? answer.data : [];
+    const vectors: Float32Array[] = new Array(inputs.length);
+    for (const [i, item] of data.entries()) {
+      const index = item.index ?? i;
+      const v = item.embedding;
+      if (
+        !Number.isInteger(index) ||
+        index < 0 ||
+        index >= inputs.length ||
+        vectors[index] ||
+        !Array.isArray(v) ||
+        v.some((x) => typeof x !== "number")
+      )
+        throw new BackendError("upstream answered malformed embeddings");
+      vectors[index] = Float32Array.from(v as number[]);
+    }
+    if (data.length !== inputs.length) throw new BackendError(`upstream answered ${data.length} embeddings for ${inputs.length} inputs`);
+    return { vectors, inputTokens: answer.usage.prompt_tokens };
   }
 
   async close(): Promise<void> {

@@ -21,6 +21,7 @@ import {
   ConfigError,
   fileHash,
   keyOf,
+  listingMetadata,
   loadConfig,
   networkOf,
   type ProviderConfig,
@@ -68,6 +69,8 @@ program
   .option("--gguf <path>", "serve this GGUF file with the embedded llama.cpp")
   .option("--upstream <url>", "or forward to this OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1)")
   .option("--upstream-model <name>", "the upstream's name for the model")
+  .option("--embedding", "sell embeddings (POST /v1/embeddings, billed by input tokens) instead of chat")
+  .option("--dimensions <n>", "an upstream embedding model's vector size")
   .option("--input-price <0G>", "price per 1M input tokens, in 0G", "0.1")
   .option("--output-price <0G>", "price per 1M output tokens, in 0G", "0.2")
   .option("--network <name>", "devnet, galileo, mainnet or custom", "devnet")
@@ -81,6 +84,8 @@ program
     const path = resolve(opts().config);
     if (await exists(path)) throw new ConfigError(`${path} exists; not overwriting it`);
     if (!cmd.gguf === !cmd.upstream) throw new ConfigError("give exactly one of --gguf and --upstream");
+    const embedding = Boolean(cmd.embedding);
+    if (embedding && cmd.upstream && !cmd.dimensions) throw new ConfigError("an upstream embedding model needs --dimensions");
     const password = process.env.ZG_PROVIDER_PASSWORD;
     if (!password) throw new ConfigError("set ZG_PROVIDER_PASSWORD: it encrypts the keystores init creates");
     const dir = resolve(path, "..");
@@ -104,9 +109,11 @@ program
             baseUrl: cmd.upstream!,
             contextLength: 8192,
             ...(cmd.upstreamModel ? { upstreamModel: cmd.upstreamModel } : {}),
+            ...(embedding ? { dimensions: Number(cmd.dimensions) } : {}),
           },
       service: {
-        name: "chat",
+        name: embedding ? "embeddings" : "chat",
+        kind: embedding ? "embedding" : "chat",
         model: cmd.modelId!,
         quantization: "",
         inputPrice: perTokenWei(cmd.inputPrice!),
@@ -141,7 +148,6 @@ async function register(): Promise<void> {
   const modelHash =
     config.service.modelHash ??
     (config.backend.kind === "llama" ? await fileHash(configPath(dir, config.backend.modelPath)) : `0x${"0".repeat(64)}`);
-  const contextLength = config.backend.kind === "upstream" ? config.backend.contextLength : config.backend.contextSize;
   const endpoint = config.server.publicUrl ?? `http://127.0.0.1:${config.server.port}`;
   const result = await registerService(wallet, publicClient, network, {
     name: config.service.name,
@@ -152,7 +158,7 @@ async function register(): Promise<void> {
     inputPrice: BigInt(config.service.inputPrice),
     outputPrice: BigInt(config.service.outputPrice),
     signer: responseKey.address,
-    metadata: JSON.stringify({ ...(contextLength ? { contextLength } : {}), ...config.service.metadata }),
+    metadata: await listingMetadata(config, dir),
   });
   print(
     { serviceId: result.id, version: result.version, txs: result.txs },

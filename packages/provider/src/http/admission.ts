@@ -1,6 +1,7 @@
-// Admission of a paid chat request: every check that decides whether the node will do the work, ordered so
-// that a request that will be refused costs the node as little as possible (docs/protocol.md, "Order of the
-// provider's checks").
+// Admission of a paid request (chat or embeddings): every check that decides whether the node will do the
+// work, ordered so that a request that will be refused costs the node as little as possible
+// (docs/protocol.md, "Order of the provider's checks"). The endpoint supplies only the part that reads its
+// own body: the parse, the model check and the token bounds (a {@link Pricing}).
 import type { Context } from "hono";
 import type { Address, Hex } from "viem";
 import {
@@ -21,20 +22,34 @@ import type { ProviderContext } from "./context.js";
 import { readBody, readTicket, tooLarge } from "./read-request.js";
 import type { Refusals } from "./refusals.js";
 
-/** The path of the paid endpoint, as hashed into a ticket's request hash. */
+/** The path of the paid chat endpoint, as hashed into a ticket's request hash. */
 export const CHAT_COMPLETIONS_PATH = "/v1/chat/completions";
 
+/** What an endpoint's {@link Pricing} decided from the body: the parsed body and the token bounds billed. */
+interface Priced<B> {
+  body: B;
+  /** Exact input tokens, when the backend counted them before running. */
+  exactInput: number | undefined;
+  /** The most input tokens the request can be billed for (the client's own bound, or the exact count). */
+  inputBound: number;
+  /** The most output tokens the ticket pays for (0 for embeddings). */
+  maxOutputTokens: number;
+}
+
+/**
+ * An endpoint's part of admission, run once the ticket, the money dry run and the request hash passed:
+ * parse `json` (the body, whose exact bytes are `raw`), check the model against `service`, and bound the
+ * tokens. Throws `AdmissionError` (a 4xx, before anything is reserved).
+ */
+export type Pricing<B> = (raw: Uint8Array, json: unknown, service: ServiceInfo, ticket: SignedTicket) => Promise<Priced<B>>;
+
 /** What admission decided for one paid request. */
-export interface Admission {
+export interface Admission<B = ChatBody> extends Priced<B> {
   ticket: SignedTicket;
   digest: Hex;
   /** The request's lane and nonce: what the store knows it by. */
   key: RequestKey;
   service: ServiceInfo;
-  body: ChatBody;
-  exactInput: number | undefined;
-  inputBound: number;
-  maxOutputTokens: number;
 }
 
 /** What admission learned about the client before it refused, if it did: the signer, and whether the body was read. */
@@ -43,11 +58,13 @@ export interface AdmissionProgress {
   bodyRead?: boolean;
 }
 
-/** The admission of paid requests: `admit` returns what was decided, or throws the refusal. */
-export function createAdmission(
+/** The admission of paid requests to `path`: `admit` returns what was decided, or throws the refusal. */
+export function createAdmission<B>(
   ctx: ProviderContext,
   refusals: Refusals,
-): (c: Context, address: string, seen: AdmissionProgress) => Promise<Admission> {
+  path: string,
+  price: Pricing<B>,
+): (c: Context, address: string, seen: AdmissionProgress) => Promise<Admission<B>> {
   const clock = ctx.clock ?? (() => unixSeconds());
   // A fresh chain read before refusing for lack of funds: at most once a second per user.
   const freshReads = new OncePerInterval(1000);
@@ -59,7 +76,7 @@ export function createAdmission(
    * `maxBodyBytes` and hashed before it is parsed; the prompt is tokenized (off the event loop, by the
    * backend) only for a request its ticket can pay for. The atomic admission then decides again.
    */
-  async function admit(c: Context, address: string, seen: AdmissionProgress): Promise<Admission> {
+  async function admit(c: Context, address: string, seen: AdmissionProgress): Promise<Admission<B>> {
     refusals.checkAddress(address);
     const encoding = c.req.header("content-encoding") ?? "identity";
     if (encoding !== "identity") throw new AdmissionError("encoding_not_supported", "send the request body with identity encoding");
@@ -116,7 +133,7 @@ export function createAdmission(
 
     const raw = await readBody(c, ctx.maxBodyBytes);
     seen.bodyRead = true;
-    if (requestHash(CHAT_COMPLETIONS_PATH, raw).toLowerCase() !== ticket.terms.requestHash.toLowerCase()) {
+    if (requestHash(path, raw).toLowerCase() !== ticket.terms.requestHash.toLowerCase()) {
       throw new AdmissionError("request_hash_mismatch", "the ticket's request hash does not match the request body");
     }
     let json: unknown;
@@ -125,16 +142,49 @@ export function createAdmission(
     } catch {
       throw new AdmissionError("invalid_request", "the body is not valid JSON");
     }
+    const priced = await price(raw, json, service, ticket);
+
+    let committed: Promise<void> = Promise.resolve();
+    await withFreshFunds(async (funds) => {
+      committed = ctx.store.admit({ ...admission, funds, now: Date.now() }).committed;
+    });
+    await committed; // the nonce mark and the voucher are on disk before the request runs
+    return { ...priced, ticket, digest: checked.digest, key: { user: ticket.user, signer: checked.signer, nonce: ticket.nonce }, service };
+  }
+
+  return admit;
+}
+
+/** Zod's issues as one readable line. */
+export function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
+  return issues.map((i) => `${i.path.map(String).join(".") || "body"}: ${i.message}`).join("; ");
+}
+
+/** The backend's model of `service`, if it serves it with `capability` ("chat" or "embeddings"). */
+export function servedModel(ctx: ProviderContext, service: ServiceInfo, requested: string | undefined, capability: string) {
+  const model = ctx.backend.models().find((m) => m.id === service.model && m.capabilities.includes(capability));
+  if (!model || (requested !== undefined && requested !== service.model)) {
+    throw new AdmissionError("model_not_found", `the ticket's service serves ${service.model}, not ${requested ?? "(none)"}`, {
+      models: ctx.backend
+        .models()
+        .filter((m) => m.capabilities.includes(capability))
+        .map((m) => m.id),
+    });
+  }
+  return model;
+}
+
+/**
+ * The chat endpoint's pricing: the body parsed, the model checked, the rendered prompt counted (off the
+ * event loop, by the backend) against the bound the client computed from the same bytes, and the output
+ * tokens the ticket pays for.
+ */
+export function chatPricing(ctx: ProviderContext): Pricing<ChatBody> {
+  return async (raw, json, service, ticket) => {
     const parsed = chatBodySchema.safeParse(json);
-    if (!parsed.success)
-      throw new AdmissionError("invalid_request", parsed.error.issues.map((i) => `${i.path.join(".") || "body"}: ${i.message}`).join("; "));
+    if (!parsed.success) throw new AdmissionError("invalid_request", describeIssues(parsed.error.issues));
     const body = parsed.data;
-    const model = ctx.backend.models().find((m) => m.id === service.model);
-    if (!model || (body.model !== undefined && body.model !== service.model)) {
-      throw new AdmissionError("model_not_found", `the ticket's service serves ${service.model}, not ${body.model ?? "(none)"}`, {
-        models: ctx.backend.models().map((m) => m.id),
-      });
-    }
+    const model = servedModel(ctx, service, body.model, "chat");
 
     const maxTokens = body.max_completion_tokens ?? body.max_tokens;
     if (maxTokens === undefined) throw new AdmissionError("max_tokens_required", "set max_tokens: it bounds what the request can cost");
@@ -166,23 +216,6 @@ export function createAdmission(
         maxCost: ticket.terms.maxCost.toString(),
       });
     }
-
-    let committed: Promise<void> = Promise.resolve();
-    await withFreshFunds(async (funds) => {
-      committed = ctx.store.admit({ ...admission, funds, now: Date.now() }).committed;
-    });
-    await committed; // the nonce mark and the voucher are on disk before the request runs
-    return {
-      ticket,
-      digest: checked.digest,
-      key: { user: ticket.user, signer: checked.signer, nonce: ticket.nonce },
-      service,
-      body: { ...body, model: service.model },
-      exactInput,
-      inputBound,
-      maxOutputTokens,
-    };
-  }
-
-  return admit;
+    return { body: { ...body, model: service.model }, exactInput, inputBound, maxOutputTokens };
+  };
 }

@@ -1,55 +1,25 @@
 // POST /v1/chat/completions, once admitted: the backend's answer (plain or streamed), billed within the
 // ticket's bounds, with a receipt stored before it is sent.
-import type { ServerResponse } from "node:http";
 import type { Context, Hono } from "hono";
-import type { Hex } from "viem";
 import {
   encodeHeader,
-  feeFor,
   protocolErrorBody,
   RECEIPT_FIELD,
   RECEIPT_HEADER,
   receiptToWire,
   responseHash,
-  signReceipt,
   StreamHasher,
 } from "@0g-compute/core";
-import { BackendError, type Backend, type Usage } from "../backend.js";
-import { type Admission, type AdmissionProgress, CHAT_COMPLETIONS_PATH, createAdmission } from "./admission.js";
+import type { Backend, Usage } from "../backend.js";
+import { type Admission, CHAT_COMPLETIONS_PATH, chatPricing } from "./admission.js";
 import type { ProviderContext } from "./context.js";
-import { clientAddress } from "./read-request.js";
+import { backendFailure, paidRoute, signAndBill } from "./paid-route.js";
 import type { Refusals } from "./refusals.js";
 import { sseSink } from "./sse-sink.js";
 
 /** Serves the paid `POST /v1/chat/completions` on `app`: admission, then the answer and its receipt. */
 export function chatCompletionsRoute(app: Hono, ctx: ProviderContext, refusals: Refusals): void {
-  const admit = createAdmission(ctx, refusals);
-
-  app.post(CHAT_COMPLETIONS_PATH, async (c) => {
-    const started = performance.now();
-    let admission: Admission;
-    const address = clientAddress(c);
-    const seen: AdmissionProgress = {};
-    try {
-      admission = await admit(c, address, seen);
-    } catch (err) {
-      ctx.metrics.requests.inc({ outcome: "refused" });
-      const res = refusals.answer(c, err, address, seen.signer);
-      // A body the node never read is not drained: the connection closes after the refusal.
-      if (!seen.bodyRead) res.headers.set("connection", "close");
-      return res;
-    }
-    ctx.metrics.admissionSeconds.observe((performance.now() - started) / 1000);
-    const controller = new AbortController();
-    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-    outgoing?.once("close", () => {
-      if (!outgoing.writableFinished) controller.abort();
-    });
-    ctx.metrics.inFlight.inc();
-    const done = () => {
-      ctx.metrics.inFlight.dec();
-      ctx.metrics.requestSeconds.observe((performance.now() - started) / 1000);
-    };
+  paidRoute(app, ctx, refusals, CHAT_COMPLETIONS_PATH, chatPricing(ctx), async (c, admission, controller, done) => {
     if (admission.body.stream) return streamResponse(c, admission, controller, done);
     try {
       return await plainResponse(admission, controller.signal);
@@ -68,35 +38,12 @@ export function chatCompletionsRoute(app: Hono, ctx: ProviderContext, refusals: 
     return { inputTokens: input, outputTokens: Math.min(usage.outputTokens, a.maxOutputTokens, answerBytes) };
   }
 
-  async function receiptFor(a: Admission, hash: Hex, usage: Usage) {
-    const fee = feeFor(a.ticket.terms, usage.inputTokens, usage.outputTokens);
-    const receipt = await signReceipt(ctx.responseSigner, ctx.domain, {
-      ticketDigest: a.digest,
-      responseHash: hash,
-      inputTokens: usage.inputTokens,
-      outputTokens: usage.outputTokens,
-      fee,
-    });
-    await ctx.store.bill(a.key, receipt); // the receipt is on disk before it is sent
-    ctx.metrics.tokens.inc({ kind: "input" }, usage.inputTokens);
-    ctx.metrics.tokens.inc({ kind: "output" }, usage.outputTokens);
-    ctx.metrics.billedWei.inc(Number(fee));
-    return receipt;
-  }
-
   async function plainResponse(a: Admission, signal: AbortSignal): Promise<Response> {
     let result: Awaited<ReturnType<Backend["complete"]>>;
     try {
       result = await ctx.backend.complete(a.body, { maxOutputTokens: a.maxOutputTokens, signal });
     } catch (err) {
-      ctx.store.release(a.key);
-      ctx.metrics.requests.inc({ outcome: "backend_error" });
-      ctx.log("backend_error", { error: (err as Error).message });
-      const status = err instanceof BackendError ? err.status : 502;
-      return new Response(JSON.stringify(protocolErrorBody("backend_error", `the model backend failed: ${(err as Error).message}`)), {
-        status,
-        headers: { "content-type": "application/json" },
-      });
+      return backendFailure(ctx, a, err);
     }
     const answer = { ...result.completion, model: a.service.model };
     const usage = billable(a, result.usage, Buffer.byteLength(JSON.stringify(answer)));
@@ -109,7 +56,7 @@ export function chatCompletionsRoute(app: Hono, ctx: ProviderContext, refusals: 
       },
     };
     const text = JSON.stringify(completion);
-    const receipt = await receiptFor(a, responseHash(text), usage);
+    const receipt = await signAndBill(ctx, a, responseHash(text), usage);
     ctx.metrics.requests.inc({ outcome: "ok" });
     return new Response(text, { headers: { "content-type": "application/json", [RECEIPT_HEADER]: encodeHeader(receiptToWire(receipt)) } });
   }
@@ -146,7 +93,7 @@ export function chatCompletionsRoute(app: Hono, ctx: ProviderContext, refusals: 
           ctx.metrics.requests.inc({ outcome: "aborted" });
           return;
         }
-        const receipt = await receiptFor(a, hasher.digest(), usage);
+        const receipt = await signAndBill(ctx, a, hasher.digest(), usage);
         const usageChunk = {
           choices: [],
           usage: {

@@ -28,7 +28,7 @@ import { createHash } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { bool, encodeGguf, f32, f32Array, i32Array, str, strArray, u32, type GgufMetadataValue, type GgufTensor } from "./gguf.js";
 
-export type TestModelKind = "scripted" | "function-call" | "random";
+export type TestModelKind = "scripted" | "function-call" | "random" | "embedding";
 
 /** A JSON value, for the arguments of the scripted function call. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -89,6 +89,8 @@ export const DEFAULT_FUNCTION_CALL: TestModelFunctionCall = Object.freeze({
   arguments: Object.freeze({ city: "Paris" }),
 });
 export const DEFAULT_CONTEXT_LENGTH = 2048;
+/** Size of the vectors of the "embedding" kind. */
+export const EMBEDDING_TEST_MODEL_DIMENSIONS = 128;
 
 /** ChatML, as most instruction-tuned models ship it. node-llama-cpp resolves it to its ChatMLChatWrapper. */
 export const CHATML_TEMPLATE =
@@ -430,6 +432,24 @@ function randomTensors(arch: Architecture, vocab: Vocabulary, seed: number): Ggu
   return llamaTensors(arch, vocab.size, (_name, length, fanIn) => uniform(length, Math.sqrt(3 / fanIn)), embd);
 }
 
+/**
+ * An embedding model whose vectors mean something: every printable token gets a random unit-scale
+ * embedding, control tokens a zero one, and attention and feed-forward weights are zero, so each token's
+ * final hidden state is its own normalized embedding and llama.cpp's mean pooling
+ * (`llama.pooling_type` = 1) returns the average over the text's tokens: a bag of tokens. Texts that
+ * share words (and so tokens) have a high cosine similarity; unrelated texts are nearly orthogonal.
+ */
+function embeddingTensors(arch: Architecture, vocab: Vocabulary, seed: number): GgufTensor[] {
+  const rand = mulberry32(seed);
+  const d = arch.embedding;
+  const embd = new Float32Array(d * vocab.size);
+  for (let i = 0; i < embd.length; i++) embd[i] = rand() * 2 - 1;
+  vocab.types.forEach((type, t) => {
+    if (type === TokenType.CONTROL || type === TokenType.UNKNOWN) embd.fill(0, t * d, (t + 1) * d);
+  });
+  return llamaTensors(arch, vocab.size, (_name, length) => new Float32Array(length), embd);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Model assembly
 // ---------------------------------------------------------------------------------------------
@@ -499,6 +519,19 @@ export function buildTestModel(options: TestModelOptions): BuiltTestModel {
         tensors: randomTensors(arch, vocab, seed),
       });
       return { data, kind: "random", contextLength, vocabSize: vocab.size };
+    }
+    case "embedding": {
+      const vocab = baseVocabulary();
+      fillVocabulary(vocab, 2048);
+      const arch: Architecture = { embedding: EMBEDDING_TEST_MODEL_DIMENSIONS, layers: 1, feedForward: 64, heads: 4, kvHeads: 4 };
+      const data = encodeGguf({
+        metadata: [
+          ...metadata(arch, vocab, `0g-test-embedding-s${seed}`, contextLength),
+          ["llama.pooling_type", u32(1)], // mean
+        ],
+        tensors: embeddingTensors(arch, vocab, seed),
+      });
+      return { data, kind: "embedding", contextLength, vocabSize: vocab.size };
     }
     case "scripted":
     case "function-call": {

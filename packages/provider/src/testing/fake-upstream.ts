@@ -79,6 +79,39 @@ export function sampleFromSchema(schema: JsonSchema | undefined): unknown {
 /** JSON text as tokens: a piece ends after each comma or colon. */
 const jsonTokens = (text: string): string[] => text.match(/[^,:]+[,:]?|[,:]/g) ?? [text];
 
+/** Vector size of the fake upstream's embeddings. */
+export const FAKE_EMBEDDING_DIMENSIONS = 8;
+
+/**
+ * The fake upstream's embedding of a text: a unit vector of {@link FAKE_EMBEDDING_DIMENSIONS} (or
+ * `dimensions`) numbers derived from its words (a bag of hashed words), so texts sharing words are close.
+ */
+export function fakeEmbedding(text: string, dimensions = FAKE_EMBEDDING_DIMENSIONS): number[] {
+  const v = new Array<number>(dimensions).fill(0);
+  for (const word of text.toLowerCase().split(/\W+/).filter(Boolean)) {
+    let h = 2166136261;
+    for (let i = 0; i < word.length; i++) h = Math.imul(h ^ word.charCodeAt(i), 16777619) >>> 0;
+    v[h % dimensions]! += 1;
+  }
+  const norm = Math.hypot(...v) || 1;
+  return v.map((x) => x / norm);
+}
+
+/** Answer `POST /v1/embeddings`: input tokens = words + 2 per input. */
+function answerEmbeddings(fake: FakeUpstream, body: { input?: unknown; dimensions?: number }, res: ServerResponse): void {
+  const inputs = typeof body.input === "string" ? [body.input] : Array.isArray(body.input) ? (body.input as string[]) : [];
+  const promptTokens = inputs.reduce((s, t) => s + t.split(/\s+/).filter(Boolean).length + 2, 0);
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(
+    JSON.stringify({
+      object: "list",
+      data: inputs.map((t, index) => ({ object: "embedding", index, embedding: fakeEmbedding(t, body.dimensions) })),
+      model: "upstream-embed",
+      ...(fake.mode === "no-usage" ? {} : { usage: { prompt_tokens: promptTokens, total_tokens: promptTokens } }),
+    }),
+  );
+}
+
 /**
  * Start a fake upstream on 127.0.0.1. Token counts are deterministic: input = words in all message
  * contents + 4 per message; output = words of the reply, cut at `max_tokens` (and before the first
@@ -107,7 +140,8 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
     fake.requests += 1;
-    if (req.method !== "POST" || !req.url?.endsWith("/chat/completions")) {
+    const embeddings = req.method === "POST" && req.url?.endsWith("/embeddings");
+    if (!embeddings && (req.method !== "POST" || !req.url?.endsWith("/chat/completions"))) {
       res.writeHead(404).end();
       return;
     }
@@ -127,6 +161,10 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     if (fake.latencyMs > 0) await new Promise((r) => setTimeout(r, fake.latencyMs));
     if (fake.mode === "crash") {
       res.writeHead(500, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: "upstream crashed" } }));
+      return;
+    }
+    if (embeddings) {
+      answerEmbeddings(fake, body as { input?: unknown; dimensions?: number }, res);
       return;
     }
     const text = (c: unknown) =>

@@ -20,7 +20,7 @@ import { UpstreamBackend } from "../backends/upstream.js";
 import { ProviderNode, type ProviderNodeOptions } from "../node.js";
 import { registerService } from "../registration.js";
 import { writeTestModel, type TestModelKind } from "../test-model/generate.js";
-import { startFakeUpstream, type FakeUpstream, type FakeUpstreamOptions } from "./fake-upstream.js";
+import { FAKE_EMBEDDING_DIMENSIONS, startFakeUpstream, type FakeUpstream, type FakeUpstreamOptions } from "./fake-upstream.js";
 
 /** Default prices of the local services (wei per token). */
 export const LOCAL_INPUT_PRICE = 1_000_000_000n; // 1 gwei per input token
@@ -29,7 +29,7 @@ export const LOCAL_OUTPUT_PRICE = 2_000_000_000n; // 2 gwei per output token
 /** How one provider of the local network serves. */
 export type LocalBackendSpec =
   | { kind: "llama"; model?: TestModelKind; modelPath?: string; modelId?: string; threads?: number; parallel?: number }
-  | { kind: "upstream"; modelId?: string; fake?: FakeUpstreamOptions };
+  | { kind: "upstream"; modelId?: string; fake?: FakeUpstreamOptions; embedding?: boolean };
 
 /** Options for {@link startLocalNetwork}. */
 export interface LocalNetworkOptions {
@@ -90,9 +90,15 @@ export interface LocalNetwork {
   stop(): Promise<void>;
 }
 
-/** The model id a provider serves: "test-scripted", "test-function-call", "test-random", "local-gguf" or "fake-upstream". */
-const defaultModelId = (spec: LocalBackendSpec): string =>
-  spec.modelId ?? (spec.kind === "upstream" ? "fake-upstream" : spec.modelPath ? "local-gguf" : `test-${spec.model ?? "scripted"}`);
+/**
+ * The model id a provider serves: "test-scripted", "test-function-call", "test-random", "test-embedding",
+ * "local-gguf", "fake-upstream" or "fake-upstream-embed".
+ */
+function defaultModelId(spec: LocalBackendSpec): string {
+  if (spec.modelId) return spec.modelId;
+  if (spec.kind === "upstream") return spec.embedding ? "fake-upstream-embed" : "fake-upstream";
+  return spec.modelPath ? "local-gguf" : `test-${spec.model ?? "scripted"}`;
+}
 
 /**
  * Start a local network. Every process it starts (anvil) is stopped by PID in `stop()`.
@@ -181,7 +187,8 @@ async function startProvider(
   if (spec.kind === "upstream") {
     upstream = await startFakeUpstream(spec.fake);
     const baseUrl = upstream.url;
-    makeBackend = async () => new UpstreamBackend({ baseUrl, models: [{ id: model, contextLength }] });
+    const embedding = spec.embedding ? { capabilities: ["embeddings", "dimensions"], embeddingLength: FAKE_EMBEDDING_DIMENSIONS } : {};
+    makeBackend = async () => new UpstreamBackend({ baseUrl, models: [{ id: model, contextLength, ...embedding }] });
   } else {
     modelPath = spec.modelPath ?? join(dir, `provider-${index}-${spec.model ?? "scripted"}.gguf`);
     if (!spec.modelPath) {
@@ -195,9 +202,14 @@ async function startProvider(
     }
     const path = modelPath;
     // Loaded lazily so that upstream-only networks never load node-llama-cpp.
+    const llamaOptions = { modelPath: path, modelId: model, threads: spec.threads ?? 1, parallel: spec.parallel ?? 2 };
     makeBackend = async () => {
+      if (spec.model === "embedding") {
+        const { LlamaEmbeddingBackend } = await import("../backends/llama-embeddings.js");
+        return LlamaEmbeddingBackend.load(llamaOptions);
+      }
       const { LlamaBackend } = await import("../backends/llama.js");
-      return LlamaBackend.load({ modelPath: path, modelId: model, threads: spec.threads ?? 1, parallel: spec.parallel ?? 2 });
+      return LlamaBackend.load(llamaOptions);
     };
   }
   const dbPath = join(dir, `provider-${index}.db`);
@@ -221,10 +233,12 @@ async function startProvider(
     ...options.node,
   });
   const backend = await makeBackend();
-  contextLength = backend.models().find((m) => m.id === model)?.contextLength ?? contextLength;
+  const served = backend.models().find((m) => m.id === model);
+  contextLength = served?.contextLength ?? contextLength;
+  const embeddings = served?.capabilities.includes("embeddings") === true;
   let node = await ProviderNode.start(await base(backend));
   const { id, version } = await registerService(wallet as unknown as Parameters<typeof registerService>[0], chain.publicClient, network, {
-    name: "chat",
+    name: embeddings ? "embeddings" : "chat",
     model,
     modelHash,
     quantization: spec.kind === "upstream" ? "upstream" : "F32",
@@ -232,7 +246,11 @@ async function startProvider(
     inputPrice: options.inputPrice ?? LOCAL_INPUT_PRICE,
     outputPrice: options.outputPrice ?? LOCAL_OUTPUT_PRICE,
     signer: responseSigner.address,
-    metadata: JSON.stringify({ contextLength, capabilities: ["chat", "stream", "tools", "json_schema"] }),
+    metadata: JSON.stringify(
+      embeddings
+        ? { contextLength, kind: "embedding", dimensions: served?.embeddingLength }
+        : { contextLength, capabilities: ["chat", "stream", "tools", "json_schema"] },
+    ),
   });
   await node.services.refresh();
   const port = Number(new URL(node.url).port);

@@ -1,0 +1,132 @@
+// Paid embeddings on real inference (the embedded llama.cpp with a generated embedding model): the OpenAI
+// client through core's paid fetch, exact input tokens billed at the input price, receipts that bind the
+// exact bytes, and every refusal before anything is reserved.
+import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import OpenAI from "openai";
+import {
+  decodeHeader,
+  EMBEDDINGS_PATH,
+  embeddingInputTokenBound,
+  feeFor,
+  RECEIPT_HEADER,
+  receiptFromWire,
+  responseHash,
+  type ZeroGClient,
+} from "@0g-compute/core";
+import { LlamaEmbeddingBackend } from "../src/backends/llama-embeddings.js";
+import { EMBEDDING_TEST_MODEL_DIMENSIONS, writeTestModel } from "../src/test-model/generate.js";
+import { INPUT_PRICE, OUTPUT_PRICE, post, startProviderFixture, type ProviderFixture } from "./helpers.js";
+
+const BASE = "http://0g.invalid/v1";
+const MODEL = "test-embedding";
+
+const cosine = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i]!, 0);
+
+describe("paid embeddings on the embedded llama.cpp", () => {
+  let dir: string;
+  let f: ProviderFixture;
+  let alice: ZeroGClient;
+  let backend: LlamaEmbeddingBackend;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), "0g-embeddings-"));
+    const modelPath = join(dir, "embed.gguf");
+    await writeTestModel(modelPath, { kind: "embedding", contextLength: 256 });
+    backend = await LlamaEmbeddingBackend.load({ modelPath, modelId: MODEL });
+    f = await startProviderFixture(
+      () => backend,
+      MODEL,
+      {},
+      { name: "embeddings", metadata: { contextLength: 256, kind: "embedding", dimensions: EMBEDDING_TEST_MODEL_DIMENSIONS } },
+    );
+    alice = await f.user(1, 10n ** 16n);
+    await f.user(3, 10n ** 16n); // bob: tickets by hand
+  }, 120_000);
+  afterAll(async () => {
+    await f?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("embeds through the openai client: unit vectors that rank by shared words, exact tokens billed, a verified receipt", async () => {
+    const paid = f.paid(alice);
+    const openai = new OpenAI({ baseURL: BASE, apiKey: "x", fetch: paid, maxRetries: 0 });
+    const texts = ["the cat sat on the mat", "a cat on a mat", "stock markets fell sharply today"];
+    const r = await openai.embeddings.create({ model: MODEL, input: texts, encoding_format: "float" });
+    expect(r.data.map((d) => d.index)).toEqual([0, 1, 2]);
+    for (const d of r.data) {
+      expect(d.embedding).toHaveLength(EMBEDDING_TEST_MODEL_DIMENSIONS);
+      expect(Math.hypot(...d.embedding)).toBeCloseTo(1, 5);
+    }
+    const [cat, cat2, stocks] = r.data.map((d) => d.embedding) as [number[], number[], number[]];
+    expect(cosine(cat, cat2)).toBeGreaterThan(cosine(cat, stocks) + 0.3);
+
+    const exact = await backend.countEmbeddingTokens(texts);
+    const tokens = exact.reduce((a, b) => a + b, 0);
+    expect(r.usage).toEqual({ prompt_tokens: tokens, total_tokens: tokens });
+    const receipt = paid.receipts[0]!;
+    expect(receipt.receipt).toMatchObject({ inputTokens: tokens, outputTokens: 0 });
+    expect(receipt.fee).toBe(feeFor({ inputPrice: INPUT_PRICE, outputPrice: OUTPUT_PRICE }, tokens, 0));
+    expect(f.node.store.lane(alice.address, alice.address).billed).toBe(receipt.fee);
+    await paid.close();
+  });
+
+  it("answers base64 (little-endian float32) with the same vectors, and one string input", async () => {
+    const paid = f.paid(alice);
+    const openai = new OpenAI({ baseURL: BASE, apiKey: "x", fetch: paid, maxRetries: 0 });
+    const plain = await openai.embeddings.create({ model: MODEL, input: "a cat on a mat", encoding_format: "float" });
+    const res = await paid(`${BASE}/embeddings`, {
+      method: "POST",
+      body: JSON.stringify({ model: MODEL, input: "a cat on a mat", encoding_format: "base64" }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { data: { embedding: string }[] };
+    const bytes = Buffer.from(body.data[0]!.embedding, "base64");
+    const floats = Array.from({ length: bytes.length / 4 }, (_, i) => bytes.readFloatLE(i * 4));
+    expect(floats).toHaveLength(EMBEDDING_TEST_MODEL_DIMENSIONS);
+    for (const [i, x] of floats.entries()) expect(x).toBeCloseTo(plain.data[0]!.embedding[i]!, 6);
+    await paid.close();
+  });
+
+  it("signs a receipt over the exact bytes sent, within the client's byte bound", async () => {
+    const body = JSON.stringify({ model: MODEL, input: ["hello there"] });
+    const res = await post(
+      f.node.url,
+      body,
+      await f.rawTicket(f.chain.wallet(3).account as never, body, { path: EMBEDDINGS_PATH, nonce: 100n }),
+      EMBEDDINGS_PATH,
+    );
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    const receipt = receiptFromWire(decodeHeader("receipt", res.headers.get(RECEIPT_HEADER)!));
+    expect(receipt.responseHash).toBe(responseHash(text));
+    expect(receipt.outputTokens).toBe(0);
+    expect(receipt.inputTokens).toBeLessThanOrEqual(embeddingInputTokenBound(Buffer.byteLength(body)));
+  });
+
+  it("refuses before reserving anything: an input longer than the context, a ticket too small, dimensions, a chat request", async () => {
+    const signer = f.chain.wallet(3).account as never;
+    const bob = f.chain.wallet(3).account.address;
+    const before = f.node.store.lane(bob, bob).billed;
+    const refuse = async (body: string, over: Parameters<ProviderFixture["rawTicket"]>[2] = {}, path = EMBEDDINGS_PATH) => {
+      const res = await post(f.node.url, body, await f.rawTicket(signer, body, { path, ...over }), path);
+      return { status: res.status, code: ((await res.json()) as { error: { code: string } }).error.code };
+    };
+    const long = JSON.stringify({ model: MODEL, input: ["x".repeat(4000)] });
+    expect(await refuse(long, { nonce: 200n })).toEqual({ status: 400, code: "prompt_too_long" });
+    const small = JSON.stringify({ model: MODEL, input: "a cat on a mat" });
+    expect(await refuse(small, { nonce: 201n, terms: { maxCost: INPUT_PRICE * 2n } })).toEqual({ status: 402, code: "max_cost_too_low" });
+    const dims = JSON.stringify({ model: MODEL, input: "a cat", dimensions: 64 });
+    expect(await refuse(dims, { nonce: 202n })).toEqual({ status: 400, code: "invalid_request" });
+    const tokenIds = JSON.stringify({ model: MODEL, input: [[1, 2, 3]] });
+    expect(await refuse(tokenIds, { nonce: 203n })).toEqual({ status: 400, code: "invalid_request" });
+    const chat = JSON.stringify({ model: MODEL, messages: [{ role: "user", content: "hi" }], max_tokens: 4 });
+    expect(await refuse(chat, { nonce: 204n }, "/v1/chat/completions")).toEqual({ status: 404, code: "model_not_found" });
+    // A ticket hashed for the chat path does not pay for embeddings.
+    const wrongPath = await post(f.node.url, small, await f.rawTicket(signer, small, { nonce: 205n }), EMBEDDINGS_PATH);
+    expect(((await wrongPath.json()) as { error: { code: string } }).error.code).toBe("request_hash_mismatch");
+    expect(f.node.store.lane(bob, bob).billed).toBe(before);
+  });
+});
