@@ -48,6 +48,7 @@ export const ERROR_CODES = {
   SSE_NOT_JSON: "provider",
   STREAM_RECEIPT_MISSING: "provider",
   CHAT_BAD_RESPONSE: "provider",
+  EMBEDDINGS_BAD_RESPONSE: "provider",
   RECEIPT_INVALID: "receipt",
   // Keys.
   KEY_MISSING: "key",

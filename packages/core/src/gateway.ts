@@ -64,7 +64,7 @@ export function errorResponse(err: unknown): { status: number; body: OpenAIError
 /**
  * A local OpenAI-compatible gateway on 127.0.0.1: any OpenAI client pointed at it (with the bearer
  * token) buys inference on the network, with receipts verified: `GET /v1/models` and
- * `POST /v1/chat/completions` (streaming, tools, response formats).
+ * `POST /v1/chat/completions` (streaming, tools, response formats) and `POST /v1/embeddings`.
  *
  * @example
  * const gw = await startGateway({ paidFetch, token: randomBytes(24).toString("hex"), port: 4000 });
@@ -113,6 +113,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   };
   app.get("/v1/models", forward);
   app.post("/v1/chat/completions", forward);
+  app.post("/v1/embeddings", forward);
   app.notFound((c) =>
     c.json({ error: { message: `not found: ${c.req.method} ${c.req.path}`, type: "invalid_request_error", code: "not_found" } }, 404),
   );

@@ -5,7 +5,7 @@
  *
  *   ZG_PRIVATE_KEY=0x... npx tsx --conditions=@0g-compute/source packages/langchain/examples/agent.ts
  *
- * Environment: ZG_PRIVATE_KEY (the payer), ZG_MODEL (default: the first model listed in the
+ * Environment: ZG_PRIVATE_KEY (the payer), ZG_MODEL (default: the first chat model listed in the
  * registry), ZG_FUND (0G to deposit into an empty channel first, e.g. 0.01), ZG_MAX_SPEND (cap for
  * this run, default 0.001), and ZG_NETWORK, ZG_RPC_URL, ZG_ESCROW, ZG_REGISTRY for other networks.
  */
@@ -14,7 +14,16 @@ import { createAgent, tool } from "langchain";
 import { z } from "zod";
 import type { Hex } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
-import { formatAmount, keyFromEnv, listServices, networkFromEnv, parseAmount, ZeroGClient, type NetworkConfig } from "@0g-compute/core";
+import {
+  formatAmount,
+  keyFromEnv,
+  listServices,
+  networkFromEnv,
+  parseAmount,
+  serviceKind,
+  ZeroGClient,
+  type NetworkConfig,
+} from "@0g-compute/core";
 import { ChatZeroG, type ZeroGResponseMetadata } from "@0g-compute/langchain";
 
 /** Options of {@link main}; each defaults to the environment. */
@@ -56,7 +65,7 @@ export async function main(options: AgentExampleOptions = {}): Promise<AgentExam
 
   // Pick the model, and make sure the channel to its provider holds something.
   const services = (await listServices(client.publicClient, network)).filter((s) => s.active);
-  const model = options.model ?? process.env.ZG_MODEL ?? services[0]?.model;
+  const model = options.model ?? process.env.ZG_MODEL ?? services.find((s) => serviceKind(s) === "chat")?.model;
   const service = services.find((s) => s.model === model);
   if (!model || !service) throw new Error(`no active service${model ? ` offers ${model}` : ""} on ${network.name}`);
   const fund = options.fund ?? process.env.ZG_FUND;

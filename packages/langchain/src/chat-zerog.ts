@@ -1,28 +1,18 @@
 import type { Address, Hex, LocalAccount } from "viem";
-import { isAddress, getAddress } from "viem";
 import {
-  createPaidFetch,
   decodeHeader,
   formatAmount,
-  keyFromEnv,
-  networkFromEnv,
-  NoProviderError,
-  parseAmount,
   ProviderError,
   RECEIPT_FIELD,
   RECEIPT_HEADER,
   receiptFromWire,
-  SpendingLimit,
-  signingAccount,
+  type SpendingLimit,
   readSseJson,
   SseJsonError,
-  ZeroGClient,
-  ZeroGError,
   type LaneStore,
   type NetworkConfig,
   type NetworkOverrides,
   type NetworkPreset,
-  type PaidFetch,
   type SortBy,
   type VerifiedReceipt,
 } from "@0g-compute/core";
@@ -60,6 +50,14 @@ import {
   type OpenAITool,
   type OpenAIUsage,
 } from "./convert.js";
+import {
+  type Connection,
+  connectionFieldsOf,
+  openConnection,
+  retryOnlyTransient,
+  serializableFields,
+  type ZeroGConnectionFields,
+} from "./connection.js";
 import { ChatZeroGError } from "./errors.js";
 
 /** `response_format` of the OpenAI API: free text, any JSON object, or JSON following a schema. */
@@ -80,35 +78,8 @@ export interface ChatZeroGCallOptions extends BaseChatModelCallOptions {
   maxTokens?: number;
 }
 
-/** Constructor fields of {@link ChatZeroG}. */
-export interface ChatZeroGInput extends BaseChatModelParams {
-  /** A preset ("devnet", "galileo", "mainnet", "custom") or a full network config (default `$ZG_NETWORK`, else "devnet"). */
-  network?: NetworkPreset | "custom" | NetworkConfig;
-  /** RPC URL and contract addresses over the preset (and over `ZG_RPC_URL`, `ZG_ESCROW`, `ZG_REGISTRY`). */
-  networkOverrides?: NetworkOverrides;
-  /** The payer's private key (hex). Default: `$ZG_PRIVATE_KEY`. Never serialized. */
-  privateKey?: Hex;
-  /** A session key (hex) the payer authorized on-chain for its channels; needs `user`. Never serialized. */
-  sessionKey?: Hex;
-  /** The payer's address when signing with a session key or a delegated account. */
-  user?: Address;
-  /** A signing account instead of a raw key (e.g. from an encrypted keystore). */
-  account?: LocalAccount;
-  /** The model to buy, as listed in the registry. Required unless `provider` is given. */
-  model?: string;
-  /** Only this provider's services. */
-  provider?: Address;
-  /** Rank providers by blended price (default) or by measured latency; the next one is tried when one fails. */
-  sortBy?: SortBy;
-  /** Skip services above these prices (wei per token). */
-  maxInputPrice?: bigint;
-  maxOutputPrice?: bigint;
-  /** Spending cap over the life of this model: 0G as a decimal string ("0.01"), or wei as a bigint. */
-  maxSpend?: string | bigint;
-  /** A shared spending limit (several models, windows per day...); alternative to `maxSpend`. */
-  spendingLimit?: SpendingLimit;
-  /** Refuse any single request whose maximum cost is above this (0G string or wei). */
-  maxCostPerRequest?: string | bigint;
+/** Constructor fields of {@link ChatZeroG}: how to pay (see {@link ZeroGConnectionFields}) and how to ask. */
+export interface ChatZeroGInput extends BaseChatModelParams, ZeroGConnectionFields {
   temperature?: number;
   topP?: number;
   /** Output token cap per request (default 512); the maximum cost a ticket authorizes follows from it. */
@@ -121,16 +92,6 @@ export interface ChatZeroGInput extends BaseChatModelParams {
   stop?: string[];
   /** `invoke` streams underneath (callbacks get every token). */
   streaming?: boolean;
-  /**
-   * Lane state (nonces, acknowledged fees). Default: core's `processLaneStore`, shared by every client of
-   * the process, so any number of instances on one key work together; pass a `FileLaneStore` to keep it
-   * across restarts or share it with other processes on the same key.
-   */
-  store?: LaneStore;
-  /** Called for every receipt verified. */
-  onReceipt?: (receipt: VerifiedReceipt) => void;
-  /** Transport to the providers (default global fetch). */
-  fetch?: typeof fetch;
 }
 
 /** What `response_metadata` carries for a paid answer. */
@@ -153,28 +114,6 @@ export interface ZeroGResponseMetadata {
 }
 
 const BASE_URL = "http://0g.invalid/v1/chat/completions";
-
-/** Retry only what another attempt can fix: every provider failing, a 5xx or 429. Never a refusal to pay, a bad receipt or an abort. */
-function retryOnlyTransient(error: unknown): void {
-  if (error && typeof error === "object" && "name" in error && (error.name === "AbortError" || error.name === "TimeoutError")) throw error;
-  if (error instanceof NoProviderError) return;
-  if (error instanceof ProviderError) {
-    if (error.status >= 500 || error.status === 429) return;
-    throw error;
-  }
-  if (error instanceof ZeroGError) throw error;
-}
-
-function toWei(value: string | bigint): bigint {
-  return typeof value === "bigint" ? value : parseAmount(value);
-}
-
-const isHexKey = (k: string) => /^0x[0-9a-fA-F]{64}$/.test(k);
-
-interface Connection {
-  paidFetch: PaidFetch;
-  network: NetworkConfig;
-}
 
 /**
  * A LangChain.js chat model that buys inference on the 0G Compute network: each request is paid
@@ -234,52 +173,15 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
         "ChatZeroG needs a model (or a provider address)",
         'pass model: "<model id from the registry>"',
       );
-    if (fields.privateKey !== undefined && !isHexKey(fields.privateKey))
-      throw new ChatZeroGError("CHAT_CONFIG", "privateKey is not a 32-byte hex key");
-    if (fields.sessionKey !== undefined && !isHexKey(fields.sessionKey))
-      throw new ChatZeroGError("CHAT_CONFIG", "sessionKey is not a 32-byte hex key");
-    if (fields.sessionKey !== undefined && fields.user === undefined)
-      throw new ChatZeroGError("CHAT_CONFIG", "a session key signs for a user: pass user (the payer's address)");
-    for (const [name, value] of [
-      ["user", fields.user],
-      ["provider", fields.provider],
-    ] as const) {
-      if (value !== undefined && !isAddress(value, { strict: false }))
-        throw new ChatZeroGError("CHAT_CONFIG", `${name} is not an address: ${value}`);
-    }
-    if (fields.maxSpend !== undefined && fields.spendingLimit !== undefined)
-      throw new ChatZeroGError("CHAT_CONFIG", "pass maxSpend or spendingLimit, not both");
-    Object.assign(this, {
-      ...(fields.network !== undefined ? { network: fields.network } : {}),
-      ...(fields.networkOverrides !== undefined ? { networkOverrides: fields.networkOverrides } : {}),
-      ...(fields.privateKey !== undefined ? { privateKey: fields.privateKey } : {}),
-      ...(fields.sessionKey !== undefined ? { sessionKey: fields.sessionKey } : {}),
-      ...(fields.user !== undefined ? { user: getAddress(fields.user) } : {}),
-      ...(fields.account !== undefined ? { account: fields.account } : {}),
-      ...(fields.model !== undefined ? { model: fields.model } : {}),
-      ...(fields.provider !== undefined ? { provider: getAddress(fields.provider) } : {}),
-      ...(fields.sortBy !== undefined ? { sortBy: fields.sortBy } : {}),
-      ...(fields.maxInputPrice !== undefined ? { maxInputPrice: fields.maxInputPrice } : {}),
-      ...(fields.maxOutputPrice !== undefined ? { maxOutputPrice: fields.maxOutputPrice } : {}),
-      ...(fields.maxCostPerRequest !== undefined ? { maxCostPerRequest: fields.maxCostPerRequest } : {}),
+    Object.assign(this, connectionFieldsOf(fields), {
       ...(fields.temperature !== undefined ? { temperature: fields.temperature } : {}),
       ...(fields.topP !== undefined ? { topP: fields.topP } : {}),
       ...(fields.maxTokens !== undefined ? { maxTokens: fields.maxTokens } : {}),
       ...(fields.timeout !== undefined ? { timeout: fields.timeout } : {}),
       ...(fields.streaming !== undefined ? { streaming: fields.streaming } : {}),
-      ...(fields.store !== undefined ? { store: fields.store } : {}),
-      ...(fields.onReceipt !== undefined ? { onReceipt: fields.onReceipt } : {}),
-      ...(fields.fetch !== undefined ? { fetch: fields.fetch } : {}),
     });
     const stop = fields.stop ?? fields.stopSequences;
     if (stop !== undefined) this.stopSequences = stop;
-    if (fields.maxSpend !== undefined) {
-      this.maxSpend = fields.maxSpend;
-      this.spendingLimit = new SpendingLimit({ caps: [{ name: "maxSpend", cap: toWei(fields.maxSpend) }] });
-    } else if (fields.spendingLimit !== undefined) {
-      this.spendingLimit = fields.spendingLimit;
-    }
-    if (this.maxCostPerRequest !== undefined) toWei(this.maxCostPerRequest);
   }
 
   /** The serialized model (keys replaced by secret references; amounts as decimal strings). */
@@ -442,52 +344,13 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
     return this.connection;
   }
 
-  private signer(): { signer: LocalAccount; user: Address } {
-    if (this.account) return { signer: this.account, user: this.user ?? this.account.address };
-    if (this.sessionKey) return { signer: signingAccount(this.sessionKey), user: this.user! };
-    let key = this.privateKey;
-    if (!key) {
-      if (!process.env.ZG_PRIVATE_KEY)
-        throw new ChatZeroGError("CHAT_NO_KEY", "no key to pay with", "pass privateKey (or sessionKey and user), or set ZG_PRIVATE_KEY");
-      key = keyFromEnv("ZG_PRIVATE_KEY");
-    }
-    const signer = signingAccount(key);
-    return { signer, user: this.user ?? signer.address };
-  }
-
-  private async openConnection(): Promise<Connection> {
-    const network =
-      typeof this.network === "object"
-        ? this.network
-        : networkFromEnv({
-            ...(this.network ? { name: this.network } : {}),
-            ...(this.networkOverrides ? { overrides: this.networkOverrides } : {}),
-          });
-    const { signer, user } = this.signer();
-    const client = new ZeroGClient({ network, account: signer });
-    await client.verifyDeployment();
-    const paidFetch = createPaidFetch({
-      client,
-      user,
-      ...(this.store ? { store: this.store } : {}),
-      select: {
-        ...(this.model !== undefined ? { model: this.model } : {}),
-        ...(this.provider !== undefined ? { provider: this.provider } : {}),
-        ...(this.maxInputPrice !== undefined ? { maxInputPrice: this.maxInputPrice } : {}),
-        ...(this.maxOutputPrice !== undefined ? { maxOutputPrice: this.maxOutputPrice } : {}),
-        ...(this.sortBy !== undefined ? { sortBy: this.sortBy } : {}),
-      },
-      ...(this.maxCostPerRequest !== undefined ? { maxCostPerRequest: toWei(this.maxCostPerRequest) } : {}),
-      ...(this.spendingLimit ? { spendingLimit: this.spendingLimit } : {}),
-      ...(this.fetch ? { fetch: this.fetch } : {}),
-      onReceipt: (receipt) => {
-        this.verified.set(receipt.ticketDigest, receipt);
-        // Receipts whose answer was abandoned are never looked up: keep the map bounded.
-        if (this.verified.size > 1000) this.verified.delete(this.verified.keys().next().value!);
-        this.onReceipt?.(receipt);
-      },
+  private openConnection(): Promise<Connection> {
+    return openConnection(this, (receipt) => {
+      this.verified.set(receipt.ticketDigest, receipt);
+      // Receipts whose answer was abandoned are never looked up: keep the map bounded.
+      if (this.verified.size > 1000) this.verified.delete(this.verified.keys().next().value!);
+      this.onReceipt?.(receipt);
     });
-    return { paidFetch, network };
   }
 
   private signalFor(options: this["ParsedCallOptions"]): AbortSignal | undefined {
@@ -606,18 +469,4 @@ export class ChatZeroG extends BaseChatModel<ChatZeroGCallOptions, AIMessageChun
 function tokenUsage(message: BaseMessage): { promptTokens: number; completionTokens: number; totalTokens: number } | undefined {
   const usage = (message as { usage_metadata?: { input_tokens: number; output_tokens: number; total_tokens: number } }).usage_metadata;
   return usage ? { promptTokens: usage.input_tokens, completionTokens: usage.output_tokens, totalTokens: usage.total_tokens } : undefined;
-}
-
-/** Constructor fields as kept for serialization: amounts as strings, live objects left out (keys are secrets, see `lc_secrets`). */
-function serializableFields(fields: ChatZeroGInput): ChatZeroGInput {
-  const { account: _account, spendingLimit: _limit, store: _store, onReceipt: _onReceipt, fetch: _fetch, ...rest } = fields;
-  const out: Record<string, unknown> = { ...rest };
-  for (const key of ["maxSpend", "maxCostPerRequest", "maxInputPrice", "maxOutputPrice"] as const) {
-    const value = fields[key];
-    if (typeof value === "bigint") out[key] = `${value}wei`;
-  }
-  if (typeof fields.network === "object") out.network = { ...fields.network, fromBlock: fields.network.fromBlock.toString() };
-  if (fields.networkOverrides?.fromBlock !== undefined)
-    out.networkOverrides = { ...fields.networkOverrides, fromBlock: fields.networkOverrides.fromBlock.toString() };
-  return out as ChatZeroGInput;
 }

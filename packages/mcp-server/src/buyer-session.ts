@@ -2,6 +2,7 @@ import { join } from "node:path";
 import {
   checkHealth,
   createPaidFetch,
+  embeddingDimensions,
   FileLaneStore,
   laneStoreDir,
   processLaneStore,
@@ -12,6 +13,7 @@ import {
   NoProviderError,
   PaymentRequestError,
   rankServices,
+  serviceKind,
   SpendingLimit,
   SpendingLimitError,
   type SpendingReservation,
@@ -21,6 +23,7 @@ import {
   ZeroGError,
   type LaneStore,
   type PaidFetch,
+  type ServiceKind,
   type SortBy,
   type VerifiedReceipt,
 } from "@0g-compute/core";
@@ -48,6 +51,10 @@ export interface ServiceRow {
   healthy: boolean;
   latencyMs: number | undefined;
   contextLength: number | undefined;
+  /** What the service sells: chat completions (`ask`) or embeddings (`embed`). */
+  kind: ServiceKind;
+  /** An embedding service's vector size. */
+  dimensions: number | undefined;
 }
 
 /** One channel of the account. */
@@ -87,6 +94,17 @@ export interface AskResult {
   finishReason: string | undefined;
   receipt: VerifiedReceipt;
 }
+
+/** The result of {@link BuyerSession.embed}: one vector per text, in order, and the verified receipt. */
+export interface EmbedResult {
+  vectors: number[][];
+  model: string;
+  provider: Address;
+  receipt: VerifiedReceipt;
+}
+
+/** Most texts one `embed` call takes. */
+export const MAX_EMBED_TEXTS = 256;
 
 /** What `ask` reports while it works. */
 export type ProgressReporter = (message: string) => void;
@@ -186,6 +204,8 @@ export class BuyerSession {
         healthy: h?.healthy ?? false,
         latencyMs: h?.latencyMs === undefined ? undefined : Math.round(h.latencyMs),
         contextLength: typeof ctx === "number" ? ctx : undefined,
+        kind: serviceKind(s),
+        dimensions: embeddingDimensions(s),
       };
     });
   }
@@ -252,8 +272,8 @@ export class BuyerSession {
       let model = request.model ?? this.options.model;
       if (!model) {
         hooks.progress?.("reading the service catalogue");
-        const first = (await paid.candidates())[0];
-        if (!first) throw new NoProviderError("no service is listed");
+        const first = (await paid.candidates()).find((s) => serviceKind(s) === "chat");
+        if (!first) throw new NoProviderError("no chat service is listed");
         model = first.model;
       }
       hooks.progress?.(`asking ${model}`);
@@ -290,6 +310,37 @@ export class BuyerSession {
         throw new PaymentRequestError("STREAM_RECEIPT_MISSING", "the provider's answer carried no receipt");
       hooks.progress?.("receipt verified");
       return { text, model, provider: receipt.provider as Address, finishReason, receipt };
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  /**
+   * Buy embeddings of `texts` (one paid request to an embedding service, billed by input tokens within
+   * the fee caps), returning the vectors and the verified receipt.
+   */
+  async embed(
+    request: { model?: string; provider?: Address; texts: string[] },
+    hooks: { signal?: AbortSignal } = {},
+  ): Promise<EmbedResult> {
+    if (request.texts.length === 0 || request.texts.length > MAX_EMBED_TEXTS)
+      throw new InvalidArgumentError(`give from 1 to ${MAX_EMBED_TEXTS} texts to embed`);
+    if (request.texts.some((t) => t === "")) throw new InvalidArgumentError("a text to embed is empty");
+    const run = async (): Promise<EmbedResult> => {
+      const paid = await this.paidFetch(request.provider ?? this.options.provider);
+      const before = this.receiptList.length;
+      const res = await paid("http://0g.invalid/v1/embeddings", {
+        method: "POST",
+        body: JSON.stringify({ ...(request.model ? { model: request.model } : {}), input: request.texts, encoding_format: "float" }),
+        ...(hooks.signal ? { signal: hooks.signal } : {}),
+      });
+      const body = (await res.json()) as { model?: string; data?: { index: number; embedding: number[] }[] };
+      const receipt = this.receiptList[this.receiptList.length - 1];
+      if (!receipt || this.receiptList.length === before)
+        throw new PaymentRequestError("STREAM_RECEIPT_MISSING", "the provider's answer carried no receipt");
+      const vectors = [...(body.data ?? [])].sort((a, b) => a.index - b.index).map((d) => d.embedding);
+      return { vectors, model: body.model ?? request.model ?? "", provider: receipt.provider as Address, receipt };
     };
     const result = this.queue.then(run, run);
     this.queue = result.catch(() => undefined);

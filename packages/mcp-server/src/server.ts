@@ -7,6 +7,7 @@ import { registerResources } from "./resources.js";
 import { askTool } from "./tools/ask.js";
 import { balanceTool } from "./tools/balance.js";
 import { depositTool } from "./tools/deposit.js";
+import { embedTool } from "./tools/embed.js";
 import { fundTool } from "./tools/fund.js";
 import { listServicesTool } from "./tools/list-services.js";
 import { receiptsTool } from "./tools/receipts.js";
@@ -27,7 +28,7 @@ export const SERVER_NAME = "0g-compute";
  * {@link BuyerSession} is made for them) or an existing `BuyerSession` to share one account, its caps
  * and its receipts between several MCP sessions (as the HTTP transport does).
  *
- * Tools: `list_services`, `ask`, `balance`, `receipts`, and with the account's own key `deposit`,
+ * Tools: `list_services`, `ask`, `embed`, `balance`, `receipts`, and with the account's own key `deposit`,
  * `fund`, `withdraw_request`, `withdraw_complete`, `withdraw_cancel`, `withdraw_ledger`. Resources:
  * `zerog://services`, `zerog://account`. Prompts: `ask_network`, `spending_report`.
  *
@@ -42,12 +43,13 @@ export function createZeroGMcpServer(optionsOrSession: ZeroGMcpOptions | BuyerSe
     {
       capabilities: { logging: {} },
       instructions:
-        "Buys AI inference on the 0G Compute network from an escrow account. `ask` costs fees (within the operator's caps); " +
+        "Buys AI inference on the 0G Compute network from an escrow account. `ask` and `embed` cost fees (within the operator's caps); " +
         "`list_services` and `balance` are free. Amounts are in 0G, as decimal strings. Every answer comes with a provider-signed receipt that was verified.",
     },
   );
   listServicesTool(server, buyer);
   askTool(server, buyer);
+  embedTool(server, buyer);
   balanceTool(server, buyer);
   receiptsTool(server, buyer);
   // Moving funds needs the account's own key; a session key only pays for inference.

@@ -39,11 +39,12 @@ export async function inMemoryClient(buyer: BuyerSession): Promise<{ client: Cli
 /** Wei of an `{ wei, og }` amount. */
 export const wei = (a: unknown): bigint => BigInt((a as { wei: string }).wei);
 
-/** Every tool the server offers with the account's own key (a session key gets the first four only). */
+/** Every tool the server offers with the account's own key (a session key gets only those that buy and read). */
 export const ALL_TOOLS = [
   "ask",
   "balance",
   "deposit",
+  "embed",
   "fund",
   "list_services",
   "receipts",

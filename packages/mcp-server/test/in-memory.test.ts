@@ -261,7 +261,7 @@ describe("MCP server over an in-memory pair", () => {
     const keyed = new BuyerSession(options({ account: sessionKey, user: user.account.address }));
     const c = await inMemoryClient(keyed);
     const names = (await c.client.listTools()).tools.map((t) => t.name).sort();
-    expect(names).toEqual(["ask", "balance", "list_services", "receipts"]);
+    expect(names).toEqual(["ask", "balance", "embed", "list_services", "receipts"]);
     const r = await callOk<{ text: string; provider: string }>(c.client, "ask", { prompt: "Say hello", max_tokens: 32 });
     expect(r).toMatchObject({ text: DEFAULT_SCRIPTED_REPLY, provider });
     const b = await callOk<{ account: string; session_key: string }>(c.client, "balance");

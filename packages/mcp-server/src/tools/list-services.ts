@@ -21,13 +21,15 @@ export function listServicesTool(server: McpServer, buyer: BuyerSession): void {
     healthy: z.boolean(),
     latency_ms: z.number().optional(),
     context_length: z.number().int().optional(),
+    kind: z.enum(["chat", "embedding"]).describe("chat: use ask; embedding: use embed"),
+    dimensions: z.number().int().optional().describe("an embedding service's vector size"),
   });
   server.registerTool(
     "list_services",
     {
       title: "List inference services",
       description:
-        "The services listed on the 0G Compute network: model, provider, prices per token and per million tokens, health and measured latency. Healthy services come first, cheapest first unless sort_by is latency.",
+        "The services listed on the 0G Compute network: model, what it sells (chat or embedding), provider, prices per token and per million tokens, health and measured latency. Healthy services come first, cheapest first unless sort_by is latency.",
       inputSchema: {
         model: z.string().min(1).optional().describe("only this model id"),
         provider: addressSchema.optional().describe("only this provider"),
@@ -59,6 +61,8 @@ export function listServicesTool(server: McpServer, buyer: BuyerSession): void {
           healthy: s.healthy,
           ...(s.latencyMs === undefined ? {} : { latency_ms: s.latencyMs }),
           ...(s.contextLength === undefined ? {} : { context_length: s.contextLength }),
+          kind: s.kind,
+          ...(s.dimensions === undefined ? {} : { dimensions: s.dimensions }),
         }));
         const text =
           services.length === 0
@@ -66,7 +70,7 @@ export function listServicesTool(server: McpServer, buyer: BuyerSession): void {
             : services
                 .map(
                   (s) =>
-                    `${s.model} from ${s.provider}: in ${s.price_per_million_tokens.input} / out ${s.price_per_million_tokens.output} per 1M tokens, ${s.healthy ? `healthy, ${s.latency_ms ?? 0} ms` : "unreachable"}`,
+                    `${s.model} (${s.kind}${s.dimensions ? `, ${s.dimensions} dimensions` : ""}) from ${s.provider}: in ${s.price_per_million_tokens.input}${s.kind === "chat" ? ` / out ${s.price_per_million_tokens.output}` : ""} per 1M tokens, ${s.healthy ? `healthy, ${s.latency_ms ?? 0} ms` : "unreachable"}`,
                 )
                 .join("\n");
         return ok({ services }, text);

@@ -12,7 +12,7 @@ import { createPaidFetch, type PaidFetch } from "../../paid-fetch.js";
 import { readSseJson } from "../../sse.js";
 import { address, clientFrom, homeDir, output, type GlobalOptions } from "../context.js";
 
-/** `chat` and `serve`: buying answers in a terminal, or for any OpenAI client through the local gateway. */
+/** `chat`, `embed` and `serve`: buying answers or embeddings in a terminal, or for any OpenAI client through the local gateway. */
 export function registerChatAndServe(program: Command, globals: () => GlobalOptions): void {
   interface PaidOptions {
     model?: string;
@@ -123,6 +123,60 @@ export function registerChatAndServe(program: Command, globals: () => GlobalOpti
           rl.close();
           process.stderr.write(`session total ${formatAmount(total)} over ${paid.receipts.length} answers\n`);
         }
+      } finally {
+        await paid.close();
+        await store.close();
+      }
+    });
+
+  program
+    .command("embed [texts...]")
+    .description("buy embeddings of the given texts (or of each line of stdin) from an embedding service on the network")
+    .option("--model <id>", "embedding model to use")
+    .option("--provider <address>", "use only this provider")
+    .option("--max-cost <amount>", "refuse requests that could cost more than this many 0G")
+    .action(async (texts: string[], cmd: Omit<PaidOptions, "maxTokens">) => {
+      const opts = globals();
+      let inputs = texts.filter((t) => t.trim() !== "");
+      if (inputs.length === 0 && !process.stdin.isTTY) {
+        const chunks: Buffer[] = [];
+        for await (const c of process.stdin) chunks.push(c as Buffer);
+        inputs = Buffer.concat(chunks)
+          .toString("utf8")
+          .split("\n")
+          .filter((t) => t.trim() !== "");
+      }
+      if (inputs.length === 0) throw new InvalidArgumentError("give the texts to embed as arguments, or one per line on stdin");
+      const client = await clientFrom(opts);
+      const { paid, store } = await paidFetchFrom(opts, { ...cmd, maxTokens: "0" }, client);
+      try {
+        const res = await paid("http://0g.invalid/v1/embeddings", {
+          method: "POST",
+          body: JSON.stringify({ ...(cmd.model ? { model: cmd.model } : {}), input: inputs }),
+        });
+        const json = (await res.json()) as { model: string; data: { index: number; embedding: number[] }[] };
+        const r = paid.receipts[paid.receipts.length - 1]!;
+        const vectors = json.data.sort((a, b) => a.index - b.index).map((d) => d.embedding);
+        output(
+          opts,
+          {
+            model: json.model,
+            dimensions: vectors[0]?.length ?? 0,
+            embeddings: vectors,
+            receipt: { provider: r.provider, fee: r.fee, inputTokens: r.receipt.inputTokens, ticketDigest: r.ticketDigest },
+          },
+          () =>
+            vectors
+              .map(
+                (v, i) =>
+                  `${i}\t[${v.length}] ${v
+                    .slice(0, 4)
+                    .map((x) => x.toFixed(4))
+                    .join(" ")} ...\t${inputs[i]!.slice(0, 40)}`,
+              )
+              .join("\n"),
+        );
+        process.stderr.write(`[${r.receipt.inputTokens} input tokens, ${formatAmount(r.fee)}, receipt verified, provider ${r.provider}]\n`);
       } finally {
         await paid.close();
         await store.close();
