@@ -1,11 +1,12 @@
 /**
  * `npm start`: the whole 0G Compute story on this machine, with real parts and nothing downloaded.
  *
- * Starts anvil on 127.0.0.1 and deploys the contracts, generates two small GGUF test models, starts
- * two provider nodes (node-llama-cpp) that register their services on-chain, and funds a demo user.
- * Then, in front of the user: a LangChain agent calls a tool and streams an answer bought from a
- * provider; an MCP client calls the `ask` tool of the MCP server; every receipt is verified; the
- * providers settle on-chain; the user asks to withdraw, the lock passes (the local chain's clock is
+ * Starts anvil on 127.0.0.1 and deploys the contracts, generates three small GGUF test models (two chat,
+ * one embedding), starts three provider nodes (node-llama-cpp) that register their services on-chain,
+ * and funds a demo user. Then, in front of the user: a LangChain agent calls a tool and streams an
+ * answer bought from a provider; an MCP client calls the `ask` tool of the MCP server; a tiny
+ * retrieval embeds a few sentences (ZeroGEmbeddings, paid) and finds the one closest to a question;
+ * every receipt is verified; the providers settle on-chain; the user asks to withdraw, the lock passes (the local chain's clock is
  * advanced), and the user takes the rest back. Prints a report and exits 0, stopping every process
  * it started.
  *
@@ -21,13 +22,14 @@ import { parseArgs } from "node:util";
 import { randomBytes } from "node:crypto";
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
+import { MemoryVectorStore } from "@langchain/classic/vectorstores/memory";
 import { AIMessageChunk, ToolMessage } from "@langchain/core/messages";
 import { createAgent, tool } from "langchain";
 import { z } from "zod";
 import { formatEther, type Address } from "viem";
 import { privateKeyToAccount } from "viem/accounts";
 import { defaultHome, FileLaneStore, laneStoreDir, parseAmount, startGateway, type Gateway, type VerifiedReceipt } from "@0g-compute/core";
-import { ChatZeroG } from "@0g-compute/langchain";
+import { ChatZeroG, ZeroGEmbeddings } from "@0g-compute/langchain";
 import { BuyerSession, createZeroGMcpServer } from "@0g-compute/mcp-server";
 import { startLocalNetwork, type LocalNetwork, type LocalUser } from "@0g-compute/provider/testing";
 
@@ -73,7 +75,7 @@ async function main(): Promise<void> {
   const started = Date.now();
   const modelPath = flags.model ? resolve(flags.model) : undefined;
   say(
-    `Starting a local network: anvil on 127.0.0.1, the contracts, and ${modelPath ? `a provider serving ${basename(modelPath)}` : "two providers serving generated GGUF test models"} (node-llama-cpp)...`,
+    `Starting a local network: anvil on 127.0.0.1, the contracts, and ${modelPath ? `a provider serving ${basename(modelPath)}` : "three providers serving generated GGUF test models (two chat, one embedding)"} (node-llama-cpp)...`,
   );
   const net = await startLocalNetwork({
     providers: modelPath
@@ -81,6 +83,7 @@ async function main(): Promise<void> {
       : [
           { kind: "llama", model: "function-call" },
           { kind: "llama", model: "scripted" },
+          { kind: "llama", model: "embedding" },
         ],
     inputPrice: INPUT_PRICE,
     outputPrice: OUTPUT_PRICE,
@@ -108,6 +111,7 @@ async function main(): Promise<void> {
 
 async function story(net: LocalNetwork): Promise<LocalUser> {
   const [agentProvider, chatProvider] = [net.providers[0]!, net.providers[1] ?? net.providers[0]!];
+  const embeddingProvider = net.providers.find((p) => p.model === "test-embedding");
   for (const p of net.providers)
     say(
       `  provider ${p.address}  ${p.model.padEnd(20)} ${p.node.url}  (in ${og(INPUT_PRICE * 1_000_000n)} / out ${og(OUTPUT_PRICE * 1_000_000n)} per 1M tokens)`,
@@ -193,9 +197,42 @@ async function story(net: LocalNetwork): Promise<LocalUser> {
     `   ${answer.usage.input_tokens} + ${answer.usage.output_tokens} tokens, ${answer.cost.og} 0G, receipt verified ${mcpCost.verified}/${mcpCost.calls}, ${progressEvents} progress notifications`,
   );
 
-  // 3. Settlement on-chain.
+  // 3. Paid embeddings: a tiny retrieval.
+  let embedCost: StepCost = { calls: 0, inputTokens: 0, outputTokens: 0, fee: 0n, verified: 0 };
+  if (embeddingProvider) {
+    say();
+    say(`3. Retrieval: ZeroGEmbeddings (${embeddingProvider.model}) into a LangChain MemoryVectorStore`);
+    const embeddings = new ZeroGEmbeddings({
+      network: net.network,
+      privateKey: user.privateKey,
+      model: embeddingProvider.model,
+      provider: embeddingProvider.address,
+      maxSpend: "0.01",
+    });
+    const docs = [
+      "The cat sat on the mat by the kitchen door.",
+      "Stock markets fell sharply today after the rate decision.",
+      "Rain is expected over the weekend in the north.",
+    ];
+    const vectors = await MemoryVectorStore.fromTexts(
+      docs,
+      docs.map((_, i) => ({ i })),
+      embeddings,
+    );
+    const query = "Where did the cat sit?";
+    const [best] = await vectors.similaritySearch(query, 1);
+    say(`   > ${query}`);
+    say(`   < closest of ${docs.length} sentences: "${best?.pageContent ?? ""}"`);
+    embedCost = costOf(await embeddings.receipts());
+    await embeddings.close();
+    say(
+      `   ${embedCost.calls} paid embedding requests, ${embedCost.inputTokens} input tokens, ${og(embedCost.fee)}, receipts verified ${embedCost.verified}/${embedCost.calls}`,
+    );
+  }
+
+  // 4. Settlement on-chain.
   say();
-  say("3. Providers settle the newest vouchers on-chain");
+  say(`${embeddingProvider ? 4 : 3}. Providers settle the newest vouchers on-chain`);
   const settlements: { provider: Address; tx?: string; paid: bigint; gas: bigint }[] = [];
   for (const p of net.providers) {
     const run = await p.node.settle();
@@ -205,10 +242,10 @@ async function story(net: LocalNetwork): Promise<LocalUser> {
     );
   }
 
-  // 4. Withdrawal: request, lock, complete.
+  // 5. Withdrawal: request, lock, complete.
   say();
   const lock = net.chain.deployment.params.lockSeconds;
-  say(`4. The user withdraws what is left (lock: ${lock} s)`);
+  say(`${embeddingProvider ? 5 : 4}. The user withdraws what is left (lock: ${lock} s)`);
   let unlockAt = 0n;
   for (const provider of channels) {
     const r = await user.client.requestWithdraw(provider, "all");
@@ -227,7 +264,7 @@ async function story(net: LocalNetwork): Promise<LocalUser> {
   const after = await user.client.balances(channels);
 
   // Report.
-  const fees = agentCost.fee + mcpCost.fee;
+  const fees = agentCost.fee + mcpCost.fee + embedCost.fee;
   const paid = settlements.reduce((s, x) => s + x.paid, 0n);
   const gas = settlements.reduce((s, x) => s + x.gas, 0n);
   const funded = FUND * BigInt(channels.length);
@@ -241,7 +278,10 @@ async function story(net: LocalNetwork): Promise<LocalUser> {
     ],
     ["LangChain agent", `${agentCost.calls} calls, ${agentCost.inputTokens} + ${agentCost.outputTokens} tokens, ${og(agentCost.fee)}`],
     ["MCP ask", `${mcpCost.calls} call, ${mcpCost.inputTokens} + ${mcpCost.outputTokens} tokens, ${og(mcpCost.fee)}`],
-    ["fees paid (verified receipts)", `${og(fees)} (${agentCost.verified + mcpCost.verified} receipts, all verified)`],
+    ...(embeddingProvider
+      ? [["embeddings", `${embedCost.calls} calls, ${embedCost.inputTokens} input tokens, ${og(embedCost.fee)}`] as [string, string]]
+      : []),
+    ["fees paid (verified receipts)", `${og(fees)} (${agentCost.verified + mcpCost.verified + embedCost.verified} receipts, all verified)`],
     ["settled on-chain", `${og(paid)} in ${settlements.filter((s) => s.tx).length} transactions, ${gas} gas`],
     ["refunded after the lock", og(refunded)],
     ["funded - fees = refunded", funded - fees === refunded && paid === fees ? "yes" : "NO"],
@@ -308,7 +348,13 @@ async function keepRunning(net: LocalNetwork, user: LocalUser): Promise<Gateway>
   }
   say(`  gateway       ${gateway.url}  (OpenAI-compatible; bearer token ${token})`);
   say(`                curl ${gateway.url}/chat/completions -H "authorization: Bearer ${token}" -H "content-type: application/json" \\`);
-  say(`                  -d '{"model":"${net.providers.at(-1)!.model}","messages":[{"role":"user","content":"Hi"}],"max_tokens":32}'`);
+  const chatModel = net.providers.find((p) => p.model !== "test-embedding")!.model;
+  say(`                  -d '{"model":"${chatModel}","messages":[{"role":"user","content":"Hi"}],"max_tokens":32}'`);
+  const embedding = net.providers.find((p) => p.model === "test-embedding");
+  if (embedding) {
+    say(`                curl ${gateway.url}/embeddings -H "authorization: Bearer ${token}" -H "content-type: application/json" \\`);
+    say(`                  -d '{"model":"${embedding.model}","input":["a cat on a mat"]}'`);
+  }
   say(`  demo user     ${user.account.address}, key ${user.privateKey} (a throwaway devnet key; 0g-compute uses it as ZG_PRIVATE_KEY)`);
   say(`  devnet record ${record} (0g-compute --network devnet, ChatZeroG and the MCP server find the chain through it)`);
   say("  MCP client configuration (e.g. claude_desktop_config.json):");

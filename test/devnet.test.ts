@@ -40,19 +40,22 @@ describe("npm start (the whole story on a local network)", () => {
     // The MCP client's ask was answered by the scripted model, with a verified receipt.
     expect(stdout).toContain("< Hello from 0G Compute!");
     expect(stdout).toMatch(/receipt verified 1\/1/);
+    // A paid retrieval: the sentence sharing the question's words, with every embedding receipt verified.
+    expect(stdout).toContain('closest of 3 sentences: "The cat sat on the mat by the kitchen door."');
+    expect(stdout).toMatch(/2 paid embedding requests, \d+ input tokens, .*receipts verified 2\/2/);
     // Settlement happened on-chain before the refund, and the books balance.
     expect(stdout).toMatch(/tx 0x[0-9a-f]{64}\s+gas \d+/);
     expect(stdout).toContain("completing before the unlock is refused (WITHDRAW_LOCKED)");
     expect(field(stdout, "funded - fees = refunded")).toBe("yes");
-    const fees = /fees paid \(verified receipts\)\s+([\d.]+) 0G \(3 receipts, all verified\)/.exec(stdout)?.[1];
-    const settled = /settled on-chain\s+([\d.]+) 0G in 2 transactions/.exec(stdout)?.[1];
+    const fees = /fees paid \(verified receipts\)\s+([\d.]+) 0G \(5 receipts, all verified\)/.exec(stdout)?.[1];
+    const settled = /settled on-chain\s+([\d.]+) 0G in 3 transactions/.exec(stdout)?.[1];
     expect(fees).toBeDefined();
     expect(settled).toBe(fees);
-    // Nothing it started is left: the chain and both providers are gone.
+    // Nothing it started is left: the chain and every provider are gone.
     const rpc = /^ {2}RPC\s+(http:\/\/127\.0\.0\.1:\d+)/m.exec(stdout)?.[1];
     const providers = field(stdout, "providers")?.split(" ") ?? [];
     expect(rpc).toBeDefined();
-    expect(providers).toHaveLength(2);
+    expect(providers).toHaveLength(3);
     for (const url of [rpc!, ...providers]) await expect(fetch(url, { method: "POST", body: "{}" })).rejects.toThrow();
   });
 });
