@@ -19,9 +19,13 @@
  *    GC helper threads do not count); plain `fetch` printed for scale.
  * 5. llama: output tokens/s streamed through the provider (HTTP, paid) against node-llama-cpp driven
  *    directly, both in child processes on core 0, 1 thread, the client on core 1.
+ * 6. Embeddings: embeddings/s of the bench-size embedding model through the provider (one paid
+ *    `/v1/embeddings` request per batch) against node-llama-cpp's own embedding API, at batch sizes 1
+ *    and 32, placed like part 5.
  *
  * Loopback only; every process it starts is stopped by PID. `--json out.json` writes the figures;
- * `--only=llama` runs part 5 alone, `--only=payment` parts 1-4, `--only=client` part 4.
+ * `--only=llama` runs part 5 alone, `--only=embeddings` part 6, `--only=payment` parts 1-4,
+ * `--only=client` part 4.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -68,6 +72,8 @@ const TARGETS = {
   "throughput ratio paid/Hono, upstream 100 ms": ">= 0.98",
   "throughput ratio paid/Hono, upstream 1000 ms": ">= 0.99",
   "llama tokens/s ratio provider/direct": ">= 0.97",
+  "embeddings/s ratio provider/direct, batch 1": ">= 0.95",
+  "embeddings/s ratio provider/direct, batch 32": ">= 0.95",
   "client CPU ms per paid request": "<= 0.3",
 };
 
@@ -171,6 +177,7 @@ async function providerConfig(
   backend: Record<string, unknown>,
   model: string,
   responseKey: Hex,
+  kind: "chat" | "embedding" = "chat",
 ): Promise<{ path: string; port: number }> {
   const port = 21000 + Math.floor(Math.random() * 20000);
   const path = join(dir, `${name}.json`);
@@ -182,14 +189,14 @@ async function providerConfig(
       server: { host: "127.0.0.1", port, publicUrl: `http://127.0.0.1:${port}` },
       admin: { port: port + 1, tokenEnv: "BENCH_ADMIN_TOKEN" },
       backend,
-      service: { name: "chat", model, inputPrice: "1000", outputPrice: "2000" },
+      service: { name: kind === "chat" ? "chat" : "embeddings", kind, model, inputPrice: "1000", outputPrice: "2000" },
       database: `${name}.db`,
       creditLimit: (10n ** 18n).toString(),
       settlement: { intervalSeconds: 3600 },
     }),
   );
   await registerService(chain.wallet(2) as unknown as Parameters<typeof registerService>[0], chain.publicClient, network, {
-    name: "chat",
+    name: kind === "chat" ? "chat" : "embeddings",
     model,
     modelHash: keccak256(toHex(model)),
     quantization: "",
@@ -197,7 +204,7 @@ async function providerConfig(
     inputPrice: 1000n,
     outputPrice: 2000n,
     signer: privateKeyToAccount(responseKey).address,
-    metadata: "{}",
+    metadata: kind === "chat" ? "{}" : JSON.stringify({ kind }),
   });
   return { path, port };
 }
@@ -237,8 +244,9 @@ async function main(): Promise<void> {
   );
   const dir = await mkdtemp(join(tmpdir(), "0g-bench-"));
   try {
-    if (only !== "llama") await paymentLayer(dir, results, only === "client");
+    if (only === undefined || only === "payment" || only === "client") await paymentLayer(dir, results, only === "client");
     if (only === undefined || only === "llama") await llama(dir, results);
+    if (only === undefined || only === "embeddings") await embeddings(dir, results);
   } finally {
     for (const c of children) if (c.pid !== undefined && c.exitCode === null) process.kill(c.pid, "SIGTERM");
     await rm(dir, { recursive: true, force: true });
@@ -597,6 +605,73 @@ async function llama(dir: string, results: Record<string, number>): Promise<void
     console.log(
       `llama (bench-size random model, 1 thread, ${TOKENS} tokens streamed, ${LLAMA_ROUNDS} interleaved rounds): direct ${fmt(stats(directTps), 1)} tok/s, through the provider ${fmt(stats(providerTps), 1)} tok/s, ratio ${fmt(stats(ratios))}`,
     );
+    process.kill(provider.proc.pid!, "SIGTERM");
+  } finally {
+    process.kill(direct.proc.pid!, "SIGTERM");
+    await chain.stop();
+  }
+}
+
+/** 6. Embeddings/s of the bench-size embedding model: through a paid provider node against node-llama-cpp's own API. */
+async function embeddings(dir: string, results: Record<string, number>): Promise<void> {
+  const { writeTestModel } = await import("../src/test-model/generate.js");
+  const modelPath = join(dir, "embedding.gguf");
+  const CONTEXT = 512;
+  await writeTestModel(modelPath, { kind: "embedding", seed: 1, size: "bench", contextLength: CONTEXT });
+  const ROUNDS = 5;
+  const direct = await child(SERVER_CORE, join(here, "embeddings-direct.ts"), [modelPath, String(CONTEXT), "1"], process.env, TSX);
+  const { chain, network } = await startChain();
+  try {
+    const responseKey = generatePrivateKey();
+    const backend = { kind: "llama", modelPath, threads: 1, parallel: 1, contextSize: CONTEXT };
+    const config = await providerConfig(dir, "embeddings", chain, network, backend, "embed", responseKey, "embedding");
+    const provider = await startProvider(config.path, chain, responseKey);
+    const user = new ZeroGClient({ network, account: signingAccount(chain.anvil.privateKeys[1] as Hex), pollingIntervalMs: 20 });
+    await user.depositAndFund(chain.wallet(2).account.address, 10n ** 17n);
+    const paid = createPaidFetch({ client: user, store: new MemoryLaneStore(), catalogueTtlSeconds: 3600 });
+    const words = "the cat sat on a mat while markets fell and rain came over the north by the kitchen door".split(" ");
+    // Sentences of 16 words, each different.
+    const texts = (n: number, salt: number) =>
+      Array.from({ length: n }, (_, i) => Array.from({ length: 16 }, (_, w) => words[(i * 7 + w * 3 + salt) % words.length]).join(" "));
+    const viaProvider = async (batch: string[][]) => {
+      const t = performance.now();
+      for (const input of batch) {
+        const res = await paid("http://0g.invalid/v1/embeddings", { method: "POST", body: JSON.stringify({ model: "embed", input }) });
+        await res.text();
+      }
+      return { embeddings: batch.flat().length, ms: performance.now() - t };
+    };
+    const viaDirect = async (batch: string[][]) => {
+      const r = JSON.parse(await ask(direct.proc, `run ${JSON.stringify(batch.flat())}`)) as { embeddings: number; ms: number };
+      return r;
+    };
+    for (const size of [1, 32]) {
+      // Requests per round: 64 single texts, or 4 batches of 32.
+      const requests = size === 1 ? 64 : 4;
+      const work = (salt: number) => Array.from({ length: requests }, (_, r) => texts(size, salt + r));
+      await viaDirect(work(100));
+      await viaProvider(work(100));
+      const directRate: number[] = [];
+      const providerRate: number[] = [];
+      const ratios: number[] = [];
+      for (let r = 0; r < ROUNDS; r++) {
+        const batch = work(r);
+        const directFirst = r % 2 === 0;
+        const a = directFirst ? await viaDirect(batch) : await viaProvider(batch);
+        const b = directFirst ? await viaProvider(batch) : await viaDirect(batch);
+        const [d, p] = directFirst ? [a, b] : [b, a];
+        directRate.push(d.embeddings / (d.ms / 1000));
+        providerRate.push(p.embeddings / (p.ms / 1000));
+        ratios.push(d.ms / p.ms);
+      }
+      results[`embeddings/s direct, batch ${size}`] = +stats(directRate).median.toFixed(1);
+      results[`embeddings/s via provider, batch ${size}`] = +stats(providerRate).median.toFixed(1);
+      results[`embeddings/s ratio provider/direct, batch ${size}`] = +stats(ratios).median.toFixed(3);
+      console.log(
+        `embeddings (bench-size model, 16-word texts, 1 thread, batch ${size}, ${ROUNDS} interleaved rounds): direct ${fmt(stats(directRate), 1)}/s, through the provider ${fmt(stats(providerRate), 1)}/s, ratio ${fmt(stats(ratios))}`,
+      );
+    }
+    await paid.close();
     process.kill(provider.proc.pid!, "SIGTERM");
   } finally {
     process.kill(direct.proc.pid!, "SIGTERM");

@@ -38,6 +38,9 @@ const LOG_LEVELS: Record<NonNullable<LlamaEmbeddingBackendOptions["logLevel"]>, 
   debug: LlamaLogLevel.debug,
 };
 
+/** Texts up to this many UTF-16 units are tokenized on the event loop (a few microseconds each). */
+const INLINE_TOKENIZE_CHARS = 2048;
+
 /** Scale a vector to unit length (as OpenAI's embeddings are), in place. */
 function normalize(v: Float32Array): Float32Array {
   let sum = 0;
@@ -49,8 +52,8 @@ function normalize(v: Float32Array): Float32Array {
 
 /**
  * An embedding model on the embedded llama.cpp (node-llama-cpp's embedding contexts): `POST
- * /v1/embeddings` only; chat requests are refused. Each input is tokenized in the tokenizer's worker
- * thread, then evaluated as node-llama-cpp evaluates a text (the model's beginning and end tokens
+ * /v1/embeddings` only; chat requests are refused. Each input is tokenized (a long one in the
+ * tokenizer's worker thread), then evaluated as node-llama-cpp evaluates a text (the model's beginning and end tokens
  * added), so {@link countEmbeddingTokens} at admission and the count billed after {@link embed} are the
  * same exact number. Vectors are scaled to unit length.
  *
@@ -124,13 +127,23 @@ export class LlamaEmbeddingBackend implements Backend {
     throw badRequest(`${this.options.modelId} is an embedding model: use /v1/embeddings`);
   }
 
+  /**
+   * A text's tokens: on the event loop when it is short (microseconds, less than a hand-off to the worker
+   * costs), in the tokenizer's worker when it is long (so a large body never stalls the node). Both use
+   * the model's vocabulary the same way.
+   */
+  private tokenize(text: string): Promise<number[]> | number[] {
+    if (text.length <= INLINE_TOKENIZE_CHARS) return this.model.tokenize(text, false) as number[];
+    return this.tokenizer.tokenize(text);
+  }
+
   /** Tokens each input is evaluated as: its text's tokens plus the model's beginning and end tokens. */
   private evaluatedLength(tokens: number[]): number {
     return this.contexts[0]!.calculateInputLength(tokens as Token[]);
   }
 
   async countEmbeddingTokens(inputs: string[]): Promise<number[]> {
-    const tokenized = await Promise.all(inputs.map((text) => this.tokenizer.tokenize(text)));
+    const tokenized = await Promise.all(inputs.map((text) => this.tokenize(text)));
     return tokenized.map((tokens) => this.evaluatedLength(tokens));
   }
 
@@ -141,7 +154,7 @@ export class LlamaEmbeddingBackend implements Backend {
       let inputTokens = 0;
       for (const text of inputs) {
         if (options.signal.aborted) throw new BackendError("the client went away");
-        const tokens = await this.tokenizer.tokenize(text);
+        const tokens = await this.tokenize(text);
         const length = this.evaluatedLength(tokens);
         if (length >= this.contextSize) throw badRequest(`an input has ${length} tokens; the context holds ${this.contextSize}`);
         const embedding = await context.getEmbeddingFor(tokens as Token[]);

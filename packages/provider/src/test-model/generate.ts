@@ -60,7 +60,8 @@ export interface TestModelOptions {
   /**
    * "random": "tiny" (4 layers x 128, ~3.5 MB, over 1,000 tokens/s: for tests) or "bench" (6 layers x 384,
    * ~45 MB: per-token compute closer to a real small model, so throughput benchmarks are not dominated
-   * by per-token overheads).
+   * by per-token overheads). "embedding": "tiny" (1 layer x 128) or "bench" (6 layers x 384, the same
+   * bag-of-tokens vectors at the compute of a small embedding model).
    */
   size?: "tiny" | "bench";
 }
@@ -523,10 +524,13 @@ export function buildTestModel(options: TestModelOptions): BuiltTestModel {
     case "embedding": {
       const vocab = baseVocabulary();
       fillVocabulary(vocab, 2048);
-      const arch: Architecture = { embedding: EMBEDDING_TEST_MODEL_DIMENSIONS, layers: 1, feedForward: 64, heads: 4, kvHeads: 4 };
+      const arch: Architecture =
+        options.size === "bench"
+          ? { embedding: 384, layers: 6, feedForward: 1024, heads: 6, kvHeads: 2 }
+          : { embedding: EMBEDDING_TEST_MODEL_DIMENSIONS, layers: 1, feedForward: 64, heads: 4, kvHeads: 4 };
       const data = encodeGguf({
         metadata: [
-          ...metadata(arch, vocab, `0g-test-embedding-s${seed}`, contextLength),
+          ...metadata(arch, vocab, `0g-test-embedding-${options.size ?? "tiny"}-s${seed}`, contextLength),
           ["llama.pooling_type", u32(1)], // mean
         ],
         tensors: embeddingTensors(arch, vocab, seed),
