@@ -103,11 +103,18 @@ export interface ServiceFilter {
   allowInsecure?: boolean;
 }
 
-/** What a service sells: chat completions, or embeddings (`POST /v1/embeddings`, billed by input tokens). */
-export type ServiceKind = "chat" | "embedding";
+/**
+ * What a service sells: chat completions; embeddings (`POST /v1/embeddings`, billed by input tokens);
+ * images (`POST /v1/images/generations`, billed per image); transcriptions (`POST
+ * /v1/audio/transcriptions`, billed per second of audio). For the last two the price per unit is the
+ * listing's input price and a receipt's `inputTokens` counts units.
+ */
+export type ServiceKind = "chat" | "embedding" | "images" | "transcription";
+
+const SERVICE_KINDS: readonly ServiceKind[] = ["chat", "embedding", "images", "transcription"];
 
 /**
- * What a service sells, from its listing's metadata (`"kind": "embedding"`; chat when absent), and the
+ * What a service sells, from its listing's metadata (`"kind"`; chat when absent or unknown), and the
  * vector size an embedding service listed (`"dimensions"`).
  *
  * @example
@@ -115,7 +122,8 @@ export type ServiceKind = "chat" | "embedding";
  * embeddingDimensions(embedders[0]); // e.g. 384
  */
 export function serviceKind(service: Pick<ServiceInfo, "metadata">): ServiceKind {
-  return service.metadata.kind === "embedding" ? "embedding" : "chat";
+  const kind = service.metadata.kind;
+  return SERVICE_KINDS.includes(kind as ServiceKind) ? (kind as ServiceKind) : "chat";
 }
 
 /** The vector size an embedding service listed, if it did. */

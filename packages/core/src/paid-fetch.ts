@@ -5,6 +5,7 @@ import {
   embeddingDimensions,
   filterServices,
   serviceKind,
+  type ServiceKind,
   listServices,
   ModelNotFoundError,
   NoProviderError,
@@ -20,12 +21,16 @@ import { processLaneStore, type LaneState, type LaneStore } from "./lane-store.j
 import type { NetworkConfig } from "./network.js";
 import { providerTransport, type ProviderReply } from "./provider-transport.js";
 import {
+  audioSecondsBound,
   DEFAULT_MAX_TOKENS,
   EMBEDDINGS_PATH,
   embeddingInputTokenBound,
+  IMAGES_PATH,
+  imageUnitBound,
   inputTokenBound,
   maxCostFor,
   requestedMaxTokens,
+  TRANSCRIPTIONS_PATH,
 } from "./pricing.js";
 import { ReceiptError } from "./receipt.js";
 import { PaymentSession, type VerifiedReceipt } from "./session.js";
@@ -117,7 +122,13 @@ export class PaymentRequestError extends ZeroGError {
   }
 }
 
-const PAID_PATHS = new Set(["/v1/chat/completions", EMBEDDINGS_PATH]);
+/** The paid endpoints, and what kind of service answers each. */
+const PAID_ENDPOINTS: Record<string, ServiceKind> = {
+  "/v1/chat/completions": "chat",
+  [EMBEDDINGS_PATH]: "embedding",
+  [IMAGES_PATH]: "images",
+  [TRANSCRIPTIONS_PATH]: "transcription",
+};
 
 /**
  * Create a `fetch` that any OpenAI-compatible client can use: it picks a provider from the on-chain
@@ -182,36 +193,95 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     return s;
   }
 
-  async function paidRequest(path: string, init: RequestInit, bodyText: string): Promise<Response> {
+  /** The body as the provider will receive it, its model, and its bounds (input tokens or units, output tokens). */
+  interface Prepared {
+    raw: Uint8Array<ArrayBuffer>;
+    contentType: string;
+    model: string | undefined;
+    /** Sets the model into the body when the request named none (JSON bodies only). */
+    setModel?: (model: string) => void;
+    maxInputTokens: (raw: Uint8Array) => number;
+    maxTokens: number;
+    stream: boolean;
+  }
+
+  function invalid(err: unknown): PaymentRequestError {
+    return new PaymentRequestError("INVALID_REQUEST", (err as Error).message, (err as InvalidArgumentError).hint);
+  }
+
+  /** Read a JSON body: chat (max_tokens defaulted), embeddings, images. */
+  function prepareJson(kind: ServiceKind, bytes: Uint8Array<ArrayBuffer>): Prepared & { body: Record<string, unknown> } {
     let body: Record<string, unknown>;
     try {
-      const parsed: unknown = JSON.parse(bodyText);
+      const parsed: unknown = JSON.parse(new TextDecoder().decode(bytes));
       if (!parsed || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error("not an object");
       body = parsed as Record<string, unknown>;
     } catch {
       throw new PaymentRequestError("REQUEST_NOT_JSON", "the request body must be a JSON object");
     }
-    // Embeddings have no output tokens: their cost is bounded by their input alone.
-    const embeddings = path === EMBEDDINGS_PATH;
     let maxTokens = 0;
-    if (!embeddings) {
-      try {
+    let maxInputTokens: (raw: Uint8Array) => number;
+    try {
+      if (kind === "chat") {
         const requested = requestedMaxTokens(body);
         if (requested === undefined) body.max_tokens = options.defaultMaxTokens ?? DEFAULT_MAX_TOKENS;
         maxTokens = requested ?? (body.max_tokens as number);
-      } catch (err) {
-        throw new PaymentRequestError("INVALID_REQUEST", (err as Error).message, (err as InvalidArgumentError).hint);
+        maxInputTokens = (raw) => inputTokenBound(body, raw.length);
+      } else if (kind === "images") {
+        const units = imageUnitBound(body);
+        maxInputTokens = () => units;
+      } else {
+        // Embeddings have no output tokens: their cost is bounded by their input alone.
+        maxInputTokens = (raw) => embeddingInputTokenBound(raw.length);
       }
+    } catch (err) {
+      throw invalid(err);
     }
     if (body.model !== undefined && (typeof body.model !== "string" || body.model === "")) {
       throw new PaymentRequestError("INVALID_REQUEST", "model must be a non-empty string");
     }
-    const kind = embeddings ? "embedding" : "chat";
+    return {
+      body,
+      raw: bytes,
+      contentType: "application/json",
+      model: body.model as string | undefined,
+      setModel: (model) => {
+        body.model = model;
+      },
+      maxInputTokens,
+      maxTokens,
+      stream: kind === "chat" && body.stream === true,
+    };
+  }
+
+  /** Read a multipart transcription body: sent as its exact bytes, billed per second of its audio file. */
+  async function prepareMultipart(bytes: Uint8Array<ArrayBuffer>, contentType: string): Promise<Prepared> {
+    let form: FormData;
+    try {
+      if (!/^multipart\/form-data;/i.test(contentType)) throw new Error("not multipart");
+      form = await new Response(bytes, { headers: { "content-type": contentType } }).formData();
+    } catch {
+      throw new PaymentRequestError("INVALID_REQUEST", "a transcription request is multipart/form-data with a file and a model");
+    }
+    const file = form.get("file");
+    const model = form.get("model");
+    if (!file || typeof file === "string") throw new PaymentRequestError("INVALID_REQUEST", "the transcription request has no file");
+    if (typeof model !== "string" || model === "")
+      throw new PaymentRequestError("INVALID_REQUEST", "the transcription request names no model");
+    const seconds = audioSecondsBound(file.size);
+    return { raw: bytes, contentType, model, maxInputTokens: () => seconds, maxTokens: 0, stream: false };
+  }
+
+  async function paidRequest(path: string, init: RequestInit, bytes: Uint8Array<ArrayBuffer>, contentType: string): Promise<Response> {
+    const kind = PAID_ENDPOINTS[path]!;
+    const prepared = kind === "transcription" ? await prepareMultipart(bytes, contentType) : prepareJson(kind, bytes);
+    const { maxTokens, stream } = prepared;
     const all = (await candidates()).filter((s) => serviceKind(s) === kind);
     if (all.length === 0) throw new NoProviderError(`no ${kind} service matches the selection`);
     // A request names its model, and only services of that model answer it. Without one it goes to the one
     // model the selection offers, never to whichever service is cheapest.
-    if (body.model === undefined) {
+    let wanted = prepared.model;
+    if (wanted === undefined) {
       const models = [...new Set(all.map((s) => s.model))];
       if (models.length > 1)
         throw new PaymentRequestError(
@@ -219,15 +289,14 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
           `the request names no model; the services offer ${models.join(", ")}`,
           "set model in the request",
         );
-      body.model = models[0];
+      wanted = models[0]!;
+      prepared.setModel?.(wanted);
     }
-    const wanted = body.model as string;
     const list = all.filter((s) => s.model === wanted);
     if (list.length === 0) throw new ModelNotFoundError(wanted, [...new Set(all.map((s) => s.model))]);
-    const stream = !embeddings && body.stream === true;
-    const raw = JSON.stringify(body);
-    const rawBytes = new TextEncoder().encode(raw);
-    const maxInputTokens = embeddings ? embeddingInputTokenBound(rawBytes.length) : inputTokenBound(body, rawBytes.length);
+    // JSON bodies are sent as serialized here (with the defaults set); multipart ones byte for byte.
+    const rawBytes = "body" in prepared ? new TextEncoder().encode(JSON.stringify(prepared.body)) : prepared.raw;
+    const maxInputTokens = prepared.maxInputTokens(rawBytes);
     const hash = requestHash(path, rawBytes);
 
     // The caller's headers, checked once: a malformed one is the caller's error, not a provider's failure.
@@ -262,7 +331,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
       try {
         const headers = {
           ...forwarded,
-          "content-type": "application/json",
+          "content-type": prepared.contentType,
           "accept-encoding": "identity",
           [TICKET_HEADER]: encodeHeader(ticketToWire(ticket)),
         };
@@ -457,21 +526,18 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
     const path = url.pathname.replace(/\/+$/, "");
     if (method === "GET" && path.endsWith("/models")) return modelsResponse();
     const canonical = path.slice(path.indexOf("/v1/"));
-    if (method !== "POST" || !PAID_PATHS.has(canonical)) {
+    if (method !== "POST" || !Object.hasOwn(PAID_ENDPOINTS, canonical)) {
       return new Response(
         JSON.stringify({ error: { message: `not supported: ${method} ${path}`, type: "invalid_request_error", code: "not_supported" } }),
         { status: 404, headers: { "content-type": "application/json" } },
       );
     }
-    const bodyText =
-      typeof init.body === "string"
-        ? init.body
-        : init.body !== undefined && init.body !== null
-          ? await new Response(init.body as ConstructorParameters<typeof Response>[0]).text()
-          : request
-            ? await request.text()
-            : "";
+    // The body as bytes, with its content type (a FormData gets its multipart encoding and boundary here).
+    const source = init.body ?? (request ? await request.arrayBuffer() : null);
+    const encoded = new Response(source as ConstructorParameters<typeof Response>[0]);
+    const bytes = typeof init.body === "string" ? new TextEncoder().encode(init.body) : new Uint8Array(await encoded.arrayBuffer());
     const headers = init.headers ?? request?.headers;
+    const contentType = new Headers(headers).get("content-type") ?? encoded.headers.get("content-type") ?? "application/json";
     return paidRequest(
       canonical,
       {
@@ -479,7 +545,9 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
         ...(headers ? { headers } : {}),
         ...((init.signal ?? request?.signal) ? { signal: (init.signal ?? request?.signal)! } : {}),
       },
-      bodyText,
+      bytes,
+      // A FormData's own content type names its boundary: it wins over whatever the caller set.
+      init.body instanceof FormData ? encoded.headers.get("content-type")! : contentType,
     );
   }) as PaidFetch;
 

@@ -74,6 +74,44 @@ export function embeddingInputTokenBound(rawBytes: number): number {
   return rawBytes;
 }
 
+/** The path of the paid image-generation endpoint (services of kind "images", priced per image). */
+export const IMAGES_PATH = "/v1/images/generations";
+/** The path of the paid transcription endpoint (services of kind "transcription", priced per second of audio). */
+export const TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions";
+/** Most images one request may ask for. */
+export const MAX_IMAGES_PER_REQUEST = 10;
+/**
+ * Bytes of audio per second at the lowest bitrate a transcription is priced for (4 kbit/s, below speech
+ * codecs at usable quality): a file of B bytes is billed for at most ceil(B / 500) seconds.
+ */
+export const AUDIO_BYTES_PER_SECOND_FLOOR = 500;
+
+/**
+ * The most images an image request can be billed for: its `n` (default 1). Throws
+ * {@link InvalidArgumentError} for an `n` that is not an integer from 1 to {@link MAX_IMAGES_PER_REQUEST}.
+ *
+ * @example
+ * const maxCost = maxCostFor(service, imageUnitBound({ prompt: "a cat", n: 2 }), 0); // 2 x the price per image
+ */
+export function imageUnitBound(body: { n?: unknown }): number {
+  const n = body.n ?? 1;
+  if (typeof n !== "number" || !Number.isInteger(n) || n < 1 || n > MAX_IMAGES_PER_REQUEST)
+    throw new InvalidArgumentError(`n must be an integer from 1 to ${MAX_IMAGES_PER_REQUEST}`);
+  return n;
+}
+
+/**
+ * The most seconds a transcription of an audio file of `fileBytes` bytes can be billed for (at least 1):
+ * the file's bytes at {@link AUDIO_BYTES_PER_SECOND_FLOOR}. The provider bills what its upstream reports,
+ * never more than this.
+ *
+ * @example
+ * audioSecondsBound(480_000); // 960: a 30 s WAV at 16 kB/s is billed 30, never more than 960
+ */
+export function audioSecondsBound(fileBytes: number): number {
+  return Math.max(1, Math.ceil(fileBytes / AUDIO_BYTES_PER_SECOND_FLOOR));
+}
+
 /**
  * The maximum cost a ticket authorizes: the input bound and `maxTokens` at the service's prices.
  * Throws {@link InvalidArgumentError} when it would not fit the ticket's uint128.

@@ -126,6 +126,13 @@ export interface EmbeddingOptions {
   dimensions?: number;
 }
 
+/** An upstream's answer to a forwarded request, byte for byte. */
+export interface ForwardedAnswer {
+  status: number;
+  bytes: Uint8Array;
+  contentType: string;
+}
+
 /**
  * An inference engine behind the provider: the embedded llama.cpp or an upstream OpenAI-compatible
  * server. The provider handles money; a backend only generates and counts tokens exactly.
@@ -143,6 +150,12 @@ export interface Backend {
   countEmbeddingTokens?(inputs: string[]): Promise<number[] | undefined>;
   /** Embeddings of `inputs`, in order; set only by backends that serve an embedding model. */
   embed?(inputs: string[], options: EmbeddingOptions): Promise<EmbeddingResult>;
+  /**
+   * Send a request to another OpenAI endpoint of the upstream (`path` under its base URL, e.g.
+   * `/images/generations`), a JSON body or a multipart form whose `model` names one of {@link models},
+   * and return its answer untouched; set only by upstream backends.
+   */
+  forward?(path: string, body: { json: Record<string, unknown> } | { form: FormData }, signal: AbortSignal): Promise<ForwardedAnswer>;
   close(): Promise<void>;
 }
 

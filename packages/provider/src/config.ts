@@ -74,8 +74,12 @@ export const providerConfigSchema = z.strictObject({
   ]),
   service: z.strictObject({
     name: z.string().min(1).max(64).default("chat"),
-    /** What the service sells: chat completions, or embeddings (`POST /v1/embeddings`, billed by input tokens). */
-    kind: z.enum(["chat", "embedding"]).default("chat"),
+    /**
+     * What the service sells: chat completions; embeddings (`POST /v1/embeddings`, billed by input tokens);
+     * with an upstream backend also images (`POST /v1/images/generations`, `inputPrice` per image) or
+     * transcriptions (`POST /v1/audio/transcriptions`, `inputPrice` per second of audio).
+     */
+    kind: z.enum(["chat", "embedding", "images", "transcription"]).default("chat"),
     model: z.string().min(1).max(128),
     quantization: z.string().max(32).default(""),
     /** bytes32 hex; defaults to the sha256 of the GGUF file for a llama backend. */
@@ -213,7 +217,10 @@ export async function fileHash(path: string): Promise<Hex> {
 /** Build the configured backend. */
 export async function backendOf(config: ProviderConfig, dir: string): Promise<Backend> {
   const b = config.backend;
-  const embedding = config.service.kind === "embedding";
+  const kind = config.service.kind;
+  const embedding = kind === "embedding";
+  if ((kind === "images" || kind === "transcription") && b.kind !== "upstream")
+    throw new ConfigError(`service.kind ${kind} needs an upstream backend`, "set backend.kind to upstream");
   if (b.kind === "upstream") {
     if (embedding && b.dimensions === undefined)
       throw new ConfigError("backend.dimensions is missing", "an upstream embedding service needs its vector size");
@@ -227,6 +234,7 @@ export async function backendOf(config: ProviderConfig, dir: string): Promise<Ba
           contextLength: b.contextLength,
           ...(b.upstreamModel ? { upstreamModel: b.upstreamModel } : {}),
           ...(embedding ? { capabilities: ["embeddings", "dimensions"], ...(b.dimensions ? { embeddingLength: b.dimensions } : {}) } : {}),
+          ...(kind === "images" || kind === "transcription" ? { capabilities: [kind] } : {}),
         },
       ],
     });
@@ -248,7 +256,8 @@ export async function backendOf(config: ProviderConfig, dir: string): Promise<Ba
 
 /**
  * The listing's metadata (JSON): the context length, what the service sells and, for embeddings, the
- * vector size (read from the GGUF file's header for a llama backend), then the configured metadata.
+ * vector size (read from the GGUF file's header for a llama backend) or, for images and transcriptions,
+ * the unit priced (image, second), then the configured metadata.
  *
  * @example
  * const metadata = await listingMetadata(config, dir); // '{"contextLength":2048,"kind":"embedding","dimensions":384}'
@@ -265,9 +274,12 @@ export async function listingMetadata(config: ProviderConfig, dir: string): Prom
       dimensions = (info.architectureMetadata as { embedding_length?: number }).embedding_length;
     }
   }
+  const kind = config.service.kind;
   return JSON.stringify({
-    ...(contextLength ? { contextLength } : {}),
-    ...(config.service.kind === "embedding" ? { kind: "embedding", ...(dimensions ? { dimensions } : {}) } : {}),
+    ...(contextLength && (kind === "chat" || kind === "embedding") ? { contextLength } : {}),
+    ...(kind === "embedding" ? { kind, ...(dimensions ? { dimensions } : {}) } : {}),
+    ...(kind === "images" ? { kind, unit: "image" } : {}),
+    ...(kind === "transcription" ? { kind, unit: "second" } : {}),
     ...config.service.metadata,
   });
 }

@@ -9,6 +9,7 @@ import {
   type ChatCompletionChunk,
   type EmbeddingOptions,
   type EmbeddingResult,
+  type ForwardedAnswer,
   type GenerationLimits,
   type Usage,
 } from "../backend.js";
@@ -49,12 +50,14 @@ export class UpstreamBackend implements Backend {
   private readonly pool: Agent;
   private readonly url: string;
   private readonly embeddingsUrl: string;
+  private readonly baseUrl: string;
 
   constructor(private readonly options: UpstreamOptions) {
     const timeout = options.timeoutMs ?? 120_000;
     this.pool = new Agent({ keepAliveTimeout: 30_000, headersTimeout: timeout, bodyTimeout: timeout });
     this.url = `${options.baseUrl.replace(/\/+$/, "")}/chat/completions`;
-    this.embeddingsUrl = `${options.baseUrl.replace(/\/+$/, "")}/embeddings`;
+    this.baseUrl = options.baseUrl.replace(/\/+$/, "");
+    this.embeddingsUrl = `${this.baseUrl}/embeddings`;
   }
 
   models(): BackendModel[] {
@@ -206,6 +209,48 @@ export class UpstreamBackend implements Backend {
     }
     if (data.length !== inputs.length) throw new BackendError(`upstream answered ${data.length} embeddings for ${inputs.length} inputs`);
     return { vectors, inputTokens: answer.usage.prompt_tokens };
+  }
+
+  /** Another OpenAI endpoint of the upstream (images, audio...), its model renamed to the upstream's; answered byte for byte. */
+  async forward(path: string, body: { json: Record<string, unknown> } | { form: FormData }, signal: AbortSignal): Promise<ForwardedAnswer> {
+    const upstreamName = (id: unknown) => {
+      const model = this.options.models.find((m) => m.id === id);
+      return model?.upstreamModel ?? model?.id ?? String(id);
+    };
+    let encoded: { bytes: Uint8Array; contentType: string };
+    if ("json" in body) {
+      encoded = {
+        bytes: Buffer.from(JSON.stringify({ ...body.json, model: upstreamName(body.json.model) })),
+        contentType: "application/json",
+      };
+    } else {
+      const form = new FormData();
+      for (const [name, value] of body.form) form.append(name, name === "model" ? upstreamName(value) : value);
+      const multipart = new Response(form);
+      encoded = { bytes: new Uint8Array(await multipart.arrayBuffer()), contentType: multipart.headers.get("content-type")! };
+    }
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(`${this.baseUrl}${path}`, {
+        method: "POST",
+        headers: {
+          "content-type": encoded.contentType,
+          ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
+        },
+        body: encoded.bytes,
+        signal,
+        dispatcher: this.pool,
+      });
+    } catch (cause) {
+      throw new BackendError(`upstream unreachable: ${(cause as Error).message}`, { cause });
+    }
+    try {
+      const bytes = new Uint8Array(await res.body.arrayBuffer());
+      const type = res.headers["content-type"];
+      return { status: res.statusCode, bytes, contentType: (Array.isArray(type) ? type[0] : type) ?? "application/octet-stream" };
+    } catch (cause) {
+      throw new BackendError(`upstream answer failed: ${(cause as Error).message}`, { cause });
+    }
   }
 
   async close(): Promise<void> {

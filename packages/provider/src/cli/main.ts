@@ -69,8 +69,10 @@ program
   .option("--gguf <path>", "serve this GGUF file with the embedded llama.cpp")
   .option("--upstream <url>", "or forward to this OpenAI-compatible server (e.g. http://127.0.0.1:8000/v1)")
   .option("--upstream-model <name>", "the upstream's name for the model")
-  .option("--embedding", "sell embeddings (POST /v1/embeddings, billed by input tokens) instead of chat")
+  .option("--kind <kind>", "what to sell: chat, embedding, images or transcription (the last two from an upstream)", "chat")
+  .option("--embedding", "same as --kind embedding: embeddings (POST /v1/embeddings), billed by input tokens")
   .option("--dimensions <n>", "an upstream embedding model's vector size")
+  .option("--unit-price <0G>", "images and transcription: price per image or per second of audio, in 0G")
   .option("--input-price <0G>", "price per 1M input tokens, in 0G", "0.1")
   .option("--output-price <0G>", "price per 1M output tokens, in 0G", "0.2")
   .option("--network <name>", "devnet, galileo, mainnet or custom", "devnet")
@@ -84,8 +86,15 @@ program
     const path = resolve(opts().config);
     if (await exists(path)) throw new ConfigError(`${path} exists; not overwriting it`);
     if (!cmd.gguf === !cmd.upstream) throw new ConfigError("give exactly one of --gguf and --upstream");
-    const embedding = Boolean(cmd.embedding);
+    const kind = cmd.embedding ? "embedding" : (cmd.kind ?? "chat");
+    if (kind !== "chat" && kind !== "embedding" && kind !== "images" && kind !== "transcription")
+      throw new ConfigError(`--kind ${kind} is not one of chat, embedding, images, transcription`);
+    const embedding = kind === "embedding";
+    const perUnit = kind === "images" || kind === "transcription";
     if (embedding && cmd.upstream && !cmd.dimensions) throw new ConfigError("an upstream embedding model needs --dimensions");
+    if (perUnit && !cmd.upstream) throw new ConfigError(`--kind ${kind} sells an upstream's endpoint: give --upstream`);
+    if (perUnit && !cmd.unitPrice)
+      throw new ConfigError(`--kind ${kind} needs --unit-price (0G per ${kind === "images" ? "image" : "second"})`);
     const password = process.env.ZG_PROVIDER_PASSWORD;
     if (!password) throw new ConfigError("set ZG_PROVIDER_PASSWORD: it encrypts the keystores init creates");
     const dir = resolve(path, "..");
@@ -112,12 +121,12 @@ program
             ...(embedding ? { dimensions: Number(cmd.dimensions) } : {}),
           },
       service: {
-        name: embedding ? "embeddings" : "chat",
-        kind: embedding ? "embedding" : "chat",
+        name: embedding ? "embeddings" : kind,
+        kind,
         model: cmd.modelId!,
         quantization: "",
-        inputPrice: perTokenWei(cmd.inputPrice!),
-        outputPrice: perTokenWei(cmd.outputPrice!),
+        inputPrice: perUnit ? parseAmount(cmd.unitPrice!).toString() : perTokenWei(cmd.inputPrice!),
+        outputPrice: perUnit ? "0" : perTokenWei(cmd.outputPrice!),
         metadata: {},
       },
       database: "provider.db",

@@ -38,10 +38,19 @@ interface Priced<B> {
 
 /**
  * An endpoint's part of admission, run once the ticket, the money dry run and the request hash passed:
- * parse `json` (the body, whose exact bytes are `raw`), check the model against `service`, and bound the
- * tokens. Throws `AdmissionError` (a 4xx, before anything is reserved).
+ * parse the body (its exact bytes `raw`, sent as `contentType`), check the model against `service`, and
+ * bound the tokens (or units). Throws `AdmissionError` (a 4xx, before anything is reserved).
  */
-export type Pricing<B> = (raw: Uint8Array, json: unknown, service: ServiceInfo, ticket: SignedTicket) => Promise<Priced<B>>;
+export type Pricing<B> = (raw: Uint8Array, service: ServiceInfo, ticket: SignedTicket, contentType: string) => Promise<Priced<B>>;
+
+/** The body as JSON, or `400 invalid_request`. */
+export function parseJsonBody(raw: Uint8Array): unknown {
+  try {
+    return JSON.parse(new TextDecoder().decode(raw));
+  } catch {
+    throw new AdmissionError("invalid_request", "the body is not valid JSON");
+  }
+}
 
 /** What admission decided for one paid request. */
 export interface Admission<B = ChatBody> extends Priced<B> {
@@ -136,13 +145,7 @@ export function createAdmission<B>(
     if (requestHash(path, raw).toLowerCase() !== ticket.terms.requestHash.toLowerCase()) {
       throw new AdmissionError("request_hash_mismatch", "the ticket's request hash does not match the request body");
     }
-    let json: unknown;
-    try {
-      json = JSON.parse(new TextDecoder().decode(raw));
-    } catch {
-      throw new AdmissionError("invalid_request", "the body is not valid JSON");
-    }
-    const priced = await price(raw, json, service, ticket);
+    const priced = await price(raw, service, ticket, c.req.header("content-type") ?? "");
 
     let committed: Promise<void> = Promise.resolve();
     await withFreshFunds(async (funds) => {
@@ -180,8 +183,8 @@ export function servedModel(ctx: ProviderContext, service: ServiceInfo, requeste
  * tokens the ticket pays for.
  */
 export function chatPricing(ctx: ProviderContext): Pricing<ChatBody> {
-  return async (raw, json, service, ticket) => {
-    const parsed = chatBodySchema.safeParse(json);
+  return async (raw, service, ticket) => {
+    const parsed = chatBodySchema.safeParse(parseJsonBody(raw));
     if (!parsed.success) throw new AdmissionError("invalid_request", describeIssues(parsed.error.issues));
     const body = parsed.data;
     const model = servedModel(ctx, service, body.model, "chat");

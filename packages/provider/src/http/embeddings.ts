@@ -13,7 +13,7 @@ import {
   responseHash,
 } from "@0g-compute/core";
 import { type EmbeddingResult, type EmbeddingsBody, embeddingsBodySchema } from "../backend.js";
-import { describeIssues, type Pricing, servedModel } from "./admission.js";
+import { describeIssues, parseJsonBody, type Pricing, servedModel } from "./admission.js";
 import type { ProviderContext } from "./context.js";
 import { backendFailure, paidRoute, signAndBill } from "./paid-route.js";
 import type { Refusals } from "./refusals.js";
@@ -28,8 +28,8 @@ type EmbeddingsRequest = EmbeddingsBody & { inputs: string[] };
  * checked against the ticket's maximum cost. No output tokens.
  */
 function embeddingsPricing(ctx: ProviderContext): Pricing<EmbeddingsRequest> {
-  return async (raw, json, service, ticket) => {
-    const parsed = embeddingsBodySchema.safeParse(json);
+  return async (raw, service, ticket) => {
+    const parsed = embeddingsBodySchema.safeParse(parseJsonBody(raw));
     if (!parsed.success) throw new AdmissionError("invalid_request", describeIssues(parsed.error.issues));
     const body = parsed.data;
     const model = servedModel(ctx, service, body.model, "embeddings");

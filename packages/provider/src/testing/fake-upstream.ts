@@ -19,6 +19,11 @@ export interface FakeUpstream {
   bodies: Record<string, unknown>[];
   /** The object answered to `response_format: {type: "json_object"}` (no schema to follow); tests may change it. */
   json: unknown;
+  /**
+   * Seconds of audio the transcription endpoint reports (default: the file's bytes at 16,000 a second,
+   * rounded up); tests set it to make the upstream over-report.
+   */
+  reportedSeconds: number | undefined;
   close(): Promise<void>;
 }
 
@@ -97,6 +102,37 @@ export function fakeEmbedding(text: string, dimensions = FAKE_EMBEDDING_DIMENSIO
   return v.map((x) => x / norm);
 }
 
+/**
+ * Answer `POST /v1/images/generations`: `n` tiny PNG-like images as `b64_json`, each the bytes of its
+ * prompt and index (deterministic). Mode "no-usage" leaves `data` out (nothing reported).
+ */
+function answerImages(fake: FakeUpstream, body: { prompt?: string; n?: number }, res: ServerResponse): void {
+  const n = body.n ?? 1;
+  const data = Array.from({ length: n }, (_, i) => ({ b64_json: Buffer.from(`image ${i} of ${body.prompt ?? ""}`).toString("base64") }));
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(JSON.stringify({ created: 0, ...(fake.mode === "no-usage" ? {} : { data }) }));
+}
+
+/**
+ * Answer `POST /v1/audio/transcriptions` (multipart): the text says how many bytes the file had; `usage`
+ * reports the file's seconds at 16,000 bytes a second (or `reportedSeconds`). Mode "no-usage" leaves
+ * `usage` out.
+ */
+async function answerTranscription(fake: FakeUpstream, raw: Buffer, contentType: string, res: ServerResponse): Promise<void> {
+  const form = await new Response(raw, { headers: { "content-type": contentType } }).formData();
+  const file = form.get("file");
+  const size = file && typeof file !== "string" ? file.size : 0;
+  const seconds = fake.reportedSeconds ?? Math.ceil(size / 16_000);
+  fake.bodies.push({ model: form.get("model"), fileBytes: size });
+  res.writeHead(200, { "content-type": "application/json" });
+  res.end(
+    JSON.stringify({
+      text: `transcribed ${size} bytes`,
+      ...(fake.mode === "no-usage" ? {} : { usage: { type: "duration", seconds } }),
+    }),
+  );
+}
+
 /** Answer `POST /v1/embeddings`: input tokens = words + 2 per input. */
 function answerEmbeddings(fake: FakeUpstream, body: { input?: unknown; dimensions?: number }, res: ServerResponse): void {
   const inputs = typeof body.input === "string" ? [body.input] : Array.isArray(body.input) ? (body.input as string[]) : [];
@@ -133,6 +169,7 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     requests: 0,
     bodies: [],
     json: options.json ?? { reply: words.join(" ") },
+    reportedSeconds: undefined,
     close: async () => undefined,
   };
 
@@ -141,7 +178,13 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     for await (const c of req) chunks.push(c as Buffer);
     fake.requests += 1;
     const embeddings = req.method === "POST" && req.url?.endsWith("/embeddings");
-    if (!embeddings && (req.method !== "POST" || !req.url?.endsWith("/chat/completions"))) {
+    if (req.method === "POST" && req.url?.endsWith("/audio/transcriptions")) {
+      if (fake.mode === "crash") res.writeHead(500).end();
+      else await answerTranscription(fake, Buffer.concat(chunks), req.headers["content-type"] ?? "", res);
+      return;
+    }
+    const images = req.method === "POST" && req.url?.endsWith("/images/generations");
+    if (!embeddings && !images && (req.method !== "POST" || !req.url?.endsWith("/chat/completions"))) {
       res.writeHead(404).end();
       return;
     }
@@ -165,6 +208,10 @@ export async function startFakeUpstream(options: FakeUpstreamOptions = {}): Prom
     }
     if (embeddings) {
       answerEmbeddings(fake, body as { input?: unknown; dimensions?: number }, res);
+      return;
+    }
+    if (images) {
+      answerImages(fake, body as { prompt?: string; n?: number }, res);
       return;
     }
     const text = (c: unknown) =>
