@@ -64,7 +64,8 @@ export function errorResponse(err: unknown): { status: number; body: OpenAIError
 /**
  * A local OpenAI-compatible gateway on 127.0.0.1: any OpenAI client pointed at it (with the bearer
  * token) buys inference on the network, with receipts verified: `GET /v1/models` and
- * `POST /v1/chat/completions` (streaming, tools, response formats) and `POST /v1/embeddings`.
+ * `POST /v1/chat/completions` (streaming, tools, response formats), `POST /v1/embeddings`, `POST
+ * /v1/images/generations` and `POST /v1/audio/transcriptions` (multipart).
  *
  * @example
  * const gw = await startGateway({ paidFetch, token: randomBytes(24).toString("hex"), port: 4000 });
@@ -92,7 +93,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
 
   const forward = async (c: Context): Promise<Response> => {
     try {
-      const body = c.req.method === "POST" ? await c.req.text() : undefined;
+      // The body byte for byte, with its content type (a multipart transcription keeps its boundary).
+      const body = c.req.method === "POST" ? new Uint8Array(await c.req.arrayBuffer()) : undefined;
       // Abort the paid request when the local client goes away before the response is finished
       // (the request's own signal is not used: it can fire once the request body has been read).
       const controller = new AbortController();
@@ -102,7 +104,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
       });
       return await options.paidFetch(`http://gateway.invalid${c.req.path}`, {
         method: c.req.method,
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": c.req.header("content-type") ?? "application/json" },
         ...(body === undefined ? {} : { body }),
         signal: controller.signal,
       });
@@ -114,6 +116,8 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   app.get("/v1/models", forward);
   app.post("/v1/chat/completions", forward);
   app.post("/v1/embeddings", forward);
+  app.post("/v1/images/generations", forward);
+  app.post("/v1/audio/transcriptions", forward);
   app.notFound((c) =>
     c.json({ error: { message: `not found: ${c.req.method} ${c.req.path}`, type: "invalid_request_error", code: "not_found" } }, 404),
   );

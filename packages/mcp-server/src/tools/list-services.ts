@@ -6,6 +6,18 @@ import type { BuyerSession } from "../buyer-session.js";
 import type { Address } from "../config.js";
 import { READ_ONLY, addressSchema, amount, amountOutput, guarded, ok } from "./shared.js";
 
+/** A service's price as a person reads it: per 1M tokens, or per image or second for services priced per unit. */
+function price(s: {
+  kind: string;
+  input_price_per_token: { og: string };
+  price_per_million_tokens: { input: string; output: string };
+}): string {
+  if (s.kind === "images") return `${s.input_price_per_token.og} 0G per image`;
+  if (s.kind === "transcription") return `${s.input_price_per_token.og} 0G per second of audio`;
+  const out = s.kind === "chat" ? ` / out ${s.price_per_million_tokens.output}` : "";
+  return `in ${s.price_per_million_tokens.input}${out} per 1M tokens`;
+}
+
 /** Registers the `list_services` tool. */
 export function listServicesTool(server: McpServer, buyer: BuyerSession): void {
   const serviceOutput = z.object({
@@ -21,7 +33,9 @@ export function listServicesTool(server: McpServer, buyer: BuyerSession): void {
     healthy: z.boolean(),
     latency_ms: z.number().optional(),
     context_length: z.number().int().optional(),
-    kind: z.enum(["chat", "embedding"]).describe("chat: use ask; embedding: use embed"),
+    kind: z
+      .enum(["chat", "embedding", "images", "transcription"])
+      .describe("chat: use ask; embedding: use embed; images and transcription are sold per unit"),
     dimensions: z.number().int().optional().describe("an embedding service's vector size"),
   });
   server.registerTool(
@@ -70,7 +84,7 @@ export function listServicesTool(server: McpServer, buyer: BuyerSession): void {
             : services
                 .map(
                   (s) =>
-                    `${s.model} (${s.kind}${s.dimensions ? `, ${s.dimensions} dimensions` : ""}) from ${s.provider}: in ${s.price_per_million_tokens.input}${s.kind === "chat" ? ` / out ${s.price_per_million_tokens.output}` : ""} per 1M tokens, ${s.healthy ? `healthy, ${s.latency_ms ?? 0} ms` : "unreachable"}`,
+                    `${s.model} (${s.kind}${s.dimensions ? `, ${s.dimensions} dimensions` : ""}) from ${s.provider}: ${price(s)}, ${s.healthy ? `healthy, ${s.latency_ms ?? 0} ms` : "unreachable"}`,
                 )
                 .join("\n");
         return ok({ services }, text);

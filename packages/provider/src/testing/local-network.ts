@@ -29,7 +29,13 @@ export const LOCAL_OUTPUT_PRICE = 2_000_000_000n; // 2 gwei per output token
 /** How one provider of the local network serves. */
 export type LocalBackendSpec =
   | { kind: "llama"; model?: TestModelKind; modelPath?: string; modelId?: string; threads?: number; parallel?: number }
-  | { kind: "upstream"; modelId?: string; fake?: FakeUpstreamOptions; embedding?: boolean };
+  | {
+      kind: "upstream";
+      modelId?: string;
+      fake?: FakeUpstreamOptions;
+      /** What the fake upstream's service sells (default chat); images and transcription are priced per unit. */
+      sells?: "chat" | "embedding" | "images" | "transcription";
+    };
 
 /** Options for {@link startLocalNetwork}. */
 export interface LocalNetworkOptions {
@@ -92,11 +98,14 @@ export interface LocalNetwork {
 
 /**
  * The model id a provider serves: "test-scripted", "test-function-call", "test-random", "test-embedding",
- * "local-gguf", "fake-upstream" or "fake-upstream-embed".
+ * "local-gguf", "fake-upstream", "fake-upstream-embed", "fake-upstream-images" or "fake-upstream-transcription".
  */
 function defaultModelId(spec: LocalBackendSpec): string {
   if (spec.modelId) return spec.modelId;
-  if (spec.kind === "upstream") return spec.embedding ? "fake-upstream-embed" : "fake-upstream";
+  if (spec.kind === "upstream") {
+    const sells = spec.sells ?? "chat";
+    return sells === "chat" ? "fake-upstream" : sells === "embedding" ? "fake-upstream-embed" : `fake-upstream-${sells}`;
+  }
   return spec.modelPath ? "local-gguf" : `test-${spec.model ?? "scripted"}`;
 }
 
@@ -187,8 +196,14 @@ async function startProvider(
   if (spec.kind === "upstream") {
     upstream = await startFakeUpstream(spec.fake);
     const baseUrl = upstream.url;
-    const embedding = spec.embedding ? { capabilities: ["embeddings", "dimensions"], embeddingLength: FAKE_EMBEDDING_DIMENSIONS } : {};
-    makeBackend = async () => new UpstreamBackend({ baseUrl, models: [{ id: model, contextLength, ...embedding }] });
+    const sells = spec.sells ?? "chat";
+    const capabilities =
+      sells === "embedding"
+        ? { capabilities: ["embeddings", "dimensions"], embeddingLength: FAKE_EMBEDDING_DIMENSIONS }
+        : sells === "chat"
+          ? {}
+          : { capabilities: [sells] };
+    makeBackend = async () => new UpstreamBackend({ baseUrl, models: [{ id: model, contextLength, ...capabilities }] });
   } else {
     modelPath = spec.modelPath ?? join(dir, `provider-${index}-${spec.model ?? "scripted"}.gguf`);
     if (!spec.modelPath) {
@@ -235,10 +250,23 @@ async function startProvider(
   const backend = await makeBackend();
   const served = backend.models().find((m) => m.id === model);
   contextLength = served?.contextLength ?? contextLength;
-  const embeddings = served?.capabilities.includes("embeddings") === true;
+  const caps = served?.capabilities ?? [];
+  const sells = caps.includes("embeddings")
+    ? "embedding"
+    : caps.includes("images")
+      ? "images"
+      : caps.includes("transcription")
+        ? "transcription"
+        : "chat";
+  const metadata =
+    sells === "chat"
+      ? { contextLength, capabilities: ["chat", "stream", "tools", "json_schema"] }
+      : sells === "embedding"
+        ? { contextLength, kind: sells, dimensions: served?.embeddingLength }
+        : { kind: sells, unit: sells === "images" ? "image" : "second" };
   let node = await ProviderNode.start(await base(backend));
   const { id, version } = await registerService(wallet as unknown as Parameters<typeof registerService>[0], chain.publicClient, network, {
-    name: embeddings ? "embeddings" : "chat",
+    name: sells === "embedding" ? "embeddings" : sells,
     model,
     modelHash,
     quantization: spec.kind === "upstream" ? "upstream" : "F32",
@@ -246,11 +274,7 @@ async function startProvider(
     inputPrice: options.inputPrice ?? LOCAL_INPUT_PRICE,
     outputPrice: options.outputPrice ?? LOCAL_OUTPUT_PRICE,
     signer: responseSigner.address,
-    metadata: JSON.stringify(
-      embeddings
-        ? { contextLength, kind: "embedding", dimensions: served?.embeddingLength }
-        : { contextLength, capabilities: ["chat", "stream", "tools", "json_schema"] },
-    ),
+    metadata: JSON.stringify(metadata),
   });
   await node.services.refresh();
   const port = Number(new URL(node.url).port);

@@ -1,6 +1,7 @@
-// Paid embeddings on every surface, against one local network with a real embedding model (the embedded
-// llama.cpp), an upstream embedding model and a chat model: the openai package through the gateway, the
-// CLI's `embed`, LangChain's ZeroGEmbeddings in a MemoryVectorStore retrieval, and the MCP `embed` tool.
+// Beyond chat, on one local network: paid embeddings on every surface (a real embedding model on the
+// embedded llama.cpp, an upstream embedding model, and a chat model beside them): the openai package
+// through the gateway, the CLI's `embed`, LangChain's ZeroGEmbeddings in a MemoryVectorStore retrieval,
+// and the MCP `embed` tool; and images and transcriptions sold from an upstream per unit, through the gateway.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -12,7 +13,7 @@ import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { InMemoryTransport } from "@modelcontextprotocol/sdk/inMemory.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { MemoryVectorStore } from "@langchain/classic/vectorstores/memory";
-import OpenAI from "openai";
+import OpenAI, { toFile } from "openai";
 import { parseAmount, startGateway, type Gateway, type PaidFetch } from "@0g-compute/core";
 import { ZeroGEmbeddings } from "@0g-compute/langchain";
 import { BuyerSession, createZeroGMcpServer } from "@0g-compute/mcp-server";
@@ -35,8 +36,10 @@ beforeAll(async () => {
   net = await startLocalNetwork({
     providers: [
       { kind: "llama", model: "embedding" },
-      { kind: "upstream", embedding: true },
+      { kind: "upstream", sells: "embedding" },
       { kind: "llama", model: "scripted" },
+      { kind: "upstream", sells: "images" },
+      { kind: "upstream", sells: "transcription" },
     ],
   });
   user = await net.newUser({ deposit: 10n ** 18n, fund: 10n ** 17n });
@@ -85,6 +88,18 @@ describe("embeddings through the gateway (the openai package)", () => {
       openai.chat.completions.create({ model: EMBED, messages: [{ role: "user", content: "Hi" }], max_tokens: 4 }),
     ).rejects.toThrow(/model/i);
     expect(paid.receipts.length).toBe(before);
+  });
+});
+
+describe("images and transcriptions through the gateway, priced per unit", () => {
+  it("buys two images and a transcription, each with a verified receipt counting units", async () => {
+    const images = await openai.images.generate({ model: "fake-upstream-images", prompt: "a cat", n: 2, response_format: "b64_json" });
+    expect(images.data).toHaveLength(2);
+    expect(paid.receipts.at(-1)!.receipt).toMatchObject({ inputTokens: 2, outputTokens: 0 });
+    const audio = Buffer.alloc(32_000, 1); // 2 s at the fake upstream's 16 kB/s
+    const t = await openai.audio.transcriptions.create({ model: "fake-upstream-transcription", file: await toFile(audio, "a.wav") });
+    expect(t.text).toBe("transcribed 32000 bytes");
+    expect(paid.receipts.at(-1)!.receipt).toMatchObject({ inputTokens: 2, outputTokens: 0 });
   });
 });
 
