@@ -17,6 +17,8 @@ import {
   type ZeroGClient,
 } from "@0g-compute/core";
 import { LlamaEmbeddingBackend } from "../src/backends/llama-embeddings.js";
+import { UpstreamBackend } from "../src/backends/upstream.js";
+import { startFakeUpstream, type FakeUpstream } from "../src/testing/fake-upstream.js";
 import { EMBEDDING_TEST_MODEL_DIMENSIONS, writeTestModel } from "../src/test-model/generate.js";
 import { INPUT_PRICE, OUTPUT_PRICE, post, startProviderFixture, type ProviderFixture } from "./helpers.js";
 
@@ -127,6 +129,63 @@ describe("paid embeddings on the embedded llama.cpp", () => {
     // A ticket hashed for the chat path does not pay for embeddings.
     const wrongPath = await post(f.node.url, small, await f.rawTicket(signer, small, { nonce: 205n }), EMBEDDINGS_PATH);
     expect(((await wrongPath.json()) as { error: { code: string } }).error.code).toBe("request_hash_mismatch");
+    expect(f.node.store.lane(bob, bob).billed).toBe(before);
+  });
+});
+
+describe("paid embeddings passed through an upstream", () => {
+  let upstream: FakeUpstream;
+  let f: ProviderFixture;
+  beforeAll(async () => {
+    upstream = await startFakeUpstream();
+    f = await startProviderFixture(
+      () =>
+        new UpstreamBackend({
+          baseUrl: upstream.url,
+          models: [
+            {
+              id: "up-embed",
+              upstreamModel: "their-embed",
+              contextLength: 512,
+              capabilities: ["embeddings", "dimensions"],
+              embeddingLength: 8,
+            },
+          ],
+        }),
+      "up-embed",
+      {},
+      { name: "embeddings", metadata: { kind: "embedding", dimensions: 8 } },
+    );
+    await f.user(3, 10n ** 16n);
+  }, 60_000);
+  afterAll(async () => {
+    await f?.stop();
+    await upstream?.close();
+  });
+
+  const send = async (body: string, nonce: bigint) =>
+    post(f.node.url, body, await f.rawTicket(f.chain.wallet(3).account as never, body, { path: EMBEDDINGS_PATH, nonce }), EMBEDDINGS_PATH);
+
+  it("passes dimensions and its own model name through, and bills the upstream's count", async () => {
+    const res = await send(JSON.stringify({ model: "up-embed", input: ["a cat", "a dog on a mat"], dimensions: 4 }), 1n);
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { data: { embedding: number[] }[]; usage: { prompt_tokens: number } };
+    expect(body.data.map((d) => d.embedding.length)).toEqual([4, 4]);
+    expect(upstream.bodies.at(-1)).toMatchObject({ model: "their-embed", dimensions: 4, encoding_format: "float" });
+    expect(body.usage.prompt_tokens).toBe(4 + 7); // the fake's words + 2 per input
+  });
+
+  it("bills nothing when the upstream answers without usage", async () => {
+    const bob = f.chain.wallet(3).account.address;
+    const before = f.node.store.lane(bob, bob).billed;
+    upstream.mode = "no-usage";
+    try {
+      const res = await send(JSON.stringify({ model: "up-embed", input: "a cat" }), 2n);
+      expect(res.status).toBe(502);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("backend_error");
+    } finally {
+      upstream.mode = "ok";
+    }
     expect(f.node.store.lane(bob, bob).billed).toBe(before);
   });
 });
