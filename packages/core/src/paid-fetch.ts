@@ -21,7 +21,6 @@ import { processLaneStore, type LaneState, type LaneStore } from "./lane-store.j
 import type { NetworkConfig } from "./network.js";
 import { providerTransport, type ProviderReply } from "./provider-transport.js";
 import {
-  audioSecondsBound,
   DEFAULT_MAX_TOKENS,
   EMBEDDINGS_PATH,
   embeddingInputTokenBound,
@@ -29,6 +28,7 @@ import {
   imageUnitBound,
   inputTokenBound,
   maxCostFor,
+  readTranscriptionRequest,
   requestedMaxTokens,
   TRANSCRIPTIONS_PATH,
 } from "./pricing.js";
@@ -256,20 +256,13 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
 
   /** Read a multipart transcription body: sent as its exact bytes, billed per second of its audio file. */
   async function prepareMultipart(bytes: Uint8Array<ArrayBuffer>, contentType: string): Promise<Prepared> {
-    let form: FormData;
+    let request: Awaited<ReturnType<typeof readTranscriptionRequest>>;
     try {
-      if (!/^multipart\/form-data;/i.test(contentType)) throw new Error("not multipart");
-      form = await new Response(bytes, { headers: { "content-type": contentType } }).formData();
-    } catch {
-      throw new PaymentRequestError("INVALID_REQUEST", "a transcription request is multipart/form-data with a file and a model");
+      request = await readTranscriptionRequest(bytes, contentType);
+    } catch (err) {
+      throw invalid(err);
     }
-    const file = form.get("file");
-    const model = form.get("model");
-    if (!file || typeof file === "string") throw new PaymentRequestError("INVALID_REQUEST", "the transcription request has no file");
-    if (typeof model !== "string" || model === "")
-      throw new PaymentRequestError("INVALID_REQUEST", "the transcription request names no model");
-    const seconds = audioSecondsBound(file.size);
-    return { raw: bytes, contentType, model, maxInputTokens: () => seconds, maxTokens: 0, stream: false };
+    return { raw: bytes, contentType, model: request.model, maxInputTokens: () => request.seconds, maxTokens: 0, stream: false };
   }
 
   async function paidRequest(path: string, init: RequestInit, bytes: Uint8Array<ArrayBuffer>, contentType: string): Promise<Response> {

@@ -112,6 +112,36 @@ export function audioSecondsBound(fileBytes: number): number {
   return Math.max(1, Math.ceil(fileBytes / AUDIO_BYTES_PER_SECOND_FLOOR));
 }
 
+/** A transcription request as both sides read it from the bytes the ticket hashes. */
+export interface TranscriptionRequest {
+  form: FormData;
+  model: string;
+  /** The most seconds it can be billed for ({@link audioSecondsBound} of its file). */
+  seconds: number;
+}
+
+/**
+ * Read a transcription request (`multipart/form-data` with a `file` and a `model`) from its exact bytes.
+ * Throws {@link InvalidArgumentError} when it is not one.
+ *
+ * @example
+ * const { model, seconds } = await readTranscriptionRequest(bytes, "multipart/form-data; boundary=...");
+ */
+export async function readTranscriptionRequest(bytes: Uint8Array<ArrayBuffer>, contentType: string): Promise<TranscriptionRequest> {
+  let form: FormData;
+  try {
+    if (!/^multipart\/form-data;/i.test(contentType)) throw new Error("not multipart");
+    form = await new Response(bytes, { headers: { "content-type": contentType } }).formData();
+  } catch {
+    throw new InvalidArgumentError("a transcription request is multipart/form-data with a file and a model");
+  }
+  const file = form.get("file");
+  const model = form.get("model");
+  if (!file || typeof file === "string") throw new InvalidArgumentError("the transcription request has no audio file");
+  if (typeof model !== "string" || model === "") throw new InvalidArgumentError("the transcription request names no model");
+  return { form, model, seconds: audioSecondsBound(file.size) };
+}
+
 /**
  * The maximum cost a ticket authorizes: the input bound and `maxTokens` at the service's prices.
  * Throws {@link InvalidArgumentError} when it would not fit the ticket's uint128.

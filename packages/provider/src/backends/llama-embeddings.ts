@@ -1,4 +1,4 @@
-import { getLlama, LlamaLogLevel, type Llama, type LlamaEmbeddingContext, type LlamaModel, type Token } from "node-llama-cpp";
+import { getLlama, type Llama, type LlamaEmbeddingContext, type LlamaModel, type Token } from "node-llama-cpp";
 import {
   BackendError,
   badRequest,
@@ -10,6 +10,7 @@ import {
   type EmbeddingResult,
   type Usage,
 } from "../backend.js";
+import { LLAMA_LOG_LEVELS } from "./llama.js";
 import { LlamaTokenizer } from "./llama-tokenizer.js";
 
 /** Options for {@link LlamaEmbeddingBackend.load}. */
@@ -25,18 +26,8 @@ export interface LlamaEmbeddingBackendOptions {
   /** Context size: the longest input, in tokens (default min(model.trainContextSize, 4096)). */
   contextSize?: number;
   /** llama.cpp log level (default "error"). */
-  logLevel?: "disabled" | "fatal" | "error" | "warn" | "info" | "log" | "debug";
+  logLevel?: keyof typeof LLAMA_LOG_LEVELS;
 }
-
-const LOG_LEVELS: Record<NonNullable<LlamaEmbeddingBackendOptions["logLevel"]>, LlamaLogLevel> = {
-  disabled: LlamaLogLevel.disabled,
-  fatal: LlamaLogLevel.fatal,
-  error: LlamaLogLevel.error,
-  warn: LlamaLogLevel.warn,
-  info: LlamaLogLevel.info,
-  log: LlamaLogLevel.log,
-  debug: LlamaLogLevel.debug,
-};
 
 /** Texts up to this many UTF-16 units are tokenized on the event loop (a few microseconds each). */
 const INLINE_TOKENIZE_CHARS = 2048;
@@ -89,7 +80,7 @@ export class LlamaEmbeddingBackend implements Backend {
     const tokenizing = LlamaTokenizer.start(options.modelPath);
     tokenizing.catch(() => undefined); // awaited below, on success and on failure
     try {
-      llama = await getLlama({ gpu: false, build: "never", logLevel: LOG_LEVELS[options.logLevel ?? "error"], maxThreads: threads });
+      llama = await getLlama({ gpu: false, build: "never", logLevel: LLAMA_LOG_LEVELS[options.logLevel ?? "error"], maxThreads: threads });
       model = await llama.loadModel({ modelPath: options.modelPath });
       const contextSize = options.contextSize ?? Math.min(model.trainContextSize, 4096);
       for (let i = 0; i < parallel; i++) contexts.push(await model.createEmbeddingContext({ contextSize, threads }));

@@ -110,7 +110,8 @@ class ContextOverflow extends BackendError {
   }
 }
 
-const LOG_LEVELS: Record<NonNullable<LlamaBackendOptions["logLevel"]>, LlamaLogLevel> = {
+/** The llama.cpp log levels by name (the `logLevel` option of the llama backends). */
+export const LLAMA_LOG_LEVELS: Record<NonNullable<LlamaBackendOptions["logLevel"]>, LlamaLogLevel> = {
   disabled: LlamaLogLevel.disabled,
   fatal: LlamaLogLevel.fatal,
   error: LlamaLogLevel.error,
@@ -176,7 +177,7 @@ export class LlamaBackend implements Backend {
       llama = await getLlama({
         gpu: options.gpu ?? false,
         build: "never",
-        logLevel: LOG_LEVELS[options.logLevel ?? "error"],
+        logLevel: LLAMA_LOG_LEVELS[options.logLevel ?? "error"],
         maxThreads: threads,
       });
       model = await llama.loadModel({ modelPath: options.modelPath });

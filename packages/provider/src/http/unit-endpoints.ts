@@ -7,15 +7,16 @@ import type { Hono } from "hono";
 import { z } from "zod";
 import {
   AdmissionError,
-  audioSecondsBound,
   encodeHeader,
   IMAGES_PATH,
   imageUnitBound,
   MAX_IMAGES_PER_REQUEST,
   RECEIPT_HEADER,
+  readTranscriptionRequest,
   receiptToWire,
   responseHash,
   TRANSCRIPTIONS_PATH,
+  type TranscriptionRequest,
 } from "@0g-compute/core";
 import { BackendError, type ForwardedAnswer } from "../backend.js";
 import { describeIssues, parseJsonBody, type Pricing, servedModel } from "./admission.js";
@@ -71,22 +72,16 @@ function imagesPricing(ctx: ProviderContext): Pricing<UnitRequest> {
 
 function transcriptionPricing(ctx: ProviderContext): Pricing<UnitRequest> {
   return async (raw, service, ticket, contentType) => {
-    let form: FormData;
+    let request: TranscriptionRequest;
     try {
-      if (!/^multipart\/form-data;/i.test(contentType)) throw new Error("not multipart");
-      form = await new Response(raw, { headers: { "content-type": contentType } }).formData();
-    } catch {
-      throw new AdmissionError("invalid_request", "a transcription request is multipart/form-data with a file and a model");
+      request = await readTranscriptionRequest(raw as Uint8Array<ArrayBuffer>, contentType);
+    } catch (err) {
+      throw new AdmissionError("invalid_request", (err as Error).message);
     }
-    const file = form.get("file");
-    const model = form.get("model");
-    if (!file || typeof file === "string") throw new AdmissionError("invalid_request", "the request has no audio file");
-    if (typeof model !== "string") throw new AdmissionError("invalid_request", "the request names no model");
-    servedModel(ctx, service, model, "transcription");
-    const units = audioSecondsBound(file.size);
-    checkCovered(units, ticket);
-    form.set("model", service.model);
-    return { body: { form }, exactInput: undefined, inputBound: units, maxOutputTokens: 0 };
+    servedModel(ctx, service, request.model, "transcription");
+    checkCovered(request.seconds, ticket);
+    request.form.set("model", service.model);
+    return { body: { form: request.form }, exactInput: undefined, inputBound: request.seconds, maxOutputTokens: 0 };
   };
 }
 
