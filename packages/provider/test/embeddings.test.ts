@@ -1,7 +1,7 @@
 // Paid embeddings on real inference (the embedded llama.cpp with a generated embedding model): the OpenAI
 // client through core's paid fetch, exact input tokens billed at the input price, receipts that bind the
 // exact bytes, and every refusal before anything is reserved.
-import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { afterAll, beforeAll, describe, expect, it, jest } from "@jest/globals";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +17,7 @@ import {
   type ZeroGClient,
 } from "@0g-compute/core";
 import { LlamaEmbeddingBackend } from "../src/backends/llama-embeddings.js";
+import { LlamaTokenizer } from "../src/backends/llama-tokenizer.js";
 import { UpstreamBackend } from "../src/backends/upstream.js";
 import { startFakeUpstream, type FakeUpstream } from "../src/testing/fake-upstream.js";
 import { EMBEDDING_TEST_MODEL_DIMENSIONS, writeTestModel } from "../src/test-model/generate.js";
@@ -90,6 +91,26 @@ describe("paid embeddings on the embedded llama.cpp", () => {
     expect(floats).toHaveLength(EMBEDDING_TEST_MODEL_DIMENSIONS);
     for (const [i, x] of floats.entries()) expect(x).toBeCloseTo(plain.data[0]!.embedding[i]!, 6);
     await paid.close();
+  });
+
+  it("counts a large request's inputs in the tokenizer's worker, a small one's on the event loop, to the same numbers", async () => {
+    const worker = jest.spyOn(LlamaTokenizer.prototype, "tokenize");
+    try {
+      const small = ["a cat on a mat", "stocks fell"];
+      const smallCounts = await backend.countEmbeddingTokens(small);
+      expect(worker).not.toHaveBeenCalled();
+      // Three inputs of 2,000 characters: 6,000 in all, over what the event loop may spend on one request.
+      const large = [0, 1, 2].map((i) => `${small[i % 2]} `.repeat(400).slice(0, 2000));
+      const largeCounts = await backend.countEmbeddingTokens(large);
+      expect(worker).toHaveBeenCalledTimes(3);
+      // The same numbers either way: each large input counted alone (on the event loop) as in the worker.
+      worker.mockClear();
+      for (const [i, text] of large.entries()) expect(await backend.countEmbeddingTokens([text])).toEqual([largeCounts[i]]);
+      expect(worker).not.toHaveBeenCalled();
+      expect(smallCounts.every((n) => n > 2)).toBe(true);
+    } finally {
+      worker.mockRestore();
+    }
   });
 
   it("signs a receipt over the exact bytes sent, within the client's byte bound", async () => {

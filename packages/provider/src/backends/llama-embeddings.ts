@@ -29,8 +29,12 @@ export interface LlamaEmbeddingBackendOptions {
   logLevel?: keyof typeof LLAMA_LOG_LEVELS;
 }
 
-/** Texts up to this many UTF-16 units are tokenized on the event loop (a few microseconds each). */
-const INLINE_TOKENIZE_CHARS = 2048;
+/**
+ * A request whose inputs add up to at most this many UTF-16 units is tokenized on the event loop (tens of
+ * microseconds); a larger one in the worker, so that no request (even one refused after counting) can
+ * hold the event loop for long.
+ */
+const INLINE_TOKENIZE_CHARS = 4096;
 
 /** Scale a vector to unit length (as OpenAI's embeddings are), in place. */
 function normalize(v: Float32Array): Float32Array {
@@ -119,13 +123,19 @@ export class LlamaEmbeddingBackend implements Backend {
   }
 
   /**
-   * A text's tokens: on the event loop when it is short (microseconds, less than a hand-off to the worker
-   * costs), in the tokenizer's worker when it is long (so a large body never stalls the node). Both use
-   * the model's vocabulary the same way.
+   * A text's tokens: on the event loop when the request's inputs are short in all (`inline`: less than a
+   * hand-off to the worker costs), else in the tokenizer's worker (so a large body never stalls the node).
+   * Both use the model's vocabulary the same way.
    */
-  private tokenize(text: string): Promise<number[]> | number[] {
-    if (text.length <= INLINE_TOKENIZE_CHARS) return this.model.tokenize(text, false) as number[];
-    return this.tokenizer.tokenize(text);
+  private tokenize(text: string, inline: boolean): Promise<number[]> | number[] {
+    return inline ? (this.model.tokenize(text, false) as number[]) : this.tokenizer.tokenize(text);
+  }
+
+  /** Whether the inputs of one request are short enough, in all, to tokenize on the event loop. */
+  private static inline(inputs: string[]): boolean {
+    let chars = 0;
+    for (const text of inputs) chars += text.length;
+    return chars <= INLINE_TOKENIZE_CHARS;
   }
 
   /** Tokens each input is evaluated as: its text's tokens plus the model's beginning and end tokens. */
@@ -134,18 +144,20 @@ export class LlamaEmbeddingBackend implements Backend {
   }
 
   async countEmbeddingTokens(inputs: string[]): Promise<number[]> {
-    const tokenized = await Promise.all(inputs.map((text) => this.tokenize(text)));
+    const inline = LlamaEmbeddingBackend.inline(inputs);
+    const tokenized = await Promise.all(inputs.map((text) => this.tokenize(text, inline)));
     return tokenized.map((tokens) => this.evaluatedLength(tokens));
   }
 
   async embed(inputs: string[], options: EmbeddingOptions): Promise<EmbeddingResult> {
+    const inline = LlamaEmbeddingBackend.inline(inputs);
     const context = await this.acquire();
     try {
       const vectors: Float32Array[] = [];
       let inputTokens = 0;
       for (const text of inputs) {
         if (options.signal.aborted) throw new BackendError("the client went away");
-        const tokens = await this.tokenize(text);
+        const tokens = await this.tokenize(text, inline);
         const length = this.evaluatedLength(tokens);
         if (length >= this.contextSize) throw badRequest(`an input has ${length} tokens; the context holds ${this.contextSize}`);
         const embedding = await context.getEmbeddingFor(tokens as Token[]);
