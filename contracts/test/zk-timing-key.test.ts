@@ -3,6 +3,7 @@
 // sections of the same sizes (what its multi-exponentiations depend on). The prover accepts it; its proof
 // verifies neither against the real key nor against its own; it is recognisable as timing-only.
 import { afterAll, beforeAll, describe, expect, it } from "@jest/globals";
+import { readFileSync, writeFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -68,5 +69,15 @@ describe("timing-only proving key", () => {
     // The same witness with the real key: a valid proof (the batch itself is honest).
     const real = await snarkjs.groth16.prove(art.zkey, witness);
     expect(await snarkjs.groth16.verify(art.vkey, real.publicSignals, real.proof)).toBe(true);
+  });
+
+  it("refuses a circuit over another field (its key's points would be on the wrong curve)", async () => {
+    const r1cs = readFileSync(join(art.dir, "main.r1cs"));
+    const header = readSections(join(art.dir, "main.r1cs"), "r1cs").sections.get(1)!;
+    const other = Buffer.from(r1cs);
+    other[header.offset + 4] = other[header.offset + 4]! ^ 1; // the prime's lowest byte
+    const path = join(dir, "other-field.r1cs");
+    writeFileSync(path, other);
+    await expect(writeTimingOnlyZkey(path, join(dir, "other.zkey"))).rejects.toThrow(/only BN254/);
   });
 });

@@ -22,6 +22,8 @@ export interface PaymentSessionOptions {
   ticketLifetimeSeconds?: number;
   /** Milliseconds after a receipt before an ack-only ticket is sent if no request carried it (default 2000). */
   ackDelayMs?: number;
+  /** Milliseconds an acknowledgement may take before it is given up and owed again (default 30,000). */
+  ackTimeoutMs?: number;
   /** `fetch` to reach the provider with; default the SDK's transport (see `createPaidFetch`). */
   fetch?: typeof fetch;
   /** Unix seconds of this machine's clock now (tests may fix it); deadlines are this plus the provider's clock offset. */
@@ -239,7 +241,7 @@ export class PaymentSession {
       method: "POST",
       headers: { [TICKET_HEADER]: encodeHeader(ticketToWire(ticket)) },
       // An acknowledgement is small and answered at once: a provider that holds it does not hold close().
-      signal: AbortSignal.timeout(ACK_TIMEOUT_MS),
+      signal: AbortSignal.timeout(this.options.ackTimeoutMs ?? ACK_TIMEOUT_MS),
     });
     const text = await res.text();
     if (res.status < 200 || res.status > 299) {

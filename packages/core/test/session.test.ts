@@ -218,6 +218,17 @@ describe("PaymentSession", () => {
     expect((await s.state()).sentCumulative).toBe(0n); // refused: still owed
   });
 
+  it("gives up an acknowledgement the provider never answers, and owes it still", async () => {
+    // A provider that holds /v1/ack open: only the session's own timeout ends the wait.
+    const holding = (async (_url: string | URL | Request, init?: RequestInit) =>
+      new Promise<Response>((_, reject) => init?.signal?.addEventListener("abort", () => reject(init.signal!.reason)))) as typeof fetch;
+    const s = session({ fetch: holding, ackTimeoutMs: 50 });
+    const ticket = await s.signTicket(ZERO_HASH, 1000n);
+    await s.acceptReceipt(ticket, await receiptFor(ticket, "x"), { responseHash: responseHash("x") });
+    await expect(s.flushAck()).rejects.toMatchObject({ name: "TimeoutError" });
+    expect((await s.state()).sentCumulative).toBe(0n);
+  });
+
   it("records what the provider accepted and never moves it back", async () => {
     const endpoint = ackEndpoint();
     const s = session({ fetch: endpoint.fetch });
