@@ -74,6 +74,9 @@ describe("paid embeddings on the embedded llama.cpp", () => {
     expect(receipt.fee).toBe(feeFor({ inputPrice: INPUT_PRICE, outputPrice: OUTPUT_PRICE }, tokens, 0));
     expect(f.node.store.lane(alice.address, alice.address).billed).toBe(receipt.fee);
     await paid.close();
+    // The node's own catalogue says what it sells.
+    const models = (await (await fetch(`${f.node.url}/v1/models`)).json()) as { data: { kind: string; dimensions?: number }[] };
+    expect(models.data[0]).toMatchObject({ kind: "embedding", dimensions: EMBEDDING_TEST_MODEL_DIMENSIONS });
   });
 
   it("answers base64 (little-endian float32) with the same vectors, and one string input", async () => {

@@ -2,7 +2,7 @@
 // the stored receipt of a ticket (for a client whose stream was cut).
 import type { Hono } from "hono";
 import type { Address, Hex } from "viem";
-import { protocolErrorBody, receiptToWire } from "@0g-compute/core";
+import { protocolErrorBody, receiptToWire, serviceKind } from "@0g-compute/core";
 import type { ProviderContext } from "./context.js";
 import type { Refusals } from "./refusals.js";
 
@@ -38,6 +38,8 @@ export function publicInfoRoutes(app: Hono, ctx: ProviderContext, refusals: Refu
           model_hash: s.modelHash,
           quantization: s.quantization,
           capabilities: m.capabilities,
+          kind: serviceKind(s),
+          ...(m.embeddingLength === undefined ? {} : { dimensions: m.embeddingLength }),
         };
       });
     return c.json({ object: "list", data });
