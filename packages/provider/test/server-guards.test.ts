@@ -771,6 +771,7 @@ describe("provider HTTP acknowledgements and receipts, in process", () => {
         model_hash: ZERO_HASH,
         quantization: "F32",
         capabilities: ["chat"],
+        kind: "chat",
       },
     ]);
     expect(await errorOf(await h.app.request("/nothing"))).toMatchObject({ status: 404, code: "invalid_request" });
