@@ -30,18 +30,16 @@ let count = 0;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "0g-store-admission-"));
 });
-afterAll(async () => {
-  await rm(dir, { recursive: true, force: true });
-});
-
 const stores: ProviderStore[] = [];
 function open(path = join(dir, `store-${++count}.db`), durability?: "process" | "power"): ProviderStore {
   const store = new ProviderStore(path, durability);
   stores.push(store);
   return store;
 }
-afterAll(() => {
+// One hook, in this order: every store (and its checkpoint worker) closed before the folder is removed.
+afterAll(async () => {
   for (const s of stores) if (s.db.open) s.close();
+  await rm(dir, { recursive: true, force: true });
 });
 
 interface Lane {
