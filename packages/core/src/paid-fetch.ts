@@ -526,11 +526,19 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
       );
     }
     // The body as bytes, with its content type (a FormData gets its multipart encoding and boundary here).
-    const source = init.body ?? (request ? await request.arrayBuffer() : null);
-    const encoded = new Response(source as ConstructorParameters<typeof Response>[0]);
-    const bytes = typeof init.body === "string" ? new TextEncoder().encode(init.body) : new Uint8Array(await encoded.arrayBuffer());
+    // A string (what OpenAI clients send for JSON) is encoded directly; anything else goes through a Response.
+    let bytes: Uint8Array<ArrayBuffer>;
+    let encodedType: string | null = null;
+    if (typeof init.body === "string") bytes = new TextEncoder().encode(init.body);
+    else {
+      const encoded = new Response(
+        (init.body ?? (request ? await request.arrayBuffer() : null)) as ConstructorParameters<typeof Response>[0],
+      );
+      bytes = new Uint8Array(await encoded.arrayBuffer());
+      encodedType = encoded.headers.get("content-type");
+    }
     const headers = init.headers ?? request?.headers;
-    const contentType = new Headers(headers).get("content-type") ?? encoded.headers.get("content-type") ?? "application/json";
+    const contentType = new Headers(headers).get("content-type") ?? encodedType ?? "application/json";
     return paidRequest(
       canonical,
       {
@@ -540,7 +548,7 @@ export function createPaidFetch(options: PaidFetchOptions): PaidFetch {
       },
       bytes,
       // A FormData's own content type names its boundary: it wins over whatever the caller set.
-      init.body instanceof FormData ? encoded.headers.get("content-type")! : contentType,
+      init.body instanceof FormData && encodedType ? encodedType : contentType,
     );
   }) as PaidFetch;
 
